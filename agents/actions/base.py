@@ -1,0 +1,48 @@
+"""The action protocol: an action builds one request per agent and applies the answer.
+
+Actions never call the LLM; the world (through a policy) gathers every agent's request of
+a phase into one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from agents.profile import ItemProfile
+from memory.records import MemoryRecord, ScoredMemory
+from simulator.types import Interaction, LLMRequest, LLMResponse
+
+if TYPE_CHECKING:
+    from agents.user import UserAgent
+
+
+@dataclass(frozen=True, slots=True)
+class PageObservation:
+    """What a user sees on one page of a visit."""
+
+    step: int
+    page: int
+    items: tuple[ItemProfile, ...]
+    recommender: str
+    memories: tuple[ScoredMemory, ...] = ()
+
+
+@dataclass(slots=True)
+class PageOutcome:
+    """What one page did: exposures, new memories, and whether the visit goes on."""
+
+    interactions: list[Interaction]
+    memories: list[MemoryRecord] = field(default_factory=list)
+    next_page: bool = False
+    failed: bool = False
+
+
+class Action(Protocol):
+    name: str
+
+    def request(self, agent: UserAgent, observation: PageObservation) -> LLMRequest: ...
+
+    def apply(
+        self, agent: UserAgent, observation: PageObservation, response: LLMResponse
+    ) -> PageOutcome: ...

@@ -1,0 +1,42 @@
+"""Policies decide for many agents at once; ``LLMPolicy`` asks the LLM in one batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from agents.actions.base import PageObservation, PageOutcome
+from agents.user import UserAgent
+from simulator.types import LLM
+
+
+class Policy(Protocol):
+    def decide(
+        self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]
+    ) -> list[PageOutcome]:
+        """One decision per agent, in order; at most one LLM batch per call."""
+
+
+class LLMPolicy:
+    """Every agent's browse request goes into a single ``llm.generate`` call."""
+
+    name = "llm"
+
+    def __init__(self, llm: LLM) -> None:
+        self.llm = llm
+
+    def decide(
+        self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]
+    ) -> list[PageOutcome]:
+        actions = [agent.actions["browse"] for agent in agents]
+        requests = [
+            action.request(agent, obs)
+            for action, agent, obs in zip(actions, agents, observations, strict=True)
+        ]
+        responses = self.llm.generate(requests)
+        return [
+            action.apply(agent, obs, response)
+            for action, agent, obs, response in zip(
+                actions, agents, observations, responses, strict=True
+            )
+        ]

@@ -1,0 +1,56 @@
+"""The user agent: a profile, a memory handle, action modules and a little state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+
+from agents.profile import Level, UserProfile
+
+if TYPE_CHECKING:
+    from agents.actions.base import Action
+
+ACTIVITY_PROBABILITY = {Level.LOW: 0.15, Level.MEDIUM: 0.35, Level.HIGH: 0.7}
+
+
+class UserAgent(mesa.Agent):
+    """A simulated user. It never calls the LLM: its actions build requests for the world.
+
+    Args:
+        model: The Mesa model the agent lives in (the world).
+        profile: Identity and traits.
+        actions: The action modules this agent can take, by name.
+        activity: Probability of visiting in a step; defaults from the activity trait.
+    """
+
+    def __init__(
+        self,
+        model: mesa.Model,
+        profile: UserProfile,
+        actions: dict[str, Action],
+        *,
+        activity: float | None = None,
+    ) -> None:
+        super().__init__(model)
+        self.profile = profile
+        self.actions = actions
+        self.activity = ACTIVITY_PROBABILITY[profile.traits.activity] if activity is None else activity
+        self.seen: set[str] = set()
+        self.idle_visits = 0
+        self.left = False
+        self._memory_counter = 0
+
+    @property
+    def user_id(self) -> str:
+        return self.profile.user_id
+
+    def next_memory_id(self) -> str:
+        self._memory_counter += 1
+        return f"u{self.user_id}-{self._memory_counter}"
+
+    def end_visit(self, watched: int, churn_after: int) -> None:
+        """Leave the platform after ``churn_after`` visits in a row with nothing watched."""
+        self.idle_visits = 0 if watched else self.idle_visits + 1
+        if churn_after and self.idle_visits >= churn_after:
+            self.left = True

@@ -1,0 +1,92 @@
+"""Turn a dataset's users and items into agent profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from agents.profile import ItemProfile, Level, Traits, UserProfile
+from simulator.dataset import Dataset
+
+DEMOGRAPHIC_COLUMNS = ("age", "gender", "occupation")
+PERSONA_COLUMNS = ("traits", "status", "interests")
+TRAIT_NAMES = ("activity", "conformity", "diversity")
+LEVELS = (Level.LOW, Level.MEDIUM, Level.HIGH)
+
+
+def item_profiles(dataset: Dataset) -> list[ItemProfile]:
+    items = dataset.items
+    return [
+        ItemProfile(item_id=i, title=t, genres=tuple(g), description=d or "")
+        for i, t, g, d in zip(
+            items["item_id"], items["title"], items["genres"], items["description"], strict=True
+        )
+    ]
+
+
+def user_profiles(
+    users: pd.DataFrame,
+    dataset: Dataset,
+    rng: np.random.Generator,
+    trait_shares: dict[str, Sequence[float]],
+) -> list[UserProfile]:
+    """Profiles for the sampled ``users``.
+
+    Traits come from the data when it has them (the synthetic generator does), and are
+    otherwise drawn with ``trait_shares`` (shares of low/medium/high per trait).
+    """
+    favourites = favourite_genres(users, dataset)
+    drawn = {
+        name: rng.choice(len(LEVELS), size=len(users), p=_shares(trait_shares[name]))
+        for name in TRAIT_NAMES
+    }
+    profiles = []
+    for row, record in enumerate(users.to_dict("records")):
+        traits = Traits(
+            **{
+                name: Level(record[name]) if name in record else LEVELS[drawn[name][row]]
+                for name in TRAIT_NAMES
+            }
+        )
+        profiles.append(
+            UserProfile(
+                user_id=record["user_id"],
+                name=str(record.get("name") or ""),
+                demographics=_fields(record, DEMOGRAPHIC_COLUMNS),
+                persona=_fields(record, PERSONA_COLUMNS),
+                favourite_genres=favourites.get(record["user_id"], ()),
+                traits=traits,
+            )
+        )
+    return profiles
+
+
+def favourite_genres(users: pd.DataFrame, dataset: Dataset, top: int = 5) -> dict[str, tuple[str, ...]]:
+    """Genres ordered by preference: from a latent taste vector, else from liked history."""
+    if "taste" in users.columns and "genres" in dataset.meta:
+        names = list(dataset.meta["genres"])
+        return {
+            u: tuple(names[i] for i in np.argsort(-np.asarray(t), kind="stable")[:top])
+            for u, t in zip(users["user_id"], users["taste"], strict=True)
+        }
+    inter = dataset.interactions
+    inter = inter[inter["user_id"].isin(set(users["user_id"]))]
+    if inter["rating"].notna().any():
+        inter = inter[inter["rating"] >= 4]
+    genres = dataset.items.set_index("item_id")["genres"]
+    pairs = inter[["user_id", "item_id"]].assign(genre=inter["item_id"].map(genres)).explode("genre")
+    pairs = pairs.dropna(subset=["genre"])
+    counts = pairs.groupby(["user_id", "genre"]).size().reset_index(name="n")
+    counts = counts.sort_values(["user_id", "n", "genre"], ascending=[True, False, True])
+    return {u: tuple(g["genre"].head(top)) for u, g in counts.groupby("user_id", sort=False)}
+
+
+def _fields(record: dict, columns: Sequence[str]) -> dict[str, str]:
+    return {c: str(record[c]).strip() for c in columns if c in record and pd.notna(record[c]) and str(record[c]).strip()}
+
+
+def _shares(values: Sequence[float]) -> np.ndarray:
+    p = np.asarray(values, dtype=float)
+    return p / p.sum()

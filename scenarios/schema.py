@@ -1,0 +1,191 @@
+"""Scenario files: YAML validated by pydantic, with errors that name the field."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from memory.embedders import HashingEmbedder
+from memory.in_memory import InMemoryStore
+from memory.scoring import ScoringWeights
+from scenarios.datasets import DATASET_KINDS, load_dataset
+from scenarios.population import item_profiles, user_profiles
+from simulator.errors import ScenarioError
+from simulator.llm.registry import BACKENDS, make_llm
+from simulator.recommenders.registry import RECOMMENDERS, make_recommender
+from simulator.setup import Setup, WorldSettings
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetSpec(_Strict):
+    kind: str = "synthetic"
+    path: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        if v not in DATASET_KINDS:
+            raise ValueError(f"unknown dataset kind {v!r}; choose one of {', '.join(DATASET_KINDS)}")
+        return v
+
+
+class PopulationSpec(_Strict):
+    size: int | None = Field(100, ge=1, description="users simulated; null = all")
+    sampling: Literal["random", "first"] = "random"
+
+
+class TraitSpec(_Strict):
+    """Shares of low / medium / high, used where the data has no traits."""
+
+    activity: tuple[float, float, float] = (0.3, 0.5, 0.2)
+    conformity: tuple[float, float, float] = (0.3, 0.4, 0.3)
+    diversity: tuple[float, float, float] = (0.3, 0.4, 0.3)
+
+
+class RecommenderSpec(_Strict):
+    name: str = "most-popular"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in RECOMMENDERS:
+            raise ValueError(f"unknown recommender {v!r}; choose one of {', '.join(RECOMMENDERS)}")
+        return v
+
+
+class LLMSpec(_Strict):
+    backend: str = "scripted"
+    model: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("backend")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in BACKENDS:
+            raise ValueError(f"unknown LLM backend {v!r}; choose one of {', '.join(BACKENDS)}")
+        return v
+
+
+class MemorySpec(_Strict):
+    backend: Literal["in-memory"] = "in-memory"
+    embedder: Literal["hashing"] = "hashing"
+    weights: ScoringWeights = Field(default_factory=ScoringWeights)
+
+
+class Scenario(_Strict):
+    """One simulation, fully specified; ``build`` turns it into a ``Setup`` for the world."""
+
+    name: str
+    description: str = ""
+    seed: int = 0
+    steps: int = Field(10, ge=1)
+    slate_size: int = Field(5, ge=1, le=50)
+    pages: int = Field(3, ge=1, le=20)
+    memory_k: int = Field(5, ge=0, le=50)
+    refit_every: int = Field(0, ge=0)
+    churn_after: int = Field(0, ge=0)
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+    population: PopulationSpec = Field(default_factory=PopulationSpec)
+    traits: TraitSpec = Field(default_factory=TraitSpec)
+    recommender: RecommenderSpec = Field(default_factory=RecommenderSpec)
+    llm: LLMSpec = Field(default_factory=LLMSpec)
+    memory: MemorySpec = Field(default_factory=MemorySpec)
+    policy: Literal["llm"] = "llm"
+    output: str | None = None
+    data_dir: str | None = None
+
+    @property
+    def settings(self) -> WorldSettings:
+        return WorldSettings(**{k: getattr(self, k) for k in WorldSettings.model_fields})
+
+    def build(self, rng: np.random.Generator, *, seed: int) -> Setup:
+        """Load the data, draw the population and create every component, seeded."""
+        dataset = load_dataset(
+            self.dataset.kind, self.dataset.path, data_dir=self.data_dir, **self.dataset.options
+        )
+        if self.population.sampling == "first" and self.population.size:
+            users = dataset.users.head(self.population.size)
+        else:
+            users = dataset.sample_users(self.population.size, rng).users
+        traits = self.traits.model_dump()
+        return Setup(
+            name=self.name,
+            dataset=dataset,
+            users=user_profiles(users, dataset, rng, traits),
+            items=item_profiles(dataset),
+            recommender=make_recommender(self.recommender.name, self.recommender.params, seed=seed),
+            llm=make_llm(self.llm.backend, model=self.llm.model, seed=seed, **self.llm.options),
+            memory=InMemoryStore(HashingEmbedder(), self.memory.weights),
+            settings=self.settings,
+            run_dir=Path(self.output) if self.output else None,
+            config=self.model_dump(mode="json"),
+        )
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """The scenario files installed with the package, by name."""
+    root = resources.files("scenarios")
+    return {
+        Path(str(f)).stem: Path(str(f))
+        for f in root.iterdir()
+        if str(f).endswith(".yaml")
+    }
+
+
+def load_scenario(source: str | Path, **overrides: Any) -> Scenario:
+    """Read a scenario by path or shipped name, apply overrides, validate.
+
+    Raises:
+        ScenarioError: One line naming the file, the field path and what is allowed.
+    """
+    path = Path(source)
+    if not path.exists():
+        shipped = shipped_scenarios()
+        if str(source) not in shipped:
+            raise ScenarioError(
+                f"{source}: no such scenario file; shipped scenarios are "
+                f"{', '.join(sorted(shipped))} (see `recworld scenarios`)"
+            )
+        path = shipped[str(source)]
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ScenarioError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: a scenario is a mapping of fields, got {type(data).__name__}")
+    data.setdefault("name", path.stem)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        target = data
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(f"{path}: {describe_error(exc)}") from None
+
+
+def describe_error(exc: ValidationError) -> str:
+    """The first error as ``field.path: message (got VALUE)``."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field; check its spelling against the scenario reference in the README"
+        return f"{loc}: {msg}"
+    return f"{loc}: {msg} (got {err.get('input')!r})"

@@ -1,0 +1,34 @@
+"""The recworld engine: world loop, LLM runtime, recommenders, logs and CLI.
+
+Heavy names load on first use, so ``import simulator.types`` (which agents and memory
+use) never pulls in the world.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_LAZY = {
+    "World": "simulator.world",
+    "Dataset": "simulator.dataset",
+    "LLMRuntime": "simulator.llm.runtime",
+    "ScriptedLLM": "simulator.llm.scripted",
+    "Recommender": "simulator.recommenders.base",
+    "RandomRecommender": "simulator.recommenders.baselines",
+    "MostPopularRecommender": "simulator.recommenders.baselines",
+    "RunLog": "simulator.runlog",
+    "read_interactions": "simulator.runlog",
+    "RecworldError": "simulator.errors",
+    "ScenarioError": "simulator.errors",
+    "DatasetError": "simulator.errors",
+    "check_recommender": "simulator.testing",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'simulator' has no attribute {name!r}")

@@ -1,0 +1,164 @@
+"""The ``recworld`` command line: run scenarios, list them, inspect datasets."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from simulator.errors import RecworldError
+
+app = typer.Typer(
+    help="Simulate recommender systems with LLM-driven user and item agents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(exc: RecworldError) -> None:
+    """Users' mistakes get one line and exit status 2, never a traceback."""
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def run(
+    scenario: Annotated[str, typer.Argument(help="A scenario file, or a shipped name.")],
+    steps: Annotated[int | None, typer.Option(help="Override the number of steps.")] = None,
+    users: Annotated[int | None, typer.Option(help="Override the population size.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory.")] = None,
+    llm: Annotated[str | None, typer.Option(help="LLM backend, BACKEND[:MODEL].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where datasets live.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace logs already in --out.")] = False,
+) -> None:
+    """Run a scenario and write its logs to a run directory."""
+    from scenarios.schema import load_scenario
+    from simulator.llm.registry import parse_llm_spec
+    from simulator.world import World
+
+    backend, model = parse_llm_spec(llm) if llm else (None, None)
+    try:
+        sc = load_scenario(
+            scenario,
+            steps=steps,
+            seed=seed,
+            data_dir=str(data_dir) if data_dir else None,
+            **{"population.size": users, "llm.backend": backend, "llm.model": model},
+        )
+        run_dir = out or Path(sc.output or "runs") / f"{sc.name}-{datetime.now():%Y%m%d-%H%M%S}"
+        if sc.llm.backend == "scripted":
+            console.print(
+                "[yellow]LLM: scripted backend[/] (deterministic stand-in answers, no model). "
+                "Use --llm to pick a real one."
+            )
+        started = time.perf_counter()
+        with World(sc, run_dir=run_dir, overwrite=overwrite) as world:
+            _run_with_progress(world)
+            _summary(world, run_dir, time.perf_counter() - started)
+    except RecworldError as exc:
+        _fail(exc)
+
+
+def _run_with_progress(world) -> None:
+    columns = (
+        TextColumn("[bold]step"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TextColumn("active {task.fields[active]}"),
+        TextColumn("LLM calls {task.fields[calls]}"),
+        TextColumn("{task.fields[tps]:.0f} tok/s"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("run", total=world.settings.steps, active=0, calls=0, tps=0.0)
+        while world.running:
+            world.step()
+            stats = world.llm.stats
+            tokens = stats.prompt_tokens + stats.completion_tokens
+            tps = tokens / stats.latency_s if stats.latency_s else 0.0
+            progress.update(task, completed=world.steps, active=world.last.active, calls=stats.calls, tps=tps)
+
+
+def _summary(world, run_dir: Path, seconds: float) -> None:
+    m = world.metrics()
+    stats = world.llm.stats
+    table = Table(title=f"{world.setup.name}: {world.steps} steps in {seconds:.1f} s")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    exposures = int(m["exposures"].sum())
+    watches = int(m["watches"].sum())
+    rows = [
+        ("users simulated", f"{len(world.users)}"),
+        ("visits", f"{int(m['active_users'].sum())}"),
+        ("exposures", f"{exposures}"),
+        ("watch rate", f"{watches / exposures:.3f}" if exposures else "-"),
+        ("mean rating", f"{m['mean_rating'].mean():.2f}" if watches else "-"),
+        ("pages per visit", f"{m['pages_per_visit'].mean():.2f}"),
+        ("LLM", world.llm.label),
+        ("LLM calls / batches", f"{stats.calls} / {stats.batches}"),
+        ("tokens (prompt + completion)", f"{stats.prompt_tokens} + {stats.completion_tokens}"),
+        ("LLM failures", f"{stats.failures}"),
+        ("ended by", "terminated" if world.terminated else "truncated"),
+        ("run directory", str(run_dir)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+
+
+@app.command("scenarios")
+def list_scenarios() -> None:
+    """List the scenarios shipped with recworld."""
+    from scenarios.schema import load_scenario, shipped_scenarios
+
+    table = Table(title="shipped scenarios")
+    for col in ("name", "dataset", "users", "steps", "recommender", "description"):
+        table.add_column(col)
+    for name, path in sorted(shipped_scenarios().items()):
+        sc = load_scenario(path)
+        table.add_row(
+            name, sc.dataset.kind, str(sc.population.size), str(sc.steps),
+            sc.recommender.name, sc.description,
+        )
+    console.print(table)
+
+
+@data_app.command("info")
+def data_info(
+    path: Annotated[str, typer.Argument(help="Dataset folder or file.")],
+    kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
+) -> None:
+    """Print counts, sparsity and the top genres of a dataset."""
+    from scenarios.datasets import guess_kind, load_dataset
+
+    try:
+        dataset = load_dataset(kind or guess_kind(path), path)
+    except RecworldError as exc:
+        _fail(exc)
+    stats = dataset.stats()
+    table = Table(title=f"{stats['name']} ({path})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("users", "items", "interactions", "social_edges"):
+        table.add_row(key, f"{stats[key]:,}")
+    table.add_row("sparsity", f"{stats['sparsity']:.4%}")
+    if stats["mean_rating"] is not None:
+        table.add_row("mean rating", f"{stats['mean_rating']:.2f}")
+    for genre, count in stats["top_genres"]:
+        table.add_row(f"genre: {genre}", f"{count:,}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

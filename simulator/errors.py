@@ -1,0 +1,27 @@
+"""Errors that the CLI turns into one clear line and exit status 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RecworldError(Exception):
+    """A problem with the user's input, with a message that says what to do instead."""
+
+
+class ScenarioError(RecworldError):
+    """A scenario file is missing or holds a value that is not allowed."""
+
+
+class DatasetError(RecworldError):
+    """A dataset file is missing or malformed.
+
+    The message names the file, the line when there is one, what is wrong, and what to do.
+    """
+
+    def __init__(self, path: str | Path, problem: str, *, line: int | None = None) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.problem = problem
+        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        super().__init__(f"{where}: {problem}")

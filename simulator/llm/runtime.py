@@ -1,0 +1,148 @@
+"""The layer between the world and a backend: validation, one repair round, accounting.
+
+Backends only produce text (and choice probabilities); the runtime turns text into
+validated objects, so every backend gets the same never-crash behaviour for free.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from pydantic import BaseModel, ValidationError
+
+from simulator.types import LLM, ChatMessage, LLMRequest, LLMResponse
+
+
+_COUNTERS = (
+    "calls", "batches", "prompt_tokens", "completion_tokens",
+    "cache_hits", "repairs", "failures", "latency_s",
+)
+
+
+@dataclass
+class LLMStats:
+    """Running totals, plus what each step cost, for ``llm_stats.json`` and the progress bar."""
+
+    calls: int = 0
+    batches: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_hits: int = 0
+    repairs: int = 0
+    failures: int = 0
+    latency_s: float = 0.0
+    per_step: list[dict[str, float]] = field(default_factory=list)
+    _mark: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def totals(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in _COUNTERS}
+
+    def close_step(self, step: int) -> dict[str, float]:
+        """Record what this step cost: the difference from the previous step's totals."""
+        now = self.totals()
+        row = {"step": step, **{k: now[k] - self._mark.get(k, 0) for k in _COUNTERS}}
+        self._mark = now
+        self.per_step.append(row)
+        return row
+
+    def to_json(self) -> dict[str, object]:
+        return {"totals": self.totals(), "per_step": self.per_step}
+
+
+class LLMRuntime:
+    """Sends batches to a backend, validates structured answers, repairs once, counts.
+
+    Args:
+        backend: Any object meeting the ``LLM`` protocol.
+        max_repairs: Repair rounds for answers that fail their schema; each round is
+            one batch holding only the failed requests.
+    """
+
+    def __init__(self, backend: LLM, *, max_repairs: int = 1) -> None:
+        self.backend = backend
+        self.max_repairs = max_repairs
+        self.stats = LLMStats()
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend.name}:{self.backend.model}"
+
+    def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Answer a whole phase in one backend call (plus repair batches if needed)."""
+        if not requests:
+            return []
+        responses = [self._validate(r, a) for r, a in zip(requests, self._send(requests), strict=True)]
+        for _ in range(self.max_repairs):
+            broken = [i for i, a in enumerate(responses) if a.error is not None and requests[i].schema]
+            if not broken:
+                break
+            fixes = self._send([_repair_request(requests[i], responses[i]) for i in broken])
+            self.stats.repairs += len(broken)
+            for i, fixed in zip(broken, fixes, strict=True):
+                responses[i] = self._validate(requests[i], fixed)
+        self.stats.failures += sum(1 for a in responses if a.error is not None)
+        return responses
+
+    def close(self) -> None:
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+
+    def _send(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        start = time.perf_counter()
+        answers = self.backend.generate(requests)
+        if len(answers) != len(requests):
+            raise RuntimeError(
+                f"backend {self.label} returned {len(answers)} answers for {len(requests)} "
+                "requests; a backend must answer every request, in order"
+            )
+        self.stats.latency_s += time.perf_counter() - start
+        self.stats.batches += 1
+        self.stats.calls += sum(1 for a in answers if not a.cached)
+        self.stats.cache_hits += sum(1 for a in answers if a.cached)
+        self.stats.prompt_tokens += sum(a.prompt_tokens for a in answers if not a.cached)
+        self.stats.completion_tokens += sum(a.completion_tokens for a in answers if not a.cached)
+        return answers
+
+    @staticmethod
+    def _validate(request: LLMRequest, answer: LLMResponse) -> LLMResponse:
+        if request.schema is None or answer.parsed is not None:
+            return answer
+        try:
+            parsed = parse_json(answer.text, request.schema)
+        except (ValueError, ValidationError) as exc:
+            return replace(answer, error=f"invalid {request.schema.__name__}: {_short(exc)}")
+        return replace(answer, parsed=parsed, error=None)
+
+
+def parse_json(text: str, schema: type[BaseModel]) -> BaseModel:
+    """Validate the first JSON object in ``text``, tolerating code fences and chatter."""
+    start = text.find("{")
+    if start < 0:
+        raise ValueError("no JSON object in the answer")
+    obj, _ = json.JSONDecoder().raw_decode(text[start:])
+    return schema.model_validate(obj)
+
+
+def _repair_request(request: LLMRequest, failed: LLMResponse) -> LLMRequest:
+    note = (
+        f"That answer was not valid: {failed.error}. Reply again with only a JSON object "
+        f"that matches this schema: {json.dumps(request.schema.model_json_schema())}"  # type: ignore[union-attr]
+    )
+    messages = (
+        *request.messages,
+        ChatMessage("assistant", failed.text[:2000]),
+        ChatMessage("user", note),
+    )
+    return replace(request, messages=messages, tag=f"{request.tag}:repair")
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        return f"{loc}: {err['msg']}"
+    return str(exc)[:200]

@@ -1,0 +1,121 @@
+"""The recommender protocol and the bookkeeping every built-in shares.
+
+A recommender sees only what a real system would log: the catalogue and the
+interactions (``user_id, item_id, timestamp, rating``). It never sees agents' traits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from simulator.dataset import Dataset
+
+
+class RecommenderConfig(BaseModel):
+    """Base of every recommender's small config object (LensKit style)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    """What the world needs from a recommender."""
+
+    name: str
+
+    def fit(self, data: Dataset) -> None: ...
+
+    def recommend(
+        self,
+        user_ids: Sequence[str],
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        candidates: Sequence[str] | None = None,
+    ) -> dict[str, list[str]]: ...
+
+    def update(self, interactions: pd.DataFrame) -> None: ...
+
+
+class ScoringRecommender:
+    """Turns per-user item scores into top-k lists, handling seen items and candidates.
+
+    Subclasses implement ``_fit`` and ``_scores(users) -> (n_users, n_items)``. Keeping
+    the catalogue as an index lets ``recommend`` work on whole score matrices, so one
+    call serves every active user of a step.
+    """
+
+    name = "base"
+
+    def __init__(self, *, seed: int | None = None) -> None:
+        self.seed = seed
+        self.item_ids: np.ndarray = np.array([], dtype=object)
+        self._item_index: dict[str, int] = {}
+        self._seen: dict[str, set[int]] = {}
+
+    def fit(self, data: Dataset) -> None:
+        self.item_ids = np.asarray(data.item_ids, dtype=object)
+        self._item_index = {item: i for i, item in enumerate(self.item_ids)}
+        self._seen = {}
+        self._remember(data.interactions)
+        self._fit(data.interactions)
+
+    def update(self, interactions: pd.DataFrame) -> None:
+        self._remember(interactions)
+        self._update(interactions)
+
+    def recommend(
+        self,
+        user_ids: Sequence[str],
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        candidates: Sequence[str] | None = None,
+    ) -> dict[str, list[str]]:
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        if not len(self.item_ids):
+            raise RuntimeError(f"{type(self).__name__} has not been fit; call fit(data) first")
+        users = list(user_ids)
+        scores = np.asarray(self._scores(users), dtype=float).copy()
+        allowed = np.ones(len(self.item_ids), dtype=bool)
+        if candidates is not None:
+            allowed[:] = False
+            allowed[[self._item_index[c] for c in candidates if c in self._item_index]] = True
+        scores[:, ~allowed] = -np.inf
+        out: dict[str, list[str]] = {}
+        for row, user in enumerate(users):
+            if exclude_seen and (seen := self._seen.get(user)):
+                scores[row, list(seen)] = -np.inf
+            out[user] = self._top_k(scores[row], k)
+        return out
+
+    def _top_k(self, row: np.ndarray, k: int) -> list[str]:
+        n_valid = int(np.isfinite(row).sum())
+        k = min(k, n_valid)
+        if k == 0:
+            return []
+        top = np.argpartition(-row, k - 1)[:k]
+        # Stable order: by score, then by catalogue position, so ties never depend on numpy.
+        top = top[np.lexsort((top, -row[top]))]
+        return self.item_ids[top].tolist()
+
+    def _remember(self, interactions: pd.DataFrame) -> None:
+        index = self._item_index
+        for user, item in zip(interactions["user_id"], interactions["item_id"], strict=True):
+            if (i := index.get(item)) is not None:
+                self._seen.setdefault(user, set()).add(i)
+
+    def _fit(self, interactions: pd.DataFrame) -> None:
+        """Learn from the initial log; the default keeps nothing."""
+
+    def _update(self, interactions: pd.DataFrame) -> None:
+        """Learn online from new interactions; the default does nothing more."""
+
+    def _scores(self, users: list[str]) -> np.ndarray:
+        raise NotImplementedError

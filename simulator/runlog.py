@@ -1,0 +1,99 @@
+"""The run directory: resolved config, per-step logs and LLM stats.
+
+``interactions.parquet`` is a Parquet dataset folder with one file per step, written to a
+temporary name and renamed, so a crash loses at most the step in flight and no reader ever
+sees a half-written file. ``pandas.read_parquet(run / "interactions.parquet")`` reads it
+whole. ``metrics.parquet`` is small and rewritten whole each step, the same atomic way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from simulator.errors import RecworldError
+from simulator.types import Interaction
+
+INTERACTION_SCHEMA = pa.schema(
+    [
+        ("step", pa.int32()),
+        ("user_id", pa.string()),
+        ("item_id", pa.string()),
+        ("page", pa.int16()),
+        ("position", pa.int16()),
+        ("recommender", pa.string()),
+        ("action", pa.string()),
+        ("rating", pa.float32()),
+        ("reason", pa.string()),
+        ("feeling", pa.string()),
+    ]
+)
+
+
+class RunLog:
+    """Appends a run's rows step by step.
+
+    Args:
+        run_dir: Created if missing. A folder that already holds logs is refused unless
+            ``overwrite`` is set, so one run never silently mixes into another.
+        config: The resolved scenario, written as ``config.yaml``.
+    """
+
+    def __init__(self, run_dir: str | Path, config: dict[str, Any], *, overwrite: bool = False):
+        self.dir = Path(run_dir)
+        self.interactions_dir = self.dir / "interactions.parquet"
+        if self.interactions_dir.exists() and any(self.interactions_dir.iterdir()):
+            if not overwrite:
+                raise RecworldError(
+                    f"{self.dir}: already holds a run's logs; choose another --out, "
+                    "or pass --overwrite to replace them"
+                )
+            for part in self.interactions_dir.iterdir():
+                part.unlink()
+        self.interactions_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(self.dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+
+    def append_interactions(self, step: int, rows: Sequence[Interaction]) -> Path:
+        """Write one step's exposures as their own Parquet file (possibly empty)."""
+        columns = {name: [getattr(r, name) for r in rows] for name in INTERACTION_SCHEMA.names}
+        columns["action"] = [str(a) for a in columns["action"]]
+        table = pa.Table.from_pydict(columns, schema=INTERACTION_SCHEMA)
+        path = self.interactions_dir / f"step-{step:06d}.parquet"
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+        return path
+
+    def write_metrics(self, metrics: pd.DataFrame) -> None:
+        path = self.dir / "metrics.parquet"
+        tmp = path.with_suffix(".tmp")
+        metrics.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+
+    def write_llm_stats(self, stats: dict[str, Any]) -> None:
+        _atomic_write_text(self.dir / "llm_stats.json", json.dumps(stats, indent=2))
+
+
+def read_interactions(run_dir: str | Path) -> pd.DataFrame:
+    """All exposures of a run, in step order."""
+    path = Path(run_dir) / "interactions.parquet"
+    if not path.exists():
+        raise RecworldError(f"{path}: not found; is {run_dir} a recworld run directory?")
+    parts = sorted(path.glob("step-*.parquet"))
+    if not parts:
+        return INTERACTION_SCHEMA.empty_table().to_pandas()
+    return pa.concat_tables(pq.read_table(p) for p in parts).to_pandas()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,61 @@
+"""What a scenario hands the world: everything built, nothing yet running."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.profile import ItemProfile, UserProfile
+from memory.store import MemoryStore
+from simulator.dataset import Dataset
+from simulator.recommenders.base import Recommender
+from simulator.types import LLM
+
+
+class WorldSettings(BaseModel):
+    """The knobs of the world loop itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: int = Field(10, ge=1)
+    slate_size: int = Field(5, ge=1, le=50)
+    pages: int = Field(3, ge=1, le=20)
+    memory_k: int = Field(5, ge=0, le=50)
+    refit_every: int = Field(0, ge=0, description="full refit every N steps; 0 = never")
+    churn_after: int = Field(0, ge=0, description="leave after N idle visits; 0 = never")
+
+
+@dataclass
+class Setup:
+    """A built scenario.
+
+    Attributes:
+        dataset: The platform's log and catalogue; the recommender is fit on it.
+        users: The simulated population's profiles.
+        activity: Per-user visit probability, or ``None`` to use the activity trait.
+        items: The catalogue as item agents will present it.
+    """
+
+    name: str
+    dataset: Dataset
+    users: list[UserProfile]
+    items: list[ItemProfile]
+    recommender: Recommender
+    llm: LLM
+    memory: MemoryStore
+    settings: WorldSettings
+    activity: list[float] | None = None
+    run_dir: Path | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+class ScenarioLike(Protocol):
+    """Anything that can build a ``Setup``; ``scenarios.Scenario`` is the shipped one."""
+
+    seed: int
+
+    def build(self, rng: np.random.Generator, *, seed: int) -> Setup: ...

@@ -1,0 +1,251 @@
+"""The world: a Mesa model whose ``step`` runs the phases of DESIGN.md, top to bottom."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from agents.actions import BrowseAction, PageObservation
+from agents.item import ItemAgent
+from agents.policy import LLMPolicy, Policy
+from agents.user import UserAgent
+from memory.records import MemoryRecord, ScoredMemory
+from simulator.llm.runtime import LLMRuntime
+from simulator.runlog import RunLog
+from simulator.setup import ScenarioLike
+from simulator.types import Interaction, Reaction, StepStats
+
+
+class World(mesa.Model):
+    """Users, items, a recommender, an LLM runtime and a memory store, stepped in phases.
+
+    Args:
+        scenario: Anything with ``build(rng, seed=...)`` returning a ``Setup``.
+        seed: Seeds everything; defaults to the scenario's seed. One ``SeedSequence``
+            is split into independent streams per component, so adding draws in one
+            component never shifts another's.
+        run_dir: Where logs go; ``None`` keeps the run in memory only.
+        overwrite: Replace logs already in ``run_dir``.
+    """
+
+    def __init__(
+        self,
+        scenario: ScenarioLike,
+        *,
+        seed: int | None = None,
+        run_dir: str | Path | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        self.seed = scenario.seed if seed is None else seed
+        super().__init__(seed=self.seed)
+        build_seq, activation_seq, component_seq = np.random.SeedSequence(self.seed).spawn(3)
+        self.setup = scenario.build(
+            np.random.default_rng(build_seq),
+            seed=int(component_seq.generate_state(1)[0]),
+        )
+        self.settings = self.setup.settings
+        self._activation_rng = np.random.default_rng(activation_seq)
+        self.llm = LLMRuntime(self.setup.llm)
+        self.policy: Policy = LLMPolicy(self.llm)
+        self.memory = self.setup.memory
+        self.recommender = self.setup.recommender
+        actions = {"browse": BrowseAction()}
+        activity = self.setup.activity or [None] * len(self.setup.users)
+        self.users = [
+            UserAgent(self, profile, actions, activity=a)
+            for profile, a in zip(self.setup.users, activity, strict=True)
+        ]
+        self.items = {p.item_id: ItemAgent(self, p) for p in self.setup.items}
+        self._user_profiles = {u.user_id: u.profile for u in self.users}
+        self._train = [self.setup.dataset.interactions[["user_id", "item_id", "timestamp", "rating"]]]
+        self.recommender.fit(self.setup.dataset)
+        self.terminated = False
+        self.truncated = False
+        self.last: StepStats = StepStats(step=0)
+        self.overhead_s = 0.0
+        self.datacollector = mesa.DataCollector(model_reporters=_METRICS)
+        out = run_dir if run_dir is not None else self.setup.run_dir
+        self.log = RunLog(out, self.setup.config, overwrite=overwrite) if out else None
+
+    def step(self) -> None:
+        """One step: activate, recommend, recall, decide, act, items, feed back, record."""
+        started, llm_before = time.perf_counter(), self.llm.stats.latency_s
+        step = self.steps
+        active = self._activate()
+        slates = self._recommend(active)
+        memories = self._recall(active, slates)
+        outcomes = self._decide(step, active, slates, memories)
+        interactions = self._act_and_remember(active, outcomes)
+        self._update_items(interactions)
+        self._feed_back(step, interactions)
+        self._record(step, active, interactions, outcomes)
+        self.overhead_s += time.perf_counter() - started - (self.llm.stats.latency_s - llm_before)
+
+    # -- phases ------------------------------------------------------------------------
+
+    def _activate(self) -> list[UserAgent]:
+        """Each remaining user visits with their own activity probability."""
+        draws = self._activation_rng.random(len(self.users))
+        return [u for u, d in zip(self.users, draws, strict=True) if not u.left and d < u.activity]
+
+    def _recommend(self, active: Sequence[UserAgent]) -> dict[str, list[list[str]]]:
+        """One call for every active user; each list is cut into pages."""
+        if not active:
+            return {}
+        size, pages = self.settings.slate_size, self.settings.pages
+        lists = self.recommender.recommend([u.user_id for u in active], size * pages)
+        return {u: [items[p : p + size] for p in range(0, len(items), size)] for u, items in lists.items()}
+
+    def _recall(
+        self, active: Sequence[UserAgent], slates: dict[str, list[list[str]]]
+    ) -> dict[str, tuple[ScoredMemory, ...]]:
+        """One batched memory search, with each user's first page as the query."""
+        if not active or self.settings.memory_k == 0:
+            return {}
+        queries = [
+            " ".join(self.items[i].profile.title for i in (slates[u.user_id] or [[]])[0])
+            for u in active
+        ]
+        hits = self.memory.search([u.user_id for u in active], queries, self.settings.memory_k, self.steps)
+        return {u.user_id: tuple(h) for u, h in zip(active, hits, strict=True)}
+
+    def _decide(self, step, active, slates, memories) -> dict[str, list]:
+        """Page by page: every agent still browsing joins one batch per round."""
+        outcomes: dict[str, list] = {u.user_id: [] for u in active}
+        browsing = [u for u in active if slates.get(u.user_id)]
+        for page in range(1, self.settings.pages + 1):
+            browsing = [u for u in browsing if len(slates[u.user_id]) >= page]
+            if not browsing:
+                break
+            observations = [
+                PageObservation(
+                    step=step,
+                    page=page,
+                    items=tuple(self.items[i].profile for i in slates[u.user_id][page - 1]),
+                    recommender=self.recommender.name,
+                    memories=memories.get(u.user_id, ()),
+                )
+                for u in browsing
+            ]
+            results = self.policy.decide(browsing, observations)
+            for user, result in zip(browsing, results, strict=True):
+                outcomes[user.user_id].append(result)
+            browsing = [u for u, r in zip(browsing, results, strict=True) if r.next_page]
+        return outcomes
+
+    def _act_and_remember(self, active, outcomes) -> list[Interaction]:
+        """Collect the exposures, write every new memory in one batch, end the visits."""
+        interactions = [row for u in active for o in outcomes[u.user_id] for row in o.interactions]
+        records: list[MemoryRecord] = [m for u in active for o in outcomes[u.user_id] for m in o.memories]
+        self.memory.add(records)
+        for user in active:
+            watched = sum(r.action is Reaction.WATCH for o in outcomes[user.user_id] for r in o.interactions)
+            user.end_visit(watched, self.settings.churn_after)
+        return interactions
+
+    def _update_items(self, interactions: Sequence[Interaction]) -> None:
+        """Item agents remember who chose them; one batched write."""
+        records = [
+            rec
+            for row in interactions
+            if (rec := self.items[row.item_id].observe(row, self._user_profiles[row.user_id]))
+        ]
+        self.memory.add(records)
+
+    def _feed_back(self, step: int, interactions: Sequence[Interaction]) -> None:
+        """The recommender learns from watches only, as a real system's log would show."""
+        watched = pd.DataFrame(
+            [(r.user_id, r.item_id, step, r.rating) for r in interactions if r.action is Reaction.WATCH],
+            columns=["user_id", "item_id", "timestamp", "rating"],
+        )
+        self._train.append(watched)
+        self.recommender.update(watched)
+        if self.settings.refit_every and step % self.settings.refit_every == 0:
+            log = pd.concat(self._train, ignore_index=True)
+            self.recommender.fit(_replace_log(self.setup.dataset, log))
+
+    def _record(self, step, active, interactions, outcomes) -> None:
+        """Append this step's rows and metrics; decide whether the run goes on."""
+        watches = [r for r in interactions if r.action is Reaction.WATCH]
+        ratings = [r.rating for r in watches if r.rating is not None]
+        llm_step = self.llm.stats.close_step(step)
+        self.last = StepStats(
+            step=step,
+            active=len(active),
+            exposures=len(interactions),
+            watches=len(watches),
+            rating_sum=float(sum(ratings)),
+            ratings=len(ratings),
+            pages=sum(len(v) for v in outcomes.values()),
+            llm_batches=int(llm_step["batches"]),
+            extra={"llm": llm_step, "failed_pages": sum(o.failed for v in outcomes.values() for o in v)},
+        )
+        self.datacollector.collect(self)
+        self.truncated = step >= self.settings.steps
+        self.terminated = all(u.left for u in self.users)
+        self.running = not (self.truncated or self.terminated)
+        if self.log is not None:
+            self.log.append_interactions(step, interactions)
+            self.log.write_metrics(self.metrics())
+            self.log.write_llm_stats({"backend": self.llm.label, **self.llm.stats.to_json()})
+
+    # -- running -----------------------------------------------------------------------
+
+    def run(self, steps: int | None = None) -> None:
+        """Step until terminated or truncated, or for ``steps`` more steps."""
+        for _ in range(steps if steps is not None else self.settings.steps):
+            if not self.running:
+                break
+            self.step()
+
+    def metrics(self) -> pd.DataFrame:
+        """One row per step, as collected by Mesa's DataCollector."""
+        frame = self.datacollector.get_model_vars_dataframe()
+        return frame.reset_index(drop=True)
+
+    def close(self) -> None:
+        """Close the memory store and the LLM backend."""
+        self.memory.close()
+        self.llm.close()
+
+    def __enter__(self) -> World:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+_METRICS = {
+    "step": lambda w: w.last.step,
+    "active_users": lambda w: w.last.active,
+    "exposures": lambda w: w.last.exposures,
+    "watches": lambda w: w.last.watches,
+    "ctr": lambda w: _ratio(w.last.watches, w.last.exposures),
+    "mean_rating": lambda w: _ratio(w.last.rating_sum, w.last.ratings),
+    "pages_per_visit": lambda w: _ratio(w.last.pages, w.last.active),
+    "users_left": lambda w: sum(u.left for u in w.users),
+    "llm_calls": lambda w: w.last.extra["llm"]["calls"],
+    "llm_batches": lambda w: w.last.llm_batches,
+    "prompt_tokens": lambda w: w.last.extra["llm"]["prompt_tokens"],
+    "completion_tokens": lambda w: w.last.extra["llm"]["completion_tokens"],
+    "llm_failures": lambda w: w.last.extra["llm"]["failures"],
+    "failed_pages": lambda w: w.last.extra["failed_pages"],
+}
+
+
+def _replace_log(dataset, log: pd.DataFrame):
+    from dataclasses import replace
+
+    return replace(dataset, interactions=log)

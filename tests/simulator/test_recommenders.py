@@ -1,0 +1,76 @@
+import pytest
+
+from simulator.errors import ScenarioError
+from simulator.recommenders import (
+    MostPopularConfig,
+    MostPopularRecommender,
+    RandomRecommender,
+    make_recommender,
+)
+from simulator.testing import RecommenderContract, check_recommender, contract_dataset
+
+
+class TestRandom(RecommenderContract):
+    make = staticmethod(lambda seed: RandomRecommender(seed=seed))
+
+
+class TestMostPopular(RecommenderContract):
+    make = staticmethod(lambda seed: MostPopularRecommender(seed=seed))
+
+
+class TestMostPopularDecayed(RecommenderContract):
+    make = staticmethod(lambda seed: MostPopularRecommender(MostPopularConfig(half_life=2), seed=seed))
+
+
+def test_most_popular_ranks_by_count():
+    data = contract_dataset()
+    rec = MostPopularRecommender()
+    rec.fit(data)
+    counts = data.interactions["item_id"].value_counts()
+    top = rec.recommend(["newcomer"], 3)["newcomer"]
+    assert [counts.get(i, 0) for i in top] == sorted(counts.tolist(), reverse=True)[:3]
+
+
+def test_decay_lets_new_items_overtake_old_favourites():
+    import pandas as pd
+
+    data = contract_dataset()
+    rec = MostPopularRecommender(MostPopularConfig(half_life=0.5))
+    rec.fit(data)
+    old_top = rec.recommend(["x"], 1)["x"][0]
+    fresh = pd.DataFrame({"user_id": ["a", "b", "c"], "item_id": ["i29"] * 3, "timestamp": 1, "rating": 4.0})
+    for _ in range(3):
+        rec.update(fresh)
+    assert rec.recommend(["x"], 1)["x"] == ["i29"] != [old_top]
+
+
+def test_random_differs_by_seed():
+    data = contract_dataset()
+    outs = []
+    for seed in (1, 2):
+        rec = RandomRecommender(seed=seed)
+        rec.fit(data)
+        outs.append(rec.recommend(data.user_ids, 5))
+    assert outs[0] != outs[1]
+
+
+def test_check_recommender_catches_a_broken_one():
+    class SeenLeaker(MostPopularRecommender):
+        def recommend(self, user_ids, k, *, exclude_seen=True, candidates=None):
+            return super().recommend(user_ids, k, exclude_seen=False, candidates=candidates)
+
+    check_recommender(lambda seed: MostPopularRecommender(seed=seed))
+    with pytest.raises(AssertionError):
+        check_recommender(lambda seed: SeenLeaker(seed=seed))
+
+
+def test_registry_errors_name_the_field():
+    with pytest.raises(ScenarioError, match="recommender.name: unknown recommender 'nope'"):
+        make_recommender("nope", seed=0)
+    with pytest.raises(ScenarioError, match="recommender.params.half_life"):
+        make_recommender("most-popular", {"half_life": "soon"}, seed=0)
+
+
+def test_recommend_before_fit_says_what_to_do():
+    with pytest.raises(RuntimeError, match="call fit"):
+        RandomRecommender().recommend(["u"], 3)

@@ -47,16 +47,16 @@ class UserProfile(BaseModel):
         """The persona block of a prompt; stable text, so prefix caching can reuse it."""
         lines = [f"You are user {self.name or self.user_id}."]
         if self.demographics:
-            lines.append("About you: " + ", ".join(f"{k} {v}" for k, v in self.demographics.items()))
+            lines.append(
+                "About you: " + ", ".join(f"{k} {v}" for k, v in self.demographics.items())
+            )
         lines.extend(f"Your {k}: {v}" for k, v in self.persona.items())
         if self.favourite_genres:
             lines.append("You most enjoy: " + ", ".join(self.favourite_genres[:5]) + ".")
         if self.taste:
             lines.append(self.taste)
         t = self.traits
-        lines.append(
-            f"Activity {t.activity}, conformity {t.conformity}, diversity {t.diversity}."
-        )
+        lines.append(f"Activity {t.activity}, conformity {t.conformity}, diversity {t.diversity}.")
         return "\n".join(lines)
 
 

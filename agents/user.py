@@ -35,7 +35,9 @@ class UserAgent(mesa.Agent):
         super().__init__(model)
         self.profile = profile
         self.actions = actions
-        self.activity = ACTIVITY_PROBABILITY[profile.traits.activity] if activity is None else activity
+        self.activity = (
+            ACTIVITY_PROBABILITY[profile.traits.activity] if activity is None else activity
+        )
         self.seen: set[str] = set()
         self.idle_visits = 0
         self.left = False

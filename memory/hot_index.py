@@ -18,19 +18,21 @@ from memory.scoring import ScoringWeights, recency, relevance, retrieval_score
 class OwnerIndex:
     """One owner's records, embeddings, importance and access times, side by side."""
 
-    __slots__ = ("importance", "last_access", "records", "vectors")
+    __slots__ = ("forgotten", "importance", "last_access", "records", "vectors")
 
     def __init__(self, dim: int) -> None:
         self.records: list[MemoryRecord] = []
         self.vectors = np.zeros((0, dim), dtype=np.float32)
         self.importance = np.zeros(0)
         self.last_access = np.zeros(0)
+        self.forgotten = np.zeros(0, dtype=bool)
 
     def extend(self, records: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
         self.records.extend(records)
         self.vectors = np.vstack([self.vectors, vectors.astype(np.float32, copy=False)])
         self.importance = np.concatenate([self.importance, [r.importance for r in records]])
         self.last_access = np.concatenate([self.last_access, [r.last_access for r in records]])
+        self.forgotten = np.concatenate([self.forgotten, [r.forgotten for r in records]])
 
     def top_k(
         self, query: np.ndarray, k: int, now: int, weights: ScoringWeights
@@ -41,16 +43,18 @@ class OwnerIndex:
         rec = recency(now, self.last_access, weights.decay)
         rel = relevance(self.vectors @ query)
         score = retrieval_score(rec, self.importance, rel, weights)
-        live = np.fromiter((not r.forgotten for r in self.records), bool, len(self.records))
-        score[~live] = -np.inf
-        k = min(k, int(live.sum()))
+        score[self.forgotten] = -np.inf
+        k = min(k, len(self.records) - int(self.forgotten.sum()))
         if k == 0:
             return []
         top = np.argpartition(-score, k - 1)[:k]
         top = top[np.lexsort((top, -score[top]))]
         hits = [
             ScoredMemory(
-                self.records[i], float(score[i]), float(rec[i]), float(self.importance[i]),
+                self.records[i],
+                float(score[i]),
+                float(rec[i]),
+                float(self.importance[i]),
                 float(rel[i]),
             )
             for i in top

@@ -63,7 +63,9 @@ def user_profiles(
     return profiles
 
 
-def favourite_genres(users: pd.DataFrame, dataset: Dataset, top: int = 5) -> dict[str, tuple[str, ...]]:
+def favourite_genres(
+    users: pd.DataFrame, dataset: Dataset, top: int = 5
+) -> dict[str, tuple[str, ...]]:
     """Genres ordered by preference: from a latent taste vector, else from liked history."""
     if "taste" in users.columns and "genres" in dataset.meta:
         names = list(dataset.meta["genres"])
@@ -76,7 +78,9 @@ def favourite_genres(users: pd.DataFrame, dataset: Dataset, top: int = 5) -> dic
     if inter["rating"].notna().any():
         inter = inter[inter["rating"] >= 4]
     genres = dataset.items.set_index("item_id")["genres"]
-    pairs = inter[["user_id", "item_id"]].assign(genre=inter["item_id"].map(genres)).explode("genre")
+    pairs = (
+        inter[["user_id", "item_id"]].assign(genre=inter["item_id"].map(genres)).explode("genre")
+    )
     pairs = pairs.dropna(subset=["genre"])
     counts = pairs.groupby(["user_id", "genre"]).size().reset_index(name="n")
     counts = counts.sort_values(["user_id", "n", "genre"], ascending=[True, False, True])
@@ -84,7 +88,11 @@ def favourite_genres(users: pd.DataFrame, dataset: Dataset, top: int = 5) -> dic
 
 
 def _fields(record: dict, columns: Sequence[str]) -> dict[str, str]:
-    return {c: str(record[c]).strip() for c in columns if c in record and pd.notna(record[c]) and str(record[c]).strip()}
+    return {
+        c: str(record[c]).strip()
+        for c in columns
+        if c in record and pd.notna(record[c]) and str(record[c]).strip()
+    }
 
 
 def _shares(values: Sequence[float]) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,7 +33,9 @@ class DatasetSpec(_Strict):
     @classmethod
     def _known_kind(cls, v: str) -> str:
         if v not in DATASET_KINDS:
-            raise ValueError(f"unknown dataset kind {v!r}; choose one of {', '.join(DATASET_KINDS)}")
+            raise ValueError(
+                f"unknown dataset kind {v!r}; choose one of {', '.join(DATASET_KINDS)}"
+            )
         return v
 
 
@@ -134,12 +135,7 @@ class Scenario(_Strict):
 
 def shipped_scenarios() -> dict[str, Path]:
     """The scenario files installed with the package, by name."""
-    root = resources.files("scenarios")
-    return {
-        Path(str(f)).stem: Path(str(f))
-        for f in root.iterdir()
-        if str(f).endswith(".yaml")
-    }
+    return {p.stem: p for p in sorted(Path(__file__).resolve().parent.glob("*.yaml"))}
 
 
 def load_scenario(source: str | Path, **overrides: Any) -> Scenario:

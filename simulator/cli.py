@@ -87,7 +87,9 @@ def _run_with_progress(world) -> None:
             stats = world.llm.stats
             tokens = stats.prompt_tokens + stats.completion_tokens
             tps = tokens / stats.latency_s if stats.latency_s else 0.0
-            progress.update(task, completed=world.steps, active=world.last.active, calls=stats.calls, tps=tps)
+            progress.update(
+                task, completed=world.steps, active=world.last.active, calls=stats.calls, tps=tps
+            )
 
 
 def _summary(world, run_dir: Path, seconds: float) -> None:
@@ -123,13 +125,18 @@ def list_scenarios() -> None:
     from scenarios.schema import load_scenario, shipped_scenarios
 
     table = Table(title="shipped scenarios")
-    for col in ("name", "dataset", "users", "steps", "recommender", "description"):
-        table.add_column(col)
+    for col in ("name", "dataset", "users", "steps", "recommender"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("description")
     for name, path in sorted(shipped_scenarios().items()):
         sc = load_scenario(path)
         table.add_row(
-            name, sc.dataset.kind, str(sc.population.size), str(sc.steps),
-            sc.recommender.name, sc.description,
+            name,
+            sc.dataset.kind,
+            str(sc.population.size),
+            str(sc.steps),
+            sc.recommender.name,
+            sc.description,
         )
     console.print(table)
 

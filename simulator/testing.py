@@ -106,7 +106,12 @@ class RecommenderContract:
         first = rec.recommend([user], 3)[user]
         rec.update(
             pd.DataFrame(
-                {"user_id": [user] * 3, "item_id": first, "timestamp": [99] * 3, "rating": [5.0] * 3}
+                {
+                    "user_id": [user] * 3,
+                    "item_id": first,
+                    "timestamp": [99] * 3,
+                    "rating": [5.0] * 3,
+                }
             )
         )
         assert not set(rec.recommend([user], 3)[user]) & set(first)

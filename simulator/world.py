@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,7 +64,9 @@ class World(mesa.Model):
         ]
         self.items = {p.item_id: ItemAgent(self, p) for p in self.setup.items}
         self._user_profiles = {u.user_id: u.profile for u in self.users}
-        self._train = [self.setup.dataset.interactions[["user_id", "item_id", "timestamp", "rating"]]]
+        self._train = [
+            self.setup.dataset.interactions[["user_id", "item_id", "timestamp", "rating"]]
+        ]
         self.recommender.fit(self.setup.dataset)
         self.terminated = False
         self.truncated = False
@@ -72,6 +75,10 @@ class World(mesa.Model):
         self.datacollector = mesa.DataCollector(model_reporters=_METRICS)
         out = run_dir if run_dir is not None else self.setup.run_dir
         self.log = RunLog(out, self.setup.config, overwrite=overwrite) if out else None
+        # The catalogue, profiles and fitted model live for the whole run; keeping them out
+        # of the cyclic collector's scans makes each step's collections cheap.
+        gc.collect()
+        gc.freeze()
 
     def step(self) -> None:
         """One step: activate, recommend, recall, decide, act, items, feed back, record."""
@@ -100,7 +107,10 @@ class World(mesa.Model):
             return {}
         size, pages = self.settings.slate_size, self.settings.pages
         lists = self.recommender.recommend([u.user_id for u in active], size * pages)
-        return {u: [items[p : p + size] for p in range(0, len(items), size)] for u, items in lists.items()}
+        return {
+            u: [items[p : p + size] for p in range(0, len(items), size)]
+            for u, items in lists.items()
+        }
 
     def _recall(
         self, active: Sequence[UserAgent], slates: dict[str, list[list[str]]]
@@ -112,7 +122,9 @@ class World(mesa.Model):
             " ".join(self.items[i].profile.title for i in (slates[u.user_id] or [[]])[0])
             for u in active
         ]
-        hits = self.memory.search([u.user_id for u in active], queries, self.settings.memory_k, self.steps)
+        hits = self.memory.search(
+            [u.user_id for u in active], queries, self.settings.memory_k, self.steps
+        )
         return {u.user_id: tuple(h) for u, h in zip(active, hits, strict=True)}
 
     def _decide(self, step, active, slates, memories) -> dict[str, list]:
@@ -142,10 +154,14 @@ class World(mesa.Model):
     def _act_and_remember(self, active, outcomes) -> list[Interaction]:
         """Collect the exposures, write every new memory in one batch, end the visits."""
         interactions = [row for u in active for o in outcomes[u.user_id] for row in o.interactions]
-        records: list[MemoryRecord] = [m for u in active for o in outcomes[u.user_id] for m in o.memories]
+        records: list[MemoryRecord] = [
+            m for u in active for o in outcomes[u.user_id] for m in o.memories
+        ]
         self.memory.add(records)
         for user in active:
-            watched = sum(r.action is Reaction.WATCH for o in outcomes[user.user_id] for r in o.interactions)
+            watched = sum(
+                r.action is Reaction.WATCH for o in outcomes[user.user_id] for r in o.interactions
+            )
             user.end_visit(watched, self.settings.churn_after)
         return interactions
 
@@ -161,7 +177,11 @@ class World(mesa.Model):
     def _feed_back(self, step: int, interactions: Sequence[Interaction]) -> None:
         """The recommender learns from watches only, as a real system's log would show."""
         watched = pd.DataFrame(
-            [(r.user_id, r.item_id, step, r.rating) for r in interactions if r.action is Reaction.WATCH],
+            [
+                (r.user_id, r.item_id, step, r.rating)
+                for r in interactions
+                if r.action is Reaction.WATCH
+            ],
             columns=["user_id", "item_id", "timestamp", "rating"],
         )
         self._train.append(watched)
@@ -184,7 +204,10 @@ class World(mesa.Model):
             ratings=len(ratings),
             pages=sum(len(v) for v in outcomes.values()),
             llm_batches=int(llm_step["batches"]),
-            extra={"llm": llm_step, "failed_pages": sum(o.failed for v in outcomes.values() for o in v)},
+            extra={
+                "llm": llm_step,
+                "failed_pages": sum(o.failed for v in outcomes.values() for o in v),
+            },
         )
         self.datacollector.collect(self)
         self.truncated = step >= self.settings.steps
@@ -218,7 +241,10 @@ class World(mesa.Model):
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 

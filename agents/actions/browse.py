@@ -107,7 +107,7 @@ class BrowseAction:
                     MemoryRecord(
                         id=agent.next_memory_id(),
                         owner=agent.user_id,
-                        text=f'I watched "{item.title}" and rated it {pick.rating}/5: {pick.reason}',
+                        text=f'I watched "{item.title}", {pick.rating}/5: {pick.reason}',
                         kind=MemoryKind.OBSERVATION,
                         created=observation.step,
                         last_access=observation.step,

@@ -15,10 +15,15 @@ from pydantic import BaseModel, ValidationError
 
 from simulator.types import LLM, ChatMessage, LLMRequest, LLMResponse
 
-
 _COUNTERS = (
-    "calls", "batches", "prompt_tokens", "completion_tokens",
-    "cache_hits", "repairs", "failures", "latency_s",
+    "calls",
+    "batches",
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_hits",
+    "repairs",
+    "failures",
+    "latency_s",
 )
 
 
@@ -74,9 +79,13 @@ class LLMRuntime:
         """Answer a whole phase in one backend call (plus repair batches if needed)."""
         if not requests:
             return []
-        responses = [self._validate(r, a) for r, a in zip(requests, self._send(requests), strict=True)]
+        responses = [
+            self._validate(r, a) for r, a in zip(requests, self._send(requests), strict=True)
+        ]
         for _ in range(self.max_repairs):
-            broken = [i for i, a in enumerate(responses) if a.error is not None and requests[i].schema]
+            broken = [
+                i for i, a in enumerate(responses) if a.error is not None and requests[i].schema
+            ]
             if not broken:
                 break
             fixes = self._send([_repair_request(requests[i], responses[i]) for i in broken])

@@ -10,17 +10,37 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from simulator.llm.tokens import approx_tokens, prompt_tokens
 from simulator.types import LLMRequest, LLMResponse
 
 _WORDS = (
-    "looks fun familiar bold cozy slow sharp warm dark bright clever light tense "
-    "quiet loud fresh classic odd moving gentle"
-).split()
+    "looks",
+    "fun",
+    "familiar",
+    "bold",
+    "cozy",
+    "slow",
+    "sharp",
+    "warm",
+    "dark",
+    "bright",
+    "clever",
+    "light",
+    "tense",
+    "quiet",
+    "loud",
+    "fresh",
+    "classic",
+    "odd",
+    "moving",
+    "gentle",
+)
 
 
 class ScriptedLLM:
@@ -53,14 +73,12 @@ class ScriptedLLM:
                 completion_tokens=1,
             )
         if request.schema is not None:
-            schema = request.schema.model_json_schema()
+            schema = _json_schema(request.schema)
             value = sample_json(schema, schema.get("$defs", {}), rng)
             text = json.dumps(value, separators=(",", ":"))
         else:
             text = " ".join(rng.choice(_WORDS, size=8))
-        return LLMResponse(
-            text=text, prompt_tokens=n_prompt, completion_tokens=approx_tokens(text)
-        )
+        return LLMResponse(text=text, prompt_tokens=n_prompt, completion_tokens=approx_tokens(text))
 
     def _request_seed(self, request: LLMRequest) -> int:
         h = hashlib.blake2b(digest_size=8)
@@ -72,6 +90,11 @@ class ScriptedLLM:
         if request.choices is not None:
             h.update("\x02".join(request.choices).encode())
         return int.from_bytes(h.digest(), "little")
+
+
+@lru_cache(maxsize=256)
+def _json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
 
 
 def sample_json(schema: dict[str, Any], defs: dict[str, Any], rng: np.random.Generator) -> Any:

@@ -43,9 +43,7 @@ class MostPopularRecommender(ScoringRecommender):
 
     name = "most-popular"
 
-    def __init__(
-        self, config: MostPopularConfig | None = None, *, seed: int | None = None
-    ) -> None:
+    def __init__(self, config: MostPopularConfig | None = None, *, seed: int | None = None) -> None:
         super().__init__(seed=seed)
         self.config = config or MostPopularConfig()
         self._counts = np.zeros(0)

@@ -1,3 +1,4 @@
+import contextlib
 import json
 
 import pytest
@@ -69,15 +70,23 @@ class FlakyLLM:
         for r in requests:
             repairing = r.tag.endswith(":repair")
             good = json.dumps({"stars": 4, "why": "ok", "tags": []})
-            text = good if (repairing and self.fix) or "good" in r.messages[0].content else "no idea"
-            out.append(LLMResponse(text=f"Sure! ```json\n{text}\n```", prompt_tokens=3, completion_tokens=2))
+            text = (
+                good if (repairing and self.fix) or "good" in r.messages[0].content else "no idea"
+            )
+            out.append(
+                LLMResponse(
+                    text=f"Sure! ```json\n{text}\n```", prompt_tokens=3, completion_tokens=2
+                )
+            )
         return out
 
 
 def test_runtime_repairs_in_one_batch_and_counts():
     backend = FlakyLLM(fix=True)
     rt = LLMRuntime(backend)
-    out = rt.generate([req("good", schema=Rating), req("bad", schema=Rating), req("bad", schema=Rating)])
+    out = rt.generate(
+        [req("good", schema=Rating), req("bad", schema=Rating), req("bad", schema=Rating)]
+    )
     assert [o.parsed.stars for o in out] == [4, 4, 4]
     assert backend.batches == [3, 2]
     assert rt.stats.repairs == 2 and rt.stats.failures == 0
@@ -111,10 +120,11 @@ def test_stats_per_step_are_differences():
     assert rt.stats.to_json()["totals"]["calls"] == 5
 
 
-@given(st.dictionaries(st.sampled_from(["stars", "why", "tags", "x"]), st.integers(0, 9)), st.text(max_size=20))
+@given(
+    st.dictionaries(st.sampled_from(["stars", "why", "tags", "x"]), st.integers(0, 9)),
+    st.text(max_size=20),
+)
 def test_parse_json_never_raises_anything_but_value_errors(obj, chatter):
     text = chatter + json.dumps(obj)
-    try:
+    with contextlib.suppress(ValueError):
         parse_json(text, Rating)
-    except ValueError:
-        pass

@@ -19,7 +19,9 @@ class TestMostPopular(RecommenderContract):
 
 
 class TestMostPopularDecayed(RecommenderContract):
-    make = staticmethod(lambda seed: MostPopularRecommender(MostPopularConfig(half_life=2), seed=seed))
+    make = staticmethod(
+        lambda seed: MostPopularRecommender(MostPopularConfig(half_life=2), seed=seed)
+    )
 
 
 def test_most_popular_ranks_by_count():
@@ -38,7 +40,9 @@ def test_decay_lets_new_items_overtake_old_favourites():
     rec = MostPopularRecommender(MostPopularConfig(half_life=0.5))
     rec.fit(data)
     old_top = rec.recommend(["x"], 1)["x"][0]
-    fresh = pd.DataFrame({"user_id": ["a", "b", "c"], "item_id": ["i29"] * 3, "timestamp": 1, "rating": 4.0})
+    fresh = pd.DataFrame(
+        {"user_id": ["a", "b", "c"], "item_id": ["i29"] * 3, "timestamp": 1, "rating": 4.0}
+    )
     for _ in range(3):
         rec.update(fresh)
     assert rec.recommend(["x"], 1)["x"] == ["i29"] != [old_top]
@@ -65,9 +69,9 @@ def test_check_recommender_catches_a_broken_one():
 
 
 def test_registry_errors_name_the_field():
-    with pytest.raises(ScenarioError, match="recommender.name: unknown recommender 'nope'"):
+    with pytest.raises(ScenarioError, match=r"recommender\.name: unknown recommender 'nope'"):
         make_recommender("nope", seed=0)
-    with pytest.raises(ScenarioError, match="recommender.params.half_life"):
+    with pytest.raises(ScenarioError, match=r"recommender\.params\.half_life"):
         make_recommender("most-popular", {"half_life": "soon"}, seed=0)
 
 

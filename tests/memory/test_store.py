@@ -135,3 +135,77 @@ def test_score_is_bounded_and_increasing_in_each_part(rec_, imp, rel, wr, wi, wv
     ):
         higher = retrieval_score(*(np.array([p]) for p in parts), w)[0]
         assert higher >= base - 1e-12
+
+
+class TestChromaStoreInline(MemoryStoreContract):
+    def make(self):
+        import uuid
+
+        from memory.chroma_store import ChromaStore
+
+        return ChromaStore(
+            self.tmp / uuid.uuid4().hex, embedder=HashingEmbedder(64), background=False
+        )
+
+    @pytest.fixture(autouse=True)
+    def _tmp(self, tmp_path):
+        self.tmp = tmp_path
+
+
+WRITER = """
+import sys
+from memory import HashingEmbedder, MemoryRecord
+from memory.chroma_store import ChromaStore
+
+store = ChromaStore(sys.argv[1], embedder=HashingEmbedder(64))  # background writer process
+records = [
+    MemoryRecord(id=f"{o}-{i}", owner=o, text=f"{o} saw film {i} about {t}", created=i,
+                 last_access=i, importance=(i % 5) / 5)
+    for o in ("ann", "bob") for i, t in enumerate(["space", "love", "war", "space war", "jazz"] * 4)
+]
+store.add(records)
+store.search(["ann"], ["space"], 3, now=30)
+store.close()
+"""
+
+
+def test_chroma_store_survives_a_process_restart(tmp_path):
+    import subprocess
+    import sys
+
+    from memory.chroma_store import ChromaStore
+
+    path = tmp_path / "chroma"
+    subprocess.run([sys.executable, "-c", WRITER, str(path)], check=True, timeout=300)
+    reopened = ChromaStore(path, embedder=HashingEmbedder(64), background=False)
+    ann = reopened.records("ann")
+    assert len(ann) == 20 and len(reopened.records("bob")) == 20
+    assert [r.id for r in ann] == [f"ann-{i}" for i in range(20)]
+    touched = {r.id for r in ann if r.last_access == 30}
+    assert len(touched) == 3
+
+    mirror = InMemoryStore(HashingEmbedder(64))
+    mirror.add(ann + reopened.records("bob"))
+    for query in ("space", "jazz war", "love"):
+        a = reopened.search(["ann", "bob"], [query, query], 4, now=40)
+        b = mirror.search(["ann", "bob"], [query, query], 4, now=40)
+        assert [[(h.record.id, round(h.score, 6)) for h in hs] for hs in a] == [
+            [(h.record.id, round(h.score, 6)) for h in hs] for hs in b
+        ]
+    reopened.close()
+
+
+def test_reopened_collection_gets_our_embedding_function_back(tmp_path):
+    import chromadb
+
+    from memory.chroma_functions import HashingFunction
+    from memory.chroma_store import COLLECTION, ChromaStore
+
+    store = ChromaStore(tmp_path, embedder=HashingEmbedder(64), background=False)
+    store.add([rec("a", "u", "a film about space")])
+    store.close()
+    collection = chromadb.PersistentClient(path=str(tmp_path)).get_collection(COLLECTION)
+    function = collection.configuration["embedding_function"]
+    assert isinstance(function, HashingFunction) and function.embedder.dim == 64
+    hits = collection.query(query_texts=["space"], n_results=1)
+    assert hits["ids"] == [["a"]]

@@ -1,0 +1,76 @@
+"""Our embedders as Chroma embedding functions, registered by name.
+
+A collection stores its function's name and config; when it is reopened in a new process
+Chroma rebuilds the function from this registry. Without it Chroma would fall back to its
+default function, which downloads a model at run time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from memory.embedders import Embedder, HashingEmbedder, make_embedder
+
+
+class _RecworldFunction(EmbeddingFunction[Documents]):
+    embedder: Embedder
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self.embedder.embed(list(input)))
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine", "ip"]
+
+    def is_legacy(self) -> bool:
+        return False
+
+
+@register_embedding_function
+class HashingFunction(_RecworldFunction):
+    def __init__(self, dim: int = 256) -> None:
+        self.embedder = HashingEmbedder(dim)
+
+    @staticmethod
+    def name() -> str:
+        return "recworld-hashing"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"dim": self.embedder.dim}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> HashingFunction:
+        return HashingFunction(int(config.get("dim", 256)))
+
+
+@register_embedding_function
+class MiniLMFunction(_RecworldFunction):
+    def __init__(self) -> None:
+        self.embedder = make_embedder("minilm")
+
+    @staticmethod
+    def name() -> str:
+        return "recworld-minilm"
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> MiniLMFunction:
+        return MiniLMFunction()
+
+
+def chroma_function(embedder: Embedder) -> _RecworldFunction:
+    """The registered Chroma function that embeds exactly as ``embedder`` does."""
+    if isinstance(embedder, HashingEmbedder):
+        return HashingFunction(embedder.dim)
+    if embedder.name == "minilm":
+        return MiniLMFunction()
+    raise ValueError(
+        f"embedder {embedder.name!r} has no registered Chroma function; use hashing or minilm"
+    )

@@ -1,0 +1,328 @@
+"""Chroma as the source of truth, with an in-process hot index in front of it.
+
+One shared collection holds every owner's records, with ``owner`` in the metadata (1,000
+per-agent collections cost about 2.7 GB here). A filtered Chroma query costs about 40 ms,
+so searches run on the hot index (``OwnerIndex``) and Chroma only receives batched writes.
+
+Chroma's writes hold the GIL (about 2,000 records/s here), so by default a child process
+owns the client and applies writes in order while the world steps on; reads that need
+Chroma (loading an owner on resume) wait for the writes queued before them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memory.embedders import Embedder, HashingEmbedder
+from memory.hot_index import OwnerIndex
+from memory.records import MemoryKind, MemoryRecord, ScoredMemory
+from memory.scoring import ScoringWeights
+
+COLLECTION = "recworld-memories"
+
+
+def _meta(record: MemoryRecord, seq: int) -> dict[str, Any]:
+    return {
+        "owner": record.owner,
+        "kind": str(record.kind),
+        "created": record.created,
+        "last_access": record.last_access,
+        "importance": float(record.importance),
+        "evidence": "|".join(record.evidence),
+        "forgotten": record.forgotten,
+        "seq": seq,
+    }
+
+
+def _record(id_: str, text: str, meta: dict[str, Any]) -> MemoryRecord:
+    evidence = meta.get("evidence") or ""
+    return MemoryRecord(
+        id=id_,
+        owner=meta["owner"],
+        text=text,
+        kind=MemoryKind(meta["kind"]),
+        created=int(meta["created"]),
+        last_access=int(meta["last_access"]),
+        importance=float(meta["importance"]),
+        evidence=tuple(evidence.split("|")) if evidence else (),
+        forgotten=bool(meta["forgotten"]),
+    )
+
+
+class ChromaOps:
+    """The Chroma calls the store makes; runs in the child process or inline."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        import chromadb
+
+        from memory.chroma_functions import HashingFunction, MiniLMFunction
+
+        if spec.get("host"):
+            self.client = chromadb.HttpClient(host=spec["host"], port=spec.get("port", 8000))
+        else:
+            self.client = chromadb.PersistentClient(path=spec["path"])
+        function = (
+            MiniLMFunction() if spec["embedder"] == "minilm" else HashingFunction(spec["dim"])
+        )
+        self.collection = self.client.get_or_create_collection(
+            spec.get("collection", COLLECTION),
+            embedding_function=function,
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+        self.batch = self.client.get_max_batch_size()
+
+    def add(self, ids: list[str], vectors: np.ndarray, texts: list[str], metas: list[dict]) -> None:
+        for start in range(0, len(ids), self.batch):
+            part = slice(start, start + self.batch)
+            self.collection.add(
+                ids=ids[part],
+                embeddings=vectors[part],
+                documents=texts[part],
+                metadatas=metas[part],
+            )
+
+    def update(self, ids: list[str], metas: list[dict]) -> None:
+        for start in range(0, len(ids), self.batch):
+            part = slice(start, start + self.batch)
+            self.collection.update(ids=ids[part], metadatas=metas[part])
+
+    def load(self, owners: list[str]) -> dict[str, Any]:
+        where = {"owner": owners[0]} if len(owners) == 1 else {"owner": {"$in": owners}}
+        got = self.collection.get(where=where, include=["embeddings", "documents", "metadatas"])
+        return {
+            "ids": got["ids"],
+            "documents": got["documents"],
+            "metadatas": got["metadatas"],
+            "embeddings": np.asarray(got["embeddings"], dtype=np.float32),
+        }
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def owners(self) -> list[str]:
+        metas = self.collection.get(include=["metadatas"])["metadatas"]
+        return sorted({m["owner"] for m in metas})
+
+
+def _serve(spec: dict[str, Any], requests: mp.Queue, replies: mp.Queue) -> None:
+    """Child process loop: apply requests in order; reply to the ones that wait."""
+    try:
+        ops = ChromaOps(spec)
+        replies.put((True, None))
+    except Exception as exc:  # reported to the parent, which raises it
+        replies.put((False, f"{type(exc).__name__}: {exc}"))
+        return
+    failure: str | None = None
+    while True:
+        op, args, wants_reply = requests.get()
+        if op == "stop":
+            replies.put((True, None))
+            return
+        try:
+            value = getattr(ops, op)(*args) if op != "sync" else None
+            if wants_reply:
+                replies.put((failure is None, failure or value))
+                failure = None
+        except Exception as exc:  # a failed write is reported at the next waiting call
+            failure = f"chroma {op} failed: {type(exc).__name__}: {exc}"
+            if wants_reply:
+                replies.put((False, failure))
+                failure = None
+
+
+class _Inline:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.ops = ChromaOps(spec)
+
+    def submit(self, op: str, *args: Any) -> None:
+        getattr(self.ops, op)(*args)
+
+    def call(self, op: str, *args: Any) -> Any:
+        return None if op == "sync" else getattr(self.ops, op)(*args)
+
+    def close(self) -> None:
+        pass
+
+
+class _Background:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        ctx = mp.get_context("spawn")
+        self.requests: mp.Queue = ctx.Queue()
+        self.replies: mp.Queue = ctx.Queue()
+        self.process = ctx.Process(target=_serve, args=(spec, self.requests, self.replies))
+        self.process.daemon = True
+        self.process.start()
+        self._reply()
+
+    def submit(self, op: str, *args: Any) -> None:
+        self.requests.put((op, args, False))
+
+    def call(self, op: str, *args: Any) -> Any:
+        self.requests.put((op, args, True))
+        return self._reply()
+
+    def _reply(self) -> Any:
+        ok, value = self.replies.get(timeout=600)
+        if not ok:
+            raise RuntimeError(value)
+        return value
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            self.requests.put(("stop", (), True))
+            self.replies.get(timeout=600)
+            self.process.join(timeout=30)
+
+
+class ChromaStore:
+    """Chroma-backed memory store; passes the same contract tests as ``InMemoryStore``.
+
+    Args:
+        path: Folder of an embedded (persistent) Chroma; ignored when ``host`` is set.
+        host: A Chroma server's host, for shared deployments.
+        embedder: Must match the one the collection was created with.
+        background: Apply writes in a child process (the default) or inline.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        host: str | None = None,
+        port: int = 8000,
+        collection: str = COLLECTION,
+        embedder: Embedder | None = None,
+        weights: ScoringWeights | None = None,
+        background: bool = True,
+    ) -> None:
+        if path is None and host is None:
+            raise ValueError("ChromaStore needs a path (embedded) or a host (server)")
+        self.embedder = embedder or HashingEmbedder()
+        self.weights = weights or ScoringWeights()
+        spec = {
+            "path": str(path) if path is not None else None,
+            "host": host,
+            "port": port,
+            "collection": collection,
+            "embedder": self.embedder.name,
+            "dim": self.embedder.dim,
+        }
+        self._chroma = _Background(spec) if background else _Inline(spec)
+        self._owners: dict[str, OwnerIndex] = {}
+        self._ids: set[str] = set()
+        self._dirty: dict[str, MemoryRecord] = {}
+        self._seq = self._chroma.call("count")
+        self._fresh = self._seq == 0
+        self._closed = False
+
+    def add(self, records: Sequence[MemoryRecord], vectors: np.ndarray | None = None) -> None:
+        if not records:
+            return
+        owners = list(dict.fromkeys(r.owner for r in records))
+        self._ensure_loaded(owners)
+        dupes = [r.id for r in records if r.id in self._ids]
+        if dupes or len({r.id for r in records}) < len(records):
+            raise ValueError(f"memory ids already stored: {dupes[:3]}; ids must be unique")
+        if vectors is None:
+            vectors = self.embedder.embed([r.text for r in records])
+        by_owner: dict[str, list[int]] = {}
+        for i, r in enumerate(records):
+            by_owner.setdefault(r.owner, []).append(i)
+        for owner, rows in by_owner.items():
+            index = self._owners.setdefault(owner, OwnerIndex(self.embedder.dim))
+            index.extend([records[i] for i in rows], vectors[rows])
+        self._ids.update(r.id for r in records)
+        metas = [_meta(r, self._seq + i) for i, r in enumerate(records)]
+        self._seq += len(records)
+        self._chroma.submit(
+            "add", [r.id for r in records], np.asarray(vectors), [r.text for r in records], metas
+        )
+
+    def search(
+        self, owner_ids: Sequence[str], queries: Sequence[str], k: int, now: int
+    ) -> list[list[ScoredMemory]]:
+        if len(owner_ids) != len(queries):
+            raise ValueError(
+                f"search got {len(owner_ids)} owners but {len(queries)} queries; pass one each"
+            )
+        if not owner_ids:
+            return []
+        self._ensure_loaded(list(dict.fromkeys(owner_ids)))
+        vectors = self.embedder.embed(list(queries))
+        out = []
+        for owner, vector in zip(owner_ids, vectors, strict=True):
+            index = self._owners.get(owner)
+            hits = index.top_k(vector, k, now, self.weights) if index else []
+            for hit in hits:
+                self._dirty[hit.record.id] = replace(hit.record, last_access=now)
+            out.append(hits)
+        return out
+
+    def records(self, owner: str) -> list[MemoryRecord]:
+        self._ensure_loaded([owner])
+        index = self._owners.get(owner)
+        return index.snapshot() if index else []
+
+    def index(self, owner: str) -> OwnerIndex | None:
+        """The hot index of one owner, loading it from Chroma if needed."""
+        self._ensure_loaded([owner])
+        return self._owners.get(owner)
+
+    def mark(self, records: Sequence[MemoryRecord]) -> None:
+        """Queue changed metadata (access time, forgotten) for the next ``sync``."""
+        for r in records:
+            self._dirty[r.id] = r
+
+    def owners(self) -> list[str]:
+        self.sync()
+        return self._chroma.call("owners")
+
+    def sync(self) -> None:
+        """Send queued metadata changes and wait until Chroma has applied every write."""
+        if self._dirty:
+            records = list(self._dirty.values())
+            self._dirty.clear()
+            changes = [
+                {"last_access": r.last_access, "forgotten": r.forgotten, "importance": r.importance}
+                for r in records
+            ]
+            self._chroma.submit("update", [r.id for r in records], changes)
+        self._chroma.call("sync")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.sync()
+        finally:
+            self._chroma.close()
+            self._owners.clear()
+            self._ids.clear()
+
+    def _ensure_loaded(self, owners: list[str]) -> None:
+        """Rebuild the hot index of owners stored by an earlier process, in one query."""
+        if self._fresh:
+            return
+        missing = [o for o in owners if o not in self._owners]
+        if not missing:
+            return
+        got = self._chroma.call("load", missing)
+        order = np.argsort([m["seq"] for m in got["metadatas"]], kind="stable")
+        by_owner: dict[str, list[int]] = {o: [] for o in missing}
+        for i in order:
+            by_owner[got["metadatas"][i]["owner"]].append(int(i))
+        for owner, rows in by_owner.items():
+            index = self._owners.setdefault(owner, OwnerIndex(self.embedder.dim))
+            if rows:
+                recs = [
+                    _record(got["ids"][i], got["documents"][i], got["metadatas"][i]) for i in rows
+                ]
+                index.extend(recs, got["embeddings"][rows])
+                self._ids.update(r.id for r in recs)

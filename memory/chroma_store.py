@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from memory.embedders import Embedder, HashingEmbedder
-from memory.hot_index import OwnerIndex
+from memory.in_memory import InMemoryStore
 from memory.records import MemoryKind, MemoryRecord, ScoredMemory
 from memory.scoring import ScoringWeights
 
@@ -180,7 +180,7 @@ class _Background:
             self.process.join(timeout=30)
 
 
-class ChromaStore:
+class ChromaStore(InMemoryStore):
     """Chroma-backed memory store; passes the same contract tests as ``InMemoryStore``.
 
     Args:
@@ -203,8 +203,7 @@ class ChromaStore:
     ) -> None:
         if path is None and host is None:
             raise ValueError("ChromaStore needs a path (embedded) or a host (server)")
-        self.embedder = embedder or HashingEmbedder()
-        self.weights = weights or ScoringWeights()
+        super().__init__(embedder, weights)
         spec = {
             "path": str(path) if path is not None else None,
             "host": host,
@@ -214,77 +213,23 @@ class ChromaStore:
             "dim": self.embedder.dim,
         }
         self._chroma = _Background(spec) if background else _Inline(spec)
-        self._owners: dict[str, OwnerIndex] = {}
-        self._ids: set[str] = set()
         self._dirty: dict[str, MemoryRecord] = {}
         self._seq = self._chroma.call("count")
         self._fresh = self._seq == 0
         self._closed = False
 
-    def add(self, records: Sequence[MemoryRecord], vectors: np.ndarray | None = None) -> None:
-        if not records:
-            return
-        owners = list(dict.fromkeys(r.owner for r in records))
-        self._ensure_loaded(owners)
-        dupes = [r.id for r in records if r.id in self._ids]
-        if dupes or len({r.id for r in records}) < len(records):
-            raise ValueError(f"memory ids already stored: {dupes[:3]}; ids must be unique")
-        if vectors is None:
-            vectors = self.embedder.embed([r.text for r in records])
-        by_owner: dict[str, list[int]] = {}
-        for i, r in enumerate(records):
-            by_owner.setdefault(r.owner, []).append(i)
-        for owner, rows in by_owner.items():
-            index = self._owners.setdefault(owner, OwnerIndex(self.embedder.dim))
-            index.extend([records[i] for i in rows], vectors[rows])
-        self._ids.update(r.id for r in records)
-        metas = [_meta(r, self._seq + i) for i, r in enumerate(records)]
-        self._seq += len(records)
-        self._chroma.submit(
-            "add", [r.id for r in records], np.asarray(vectors), [r.text for r in records], metas
-        )
-
-    def search(
-        self, owner_ids: Sequence[str], queries: Sequence[str], k: int, now: int
-    ) -> list[list[ScoredMemory]]:
-        if len(owner_ids) != len(queries):
-            raise ValueError(
-                f"search got {len(owner_ids)} owners but {len(queries)} queries; pass one each"
-            )
-        if not owner_ids:
-            return []
-        self._ensure_loaded(list(dict.fromkeys(owner_ids)))
-        vectors = self.embedder.embed(list(queries))
-        out = []
-        for owner, vector in zip(owner_ids, vectors, strict=True):
-            index = self._owners.get(owner)
-            hits = index.top_k(vector, k, now, self.weights) if index else []
-            for hit in hits:
-                self._dirty[hit.record.id] = replace(hit.record, last_access=now)
-            out.append(hits)
-        return out
-
-    def records(self, owner: str) -> list[MemoryRecord]:
-        self._ensure_loaded([owner])
-        index = self._owners.get(owner)
-        return index.snapshot() if index else []
-
-    def index(self, owner: str) -> OwnerIndex | None:
-        """The hot index of one owner, loading it from Chroma if needed."""
-        self._ensure_loaded([owner])
-        return self._owners.get(owner)
-
-    def mark(self, records: Sequence[MemoryRecord]) -> None:
-        """Queue changed metadata (access time, forgotten) for the next ``sync``."""
-        for r in records:
-            self._dirty[r.id] = r
-
     def owners(self) -> list[str]:
+        """Every owner with records in the collection."""
         self.sync()
         return self._chroma.call("owners")
 
     def sync(self) -> None:
         """Send queued metadata changes and wait until Chroma has applied every write."""
+        self.flush()
+        self._chroma.call("sync")
+
+    def flush(self) -> None:
+        """Send queued metadata changes (access times, forgotten marks) without waiting."""
         if self._dirty:
             records = list(self._dirty.values())
             self._dirty.clear()
@@ -293,7 +238,6 @@ class ChromaStore:
                 for r in records
             ]
             self._chroma.submit("update", [r.id for r in records], changes)
-        self._chroma.call("sync")
 
     def close(self) -> None:
         if self._closed:
@@ -303,8 +247,18 @@ class ChromaStore:
             self.sync()
         finally:
             self._chroma.close()
-            self._owners.clear()
-            self._ids.clear()
+            super().close()
+
+    def _added(self, records: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
+        metas = [_meta(r, self._seq + i) for i, r in enumerate(records)]
+        self._seq += len(records)
+        self._chroma.submit(
+            "add", [r.id for r in records], np.asarray(vectors), [r.text for r in records], metas
+        )
+
+    def _changed(self, records: Sequence[MemoryRecord], now: int | None) -> None:
+        for r in records:
+            self._dirty[r.id] = r if now is None else replace(r, last_access=now)
 
     def _ensure_loaded(self, owners: list[str]) -> None:
         """Rebuild the hot index of owners stored by an earlier process, in one query."""
@@ -319,7 +273,7 @@ class ChromaStore:
         for i in order:
             by_owner[got["metadatas"][i]["owner"]].append(int(i))
         for owner, rows in by_owner.items():
-            index = self._owners.setdefault(owner, OwnerIndex(self.embedder.dim))
+            index = self._index(owner)
             if rows:
                 recs = [
                     _record(got["ids"][i], got["documents"][i], got["metadatas"][i]) for i in rows

@@ -89,7 +89,7 @@ class MiniLMEmbedder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
-    def _load(self):  # noqa: ANN202 - a SentenceTransformer, imported lazily
+    def _load(self):  # a SentenceTransformer, imported lazily
         if self._model is None:
             import os
 

@@ -12,7 +12,14 @@ from dataclasses import replace
 import numpy as np
 
 from memory.records import MemoryRecord, ScoredMemory
-from memory.scoring import ScoringWeights, recency, relevance, retrieval_score
+from memory.scoring import (
+    ForgettingConfig,
+    ScoringWeights,
+    recency,
+    relevance,
+    retention,
+    retrieval_score,
+)
 
 
 class OwnerIndex:
@@ -34,15 +41,21 @@ class OwnerIndex:
         self.last_access = np.concatenate([self.last_access, [r.last_access for r in records]])
         self.forgotten = np.concatenate([self.forgotten, [r.forgotten for r in records]])
 
+    def score(
+        self, query: np.ndarray, now: int, weights: ScoringWeights
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Recency, relevance and total score of every record, touching nothing."""
+        rec = recency(now, self.last_access, weights.decay)
+        rel = relevance(self.vectors @ query)
+        return rec, rel, retrieval_score(rec, self.importance, rel, weights)
+
     def top_k(
         self, query: np.ndarray, k: int, now: int, weights: ScoringWeights
     ) -> list[ScoredMemory]:
         """Score every live record against ``query``; touch and return the best ``k``."""
         if not self.records or k <= 0:
             return []
-        rec = recency(now, self.last_access, weights.decay)
-        rel = relevance(self.vectors @ query)
-        score = retrieval_score(rec, self.importance, rel, weights)
+        rec, rel, score = self.score(query, now, weights)
         score[self.forgotten] = -np.inf
         k = min(k, len(self.records) - int(self.forgotten.sum()))
         if k == 0:
@@ -63,6 +76,17 @@ class OwnerIndex:
         for i in top:
             self.records[i] = replace(self.records[i], last_access=now)
         return hits
+
+    def forget(self, now: int, config: ForgettingConfig) -> list[MemoryRecord]:
+        """Mark records whose retention fell below the threshold; return the newly marked."""
+        if not self.records:
+            return []
+        faded = retention(now, self.last_access, self.importance, config) < config.threshold
+        newly = np.flatnonzero(faded & ~self.forgotten)
+        self.forgotten[newly] = True
+        for i in newly:
+            self.records[i] = replace(self.records[i], forgotten=True)
+        return [self.records[i] for i in newly]
 
     def snapshot(self) -> list[MemoryRecord]:
         return list(self.records)

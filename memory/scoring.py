@@ -45,3 +45,27 @@ def retrieval_score(
         return np.zeros_like(rec, dtype=float)
     mixed = weights.recency * rec + weights.importance * importance + weights.relevance * rel
     return mixed / total
+
+
+class ForgettingConfig(BaseModel):
+    """Power-law forgetting: ``retention = (1 + age) ** -(alpha * (1 - shield * importance))``.
+
+    Important records decay more slowly; a record whose retention falls below
+    ``threshold`` is marked forgotten (kept for audit, left out of retrieval).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    alpha: float = Field(0.5, gt=0)
+    shield: float = Field(0.8, ge=0, le=1)
+    threshold: float = Field(0.15, ge=0, lt=1)
+
+
+def retention(
+    now: int | float, last_access: np.ndarray, importance: np.ndarray, config: ForgettingConfig
+) -> np.ndarray:
+    """How much of each record survives, in (0, 1]; 1 for a record touched this step."""
+    age = np.maximum(np.asarray(now, dtype=float) - np.asarray(last_access, dtype=float), 0.0)
+    exponent = config.alpha * (1.0 - config.shield * np.clip(importance, 0.0, 1.0))
+    return np.power(1.0 + age, -exponent)

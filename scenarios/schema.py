@@ -9,9 +9,11 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from memory.embedders import HashingEmbedder
+from memory.embedders import make_embedder
 from memory.in_memory import InMemoryStore
 from memory.scoring import ScoringWeights
+from memory.store import MemoryStore
+from memory.stream import StreamConfig
 from scenarios.datasets import DATASET_KINDS, load_dataset
 from scenarios.population import item_profiles, user_profiles
 from simulator.errors import ScenarioError
@@ -78,9 +80,39 @@ class LLMSpec(_Strict):
 
 
 class MemorySpec(_Strict):
-    backend: Literal["in-memory"] = "in-memory"
-    embedder: Literal["hashing"] = "hashing"
+    """Where memories live and how they are embedded, scored and staged.
+
+    ``chroma`` keeps the store under ``RUN/memory`` (embedded), or on a Chroma server
+    when ``host`` is set; ``in-memory`` keeps nothing after the run.
+    """
+
+    backend: Literal["chroma", "in-memory"] = "chroma"
+    embedder: Literal["minilm", "hashing"] = "minilm"
+    host: str | None = None
+    port: int = 8000
+    background: bool = True
     weights: ScoringWeights = Field(default_factory=ScoringWeights)
+    stream: StreamConfig = Field(default_factory=StreamConfig)
+
+    def build(self, run_dir: Path | None) -> MemoryStore:
+        embedder = make_embedder(self.embedder)
+        if self.backend == "in-memory":
+            return InMemoryStore(embedder, self.weights)
+        if self.host is None and run_dir is None:
+            raise ScenarioError(
+                "memory.backend: chroma keeps its store in the run directory; give the run "
+                "an output folder (--out), or set memory.backend: in-memory"
+            )
+        from memory.chroma_store import ChromaStore
+
+        return ChromaStore(
+            None if self.host else run_dir / "memory",
+            host=self.host,
+            port=self.port,
+            embedder=embedder,
+            weights=self.weights,
+            background=self.background,
+        )
 
 
 class Scenario(_Strict):
@@ -109,7 +141,7 @@ class Scenario(_Strict):
     def settings(self) -> WorldSettings:
         return WorldSettings(**{k: getattr(self, k) for k in WorldSettings.model_fields})
 
-    def build(self, rng: np.random.Generator, *, seed: int) -> Setup:
+    def build(self, rng: np.random.Generator, *, seed: int, run_dir: Path | None = None) -> Setup:
         """Load the data, draw the population and create every component, seeded."""
         dataset = load_dataset(
             self.dataset.kind, self.dataset.path, data_dir=self.data_dir, **self.dataset.options
@@ -126,9 +158,9 @@ class Scenario(_Strict):
             items=item_profiles(dataset),
             recommender=make_recommender(self.recommender.name, self.recommender.params, seed=seed),
             llm=make_llm(self.llm.backend, model=self.llm.model, seed=seed, **self.llm.options),
-            memory=InMemoryStore(HashingEmbedder(), self.memory.weights),
+            memory=self.memory.build(run_dir),
+            memory_config=self.memory.stream,
             settings=self.settings,
-            run_dir=Path(self.output) if self.output else None,
             config=self.model_dump(mode="json"),
         )
 

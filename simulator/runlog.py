@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,23 +43,28 @@ class RunLog:
     """Appends a run's rows step by step.
 
     Args:
-        run_dir: Created if missing. A folder that already holds logs is refused unless
-            ``overwrite`` is set, so one run never silently mixes into another.
-        config: The resolved scenario, written as ``config.yaml``.
+        run_dir: Created if missing. A folder that already holds a run is refused unless
+            ``overwrite`` is set (then the old run's files are removed), so one run never
+            silently mixes into another.
     """
 
-    def __init__(self, run_dir: str | Path, config: dict[str, Any], *, overwrite: bool = False):
+    OWNED = ("interactions.parquet", "metrics.parquet", "llm_stats.json", "config.yaml", "memory")
+
+    def __init__(self, run_dir: str | Path, *, overwrite: bool = False) -> None:
         self.dir = Path(run_dir)
         self.interactions_dir = self.dir / "interactions.parquet"
-        if self.interactions_dir.exists() and any(self.interactions_dir.iterdir()):
-            if not overwrite:
-                raise RecworldError(
-                    f"{self.dir}: already holds a run's logs; choose another --out, "
-                    "or pass --overwrite to replace them"
-                )
-            for part in self.interactions_dir.iterdir():
-                part.unlink()
+        existing = [self.dir / name for name in self.OWNED if (self.dir / name).exists()]
+        if existing and not overwrite:
+            raise RecworldError(
+                f"{self.dir}: already holds a run; choose another --out, "
+                "or pass --overwrite to replace it"
+            )
+        for path in existing:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
         self.interactions_dir.mkdir(parents=True, exist_ok=True)
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        """The resolved scenario, as ``config.yaml``."""
         _atomic_write_text(self.dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
 
     def append_interactions(self, step: int, rows: Sequence[Interaction]) -> Path:

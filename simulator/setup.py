@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agents.profile import ItemProfile, UserProfile
 from memory.store import MemoryStore
+from memory.stream import StreamConfig
 from simulator.dataset import Dataset
 from simulator.recommenders.base import Recommender
 from simulator.types import LLM
@@ -48,8 +49,8 @@ class Setup:
     llm: LLM
     memory: MemoryStore
     settings: WorldSettings
+    memory_config: StreamConfig = field(default_factory=StreamConfig)
     activity: list[float] | None = None
-    run_dir: Path | None = None
     config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,4 +59,6 @@ class ScenarioLike(Protocol):
 
     seed: int
 
-    def build(self, rng: np.random.Generator, *, seed: int) -> Setup: ...
+    def build(
+        self, rng: np.random.Generator, *, seed: int, run_dir: Path | None = None
+    ) -> Setup: ...

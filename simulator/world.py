@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
@@ -12,26 +13,30 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from agents.actions import BrowseAction, PageObservation
+from agents.actions import BrowseAction, PageObservation, PageOutcome
 from agents.item import ItemAgent
 from agents.policy import LLMPolicy, Policy
 from agents.user import UserAgent
-from memory.records import MemoryRecord, ScoredMemory
+from memory.records import ScoredMemory
+from memory.stream import MemoryStream, StepMemory
 from simulator.llm.runtime import LLMRuntime
 from simulator.runlog import RunLog
 from simulator.setup import ScenarioLike
 from simulator.types import Interaction, Reaction, StepStats
 
+Slates = dict[str, list[list[str]]]
+Outcomes = dict[str, list[PageOutcome]]
+
 
 class World(mesa.Model):
-    """Users, items, a recommender, an LLM runtime and a memory store, stepped in phases.
+    """Users, items, a recommender, an LLM runtime and a memory stream, stepped in phases.
 
     Args:
-        scenario: Anything with ``build(rng, seed=...)`` returning a ``Setup``.
+        scenario: Anything with ``build(rng, seed=..., run_dir=...)`` returning a ``Setup``.
         seed: Seeds everything; defaults to the scenario's seed. One ``SeedSequence``
             is split into independent streams per component, so adding draws in one
             component never shifts another's.
-        run_dir: Where logs go; ``None`` keeps the run in memory only.
+        run_dir: Where logs (and a Chroma memory store) go; ``None`` keeps the run in memory.
         overwrite: Replace logs already in ``run_dir``.
     """
 
@@ -46,15 +51,20 @@ class World(mesa.Model):
         self.seed = scenario.seed if seed is None else seed
         super().__init__(seed=self.seed)
         build_seq, activation_seq, component_seq = np.random.SeedSequence(self.seed).spawn(3)
+        out = Path(run_dir) if run_dir is not None else None
+        self.log = RunLog(out, overwrite=overwrite) if out is not None else None
         self.setup = scenario.build(
             np.random.default_rng(build_seq),
             seed=int(component_seq.generate_state(1)[0]),
+            run_dir=out,
         )
+        if self.log is not None:
+            self.log.write_config(self.setup.config)
         self.settings = self.setup.settings
         self._activation_rng = np.random.default_rng(activation_seq)
         self.llm = LLMRuntime(self.setup.llm)
         self.policy: Policy = LLMPolicy(self.llm)
-        self.memory = self.setup.memory
+        self.memory = MemoryStream(self.setup.memory, self.llm, self.setup.memory_config)
         self.recommender = self.setup.recommender
         actions = {"browse": BrowseAction()}
         activity = self.setup.activity or [None] * len(self.setup.users)
@@ -63,18 +73,15 @@ class World(mesa.Model):
             for profile, a in zip(self.setup.users, activity, strict=True)
         ]
         self.items = {p.item_id: ItemAgent(self, p) for p in self.setup.items}
-        self._user_profiles = {u.user_id: u.profile for u in self.users}
-        self._train = [
-            self.setup.dataset.interactions[["user_id", "item_id", "timestamp", "rating"]]
-        ]
+        self._profiles = {u.user_id: u.profile for u in self.users}
+        self._train = [self.setup.dataset.interactions[list(_LOG_COLUMNS)]]
         self.recommender.fit(self.setup.dataset)
         self.terminated = False
         self.truncated = False
-        self.last: StepStats = StepStats(step=0)
+        self.last = StepStats(step=0)
+        self.last_memory = StepMemory()
         self.overhead_s = 0.0
         self.datacollector = mesa.DataCollector(model_reporters=_METRICS)
-        out = run_dir if run_dir is not None else self.setup.run_dir
-        self.log = RunLog(out, self.setup.config, overwrite=overwrite) if out else None
         # The catalogue, profiles and fitted model live for the whole run; keeping them out
         # of the cyclic collector's scans makes each step's collections cheap.
         gc.collect()
@@ -86,9 +93,9 @@ class World(mesa.Model):
         step = self.steps
         active = self._activate()
         slates = self._recommend(active)
-        memories = self._recall(active, slates)
+        memories = self._recall(step, active, slates)
         outcomes = self._decide(step, active, slates, memories)
-        interactions = self._act_and_remember(active, outcomes)
+        interactions = self._act_and_remember(step, active, outcomes)
         self._update_items(interactions)
         self._feed_back(step, interactions)
         self._record(step, active, interactions, outcomes)
@@ -101,19 +108,19 @@ class World(mesa.Model):
         draws = self._activation_rng.random(len(self.users))
         return [u for u, d in zip(self.users, draws, strict=True) if not u.left and d < u.activity]
 
-    def _recommend(self, active: Sequence[UserAgent]) -> dict[str, list[list[str]]]:
+    def _recommend(self, active: Sequence[UserAgent]) -> Slates:
         """One call for every active user; each list is cut into pages."""
         if not active:
             return {}
-        size, pages = self.settings.slate_size, self.settings.pages
-        lists = self.recommender.recommend([u.user_id for u in active], size * pages)
+        size = self.settings.slate_size
+        lists = self.recommender.recommend([u.user_id for u in active], size * self.settings.pages)
         return {
             u: [items[p : p + size] for p in range(0, len(items), size)]
             for u, items in lists.items()
         }
 
     def _recall(
-        self, active: Sequence[UserAgent], slates: dict[str, list[list[str]]]
+        self, step: int, active: Sequence[UserAgent], slates: Slates
     ) -> dict[str, tuple[ScoredMemory, ...]]:
         """One batched memory search, with each user's first page as the query."""
         if not active or self.settings.memory_k == 0:
@@ -122,14 +129,19 @@ class World(mesa.Model):
             " ".join(self.items[i].profile.title for i in (slates[u.user_id] or [[]])[0])
             for u in active
         ]
-        hits = self.memory.search(
-            [u.user_id for u in active], queries, self.settings.memory_k, self.steps
-        )
-        return {u.user_id: tuple(h) for u, h in zip(active, hits, strict=True)}
+        owners = [u.user_id for u in active]
+        hits = self.memory.recall(owners, queries, self.settings.memory_k, step)
+        return {owner: tuple(h) for owner, h in zip(owners, hits, strict=True)}
 
-    def _decide(self, step, active, slates, memories) -> dict[str, list]:
+    def _decide(
+        self,
+        step: int,
+        active: Sequence[UserAgent],
+        slates: Slates,
+        memories: dict[str, tuple[ScoredMemory, ...]],
+    ) -> Outcomes:
         """Page by page: every agent still browsing joins one batch per round."""
-        outcomes: dict[str, list] = {u.user_id: [] for u in active}
+        outcomes: Outcomes = {u.user_id: [] for u in active}
         browsing = [u for u in active if slates.get(u.user_id)]
         for page in range(1, self.settings.pages + 1):
             browsing = [u for u in browsing if len(slates[u.user_id]) >= page]
@@ -151,47 +163,51 @@ class World(mesa.Model):
             browsing = [u for u, r in zip(browsing, results, strict=True) if r.next_page]
         return outcomes
 
-    def _act_and_remember(self, active, outcomes) -> list[Interaction]:
-        """Collect the exposures, write every new memory in one batch, end the visits."""
-        interactions = [row for u in active for o in outcomes[u.user_id] for row in o.interactions]
-        records: list[MemoryRecord] = [
-            m for u in active for o in outcomes[u.user_id] for m in o.memories
-        ]
-        self.memory.add(records)
+    def _act_and_remember(
+        self, step: int, active: Sequence[UserAgent], outcomes: Outcomes
+    ) -> list[Interaction]:
+        """Collect exposures; remember in one pass, reflect in one batch; end the visits."""
+        pages = [o for u in active for o in outcomes[u.user_id]]
+        self.last_memory = self.memory.perceive([m for o in pages for m in o.memories], step)
+        self.last_memory.reflected = self.memory.reflect(step)
         for user in active:
-            watched = sum(
-                r.action is Reaction.WATCH for o in outcomes[user.user_id] for r in o.interactions
-            )
+            watched = sum(o.watched for o in outcomes[user.user_id])
             user.end_visit(watched, self.settings.churn_after)
-        return interactions
+        return [row for o in pages for row in o.interactions]
 
     def _update_items(self, interactions: Sequence[Interaction]) -> None:
         """Item agents remember who chose them; one batched write."""
         records = [
             rec
             for row in interactions
-            if (rec := self.items[row.item_id].observe(row, self._user_profiles[row.user_id]))
+            if (rec := self.items[row.item_id].observe(row, self._profiles[row.user_id]))
         ]
-        self.memory.add(records)
+        self.memory.store.add(records)
 
     def _feed_back(self, step: int, interactions: Sequence[Interaction]) -> None:
         """The recommender learns from watches only, as a real system's log would show."""
-        watched = pd.DataFrame(
-            [
-                (r.user_id, r.item_id, step, r.rating)
-                for r in interactions
-                if r.action is Reaction.WATCH
-            ],
-            columns=["user_id", "item_id", "timestamp", "rating"],
-        )
+        rows = [
+            (r.user_id, r.item_id, step, r.rating)
+            for r in interactions
+            if r.action is Reaction.WATCH
+        ]
+        watched = pd.DataFrame(rows, columns=list(_LOG_COLUMNS))
         self._train.append(watched)
         self.recommender.update(watched)
         if self.settings.refit_every and step % self.settings.refit_every == 0:
             log = pd.concat(self._train, ignore_index=True)
-            self.recommender.fit(_replace_log(self.setup.dataset, log))
+            self.recommender.fit(replace(self.setup.dataset, interactions=log))
 
-    def _record(self, step, active, interactions, outcomes) -> None:
-        """Append this step's rows and metrics; decide whether the run goes on."""
+    def _record(
+        self,
+        step: int,
+        active: Sequence[UserAgent],
+        interactions: Sequence[Interaction],
+        outcomes: Outcomes,
+    ) -> None:
+        """Forget what faded, append this step's rows and metrics, decide whether to go on."""
+        self.last_memory.forgotten = self.memory.forget(step)
+        self.memory.flush()
         watches = [r for r in interactions if r.action is Reaction.WATCH]
         ratings = [r.rating for r in watches if r.rating is not None]
         llm_step = self.llm.stats.close_step(step)
@@ -207,6 +223,7 @@ class World(mesa.Model):
             extra={
                 "llm": llm_step,
                 "failed_pages": sum(o.failed for v in outcomes.values() for o in v),
+                "memory": self.last_memory,
             },
         )
         self.datacollector.collect(self)
@@ -229,11 +246,10 @@ class World(mesa.Model):
 
     def metrics(self) -> pd.DataFrame:
         """One row per step, as collected by Mesa's DataCollector."""
-        frame = self.datacollector.get_model_vars_dataframe()
-        return frame.reset_index(drop=True)
+        return self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
 
     def close(self) -> None:
-        """Close the memory store and the LLM backend."""
+        """Close the memory store (waiting for its writes) and the LLM backend."""
         self.memory.close()
         self.llm.close()
 
@@ -247,6 +263,9 @@ class World(mesa.Model):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+_LOG_COLUMNS = ("user_id", "item_id", "timestamp", "rating")
 
 
 def _ratio(a: float, b: float) -> float:
@@ -268,10 +287,8 @@ _METRICS = {
     "completion_tokens": lambda w: w.last.extra["llm"]["completion_tokens"],
     "llm_failures": lambda w: w.last.extra["llm"]["failures"],
     "failed_pages": lambda w: w.last.extra["failed_pages"],
+    "memories_written": lambda w: w.last.extra["memory"].written,
+    "insights_promoted": lambda w: w.last.extra["memory"].promoted,
+    "reflections": lambda w: w.last.extra["memory"].reflected,
+    "memories_forgotten": lambda w: w.last.extra["memory"].forgotten,
 }
-
-
-def _replace_log(dataset, log: pd.DataFrame):
-    from dataclasses import replace
-
-    return replace(dataset, interactions=log)

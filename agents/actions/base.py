@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from agents.profile import ItemProfile
 from memory.records import MemoryRecord, ScoredMemory
-from simulator.types import Interaction, LLMRequest, LLMResponse
+from simulator.types import Interaction, LLMRequest, LLMResponse, Reaction
 
 if TYPE_CHECKING:
     from agents.user import UserAgent
@@ -36,6 +36,10 @@ class PageOutcome:
     memories: list[MemoryRecord] = field(default_factory=list)
     next_page: bool = False
     failed: bool = False
+
+    @property
+    def watched(self) -> int:
+        return sum(r.action is Reaction.WATCH for r in self.interactions)
 
 
 class Action(Protocol):

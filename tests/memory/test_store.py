@@ -209,3 +209,17 @@ def test_reopened_collection_gets_our_embedding_function_back(tmp_path):
     assert isinstance(function, HashingFunction) and function.embedder.dim == 64
     hits = collection.query(query_texts=["space"], n_results=1)
     assert hits["ids"] == [["a"]]
+
+
+def test_forgotten_marks_survive_a_reopen(tmp_path):
+    from memory import ForgettingConfig
+    from memory.chroma_store import ChromaStore
+
+    store = ChromaStore(tmp_path, embedder=HashingEmbedder(64), background=False)
+    store.add([rec("old", "u", "trivial thing", importance=0.0), rec("key", "u", "big thing", importance=1.0)])
+    assert store.forget(300, ForgettingConfig()) == 1
+    store.close()
+    reopened = ChromaStore(tmp_path, embedder=HashingEmbedder(64), background=False)
+    assert {r.id: r.forgotten for r in reopened.records("u")} == {"old": True, "key": False}
+    (hits,) = reopened.search(["u"], ["thing"], 5, now=301)
+    assert [h.record.id for h in hits] == ["key"]

@@ -12,7 +12,13 @@ from simulator.world import World
 
 
 def scenario(**overrides):
-    base = {"steps": 3, "population.size": 30, "pages": 2, "slate_size": 4}
+    base = {
+        "steps": 3,
+        "population.size": 30,
+        "pages": 2,
+        "slate_size": 4,
+        "memory.backend": "in-memory",
+    }
     return load_scenario("quickstart", **{**base, **overrides})
 
 
@@ -27,8 +33,8 @@ class WithBackend:
     def seed(self):
         return self.inner.seed
 
-    def build(self, rng, *, seed):
-        return replace(self.inner.build(rng, seed=seed), llm=self.backend)
+    def build(self, rng, *, seed, run_dir=None):
+        return replace(self.inner.build(rng, seed=seed, run_dir=run_dir), llm=self.backend)
 
 
 class Recorder(ScriptedLLM):
@@ -48,17 +54,19 @@ class Garbage:
         return [LLMResponse(text="I refuse to answer in JSON") for _ in requests]
 
 
-def test_one_batch_per_page_round_whatever_the_population():
+def test_batches_per_step_do_not_grow_with_the_population():
+    # Per step: one browse batch per page round, plus at most one batch each for memory
+    # promotion and reflection (sensory compression is off by default).
     for size in (10, 80):
         rec = Recorder()
         with World(WithBackend(scenario(**{"population.size": size}), rec), seed=1) as world:
             world.run()
-            per_step = world.metrics()["llm_batches"]
-        assert per_step.max() <= world.settings.pages
-        assert (
-            sum(len(b) for b in rec.batches)
-            == world.metrics()["pages_per_visit"].mul(world.metrics()["active_users"]).sum()
-        )
+            m = world.metrics()
+        assert m["llm_batches"].max() <= world.settings.pages + 2
+        browse = [b for b in rec.batches if b[0].tag == "browse"]
+        assert len(browse) <= world.settings.pages * world.steps
+        assert all(len({r.tag for r in b}) == 1 for b in rec.batches)
+        assert sum(len(b) for b in browse) == (m["pages_per_visit"] * m["active_users"]).sum()
 
 
 def test_truncated_at_the_step_limit():

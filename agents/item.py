@@ -34,7 +34,7 @@ class ItemAgent(mesa.Agent):
         rated = "" if interaction.rating is None else f"; rated {interaction.rating:g}"
         text = f"Chosen by a user who likes {liked}{rated}. Why: {interaction.reason}"
         return MemoryRecord(
-            id=f"i{self.item_id}-{self._memory_counter}",
+            id=f"item:{self.item_id}:{self._memory_counter}",
             owner=f"item:{self.item_id}",
             text=text,
             kind=MemoryKind.OBSERVATION,

@@ -49,7 +49,7 @@ class UserAgent(mesa.Agent):
 
     def next_memory_id(self) -> str:
         self._memory_counter += 1
-        return f"u{self.user_id}-{self._memory_counter}"
+        return f"{self.user_id}:{self._memory_counter}"
 
     def end_visit(self, watched: int, churn_after: int) -> None:
         """Leave the platform after ``churn_after`` visits in a row with nothing watched."""

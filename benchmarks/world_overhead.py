@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--pages", type=int, default=2)
+    parser.add_argument("--memory", choices=("in-memory", "chroma"), default="in-memory")
     args = parser.parse_args()
     scenario = load_scenario(
         "quickstart",
@@ -30,6 +31,7 @@ def main() -> None:
         pages=args.pages,
         **{
             "population.size": args.users,
+            "memory.backend": args.memory,
             "dataset.options": {
                 "n_users": args.users,
                 "n_items": args.items,
@@ -46,11 +48,16 @@ def main() -> None:
         start = time.perf_counter()
         world.run()
         wall = time.perf_counter() - start
+        close_start = time.perf_counter()
         world.close()
+        close_s = time.perf_counter() - close_start
     m = world.metrics()
     visits = int(m["active_users"].sum())
     llm_s = world.llm.stats.latency_s
-    print(f"users {args.users}, items {args.items}, steps {world.steps}, pages <= {args.pages}")
+    print(
+        f"users {args.users}, items {args.items}, steps {world.steps}, pages <= {args.pages}, "
+        f"memory {args.memory}"
+    )
     print(f"build (data, profiles, fit): {build_s:.2f} s")
     pages = int((m["pages_per_visit"] * m["active_users"]).sum())
     print(f"agent-steps (visits): {visits}, pages browsed: {pages}")
@@ -60,6 +67,8 @@ def main() -> None:
         f"({1e3 * world.overhead_s / visits:.3f} ms per agent-step)"
     )
     print(f"LLM batches per step: {m['llm_batches'].tolist()}")
+    written = int(m["memories_written"].sum())
+    print(f"memories written: {written}; close (waits for writes) {close_s:.2f} s")
 
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from memory.embedders import Embedder, HashingEmbedder
+from memory.embedders import Embedder
 from memory.in_memory import InMemoryStore
-from memory.records import MemoryKind, MemoryRecord, ScoredMemory
+from memory.records import MemoryKind, MemoryRecord
 from memory.scoring import ScoringWeights
 
 COLLECTION = "recworld-memories"

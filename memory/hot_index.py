@@ -23,23 +23,52 @@ from memory.scoring import (
 
 
 class OwnerIndex:
-    """One owner's records, embeddings, importance and access times, side by side."""
+    """One owner's records, embeddings, importance and access times, side by side.
 
-    __slots__ = ("forgotten", "importance", "last_access", "records", "vectors")
+    The arrays grow by doubling, so a step's few new records per owner cost amortised
+    constant time instead of a copy of everything stored so far.
+    """
+
+    __slots__ = ("_buffers", "_size", "records")
 
     def __init__(self, dim: int) -> None:
         self.records: list[MemoryRecord] = []
-        self.vectors = np.zeros((0, dim), dtype=np.float32)
-        self.importance = np.zeros(0)
-        self.last_access = np.zeros(0)
-        self.forgotten = np.zeros(0, dtype=bool)
+        self._size = 0
+        self._buffers = (
+            np.zeros((0, dim), dtype=np.float32),  # vectors
+            np.zeros(0),  # importance
+            np.zeros(0),  # last access
+            np.zeros(0, dtype=bool),  # forgotten
+        )
+
+    @property
+    def vectors(self) -> np.ndarray:
+        return self._buffers[0][: self._size]
+
+    @property
+    def importance(self) -> np.ndarray:
+        return self._buffers[1][: self._size]
+
+    @property
+    def last_access(self) -> np.ndarray:
+        return self._buffers[2][: self._size]
+
+    @property
+    def forgotten(self) -> np.ndarray:
+        return self._buffers[3][: self._size]
 
     def extend(self, records: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
+        start, end = self._size, self._size + len(records)
+        if end > len(self._buffers[1]):
+            capacity = max(8, 2 * end)
+            self._buffers = tuple(_resized(b, capacity) for b in self._buffers)
+        vecs, imp, last, gone = self._buffers
+        vecs[start:end] = vectors
+        imp[start:end] = [r.importance for r in records]
+        last[start:end] = [r.last_access for r in records]
+        gone[start:end] = [r.forgotten for r in records]
+        self._size = end
         self.records.extend(records)
-        self.vectors = np.vstack([self.vectors, vectors.astype(np.float32, copy=False)])
-        self.importance = np.concatenate([self.importance, [r.importance for r in records]])
-        self.last_access = np.concatenate([self.last_access, [r.last_access for r in records]])
-        self.forgotten = np.concatenate([self.forgotten, [r.forgotten for r in records]])
 
     def score(
         self, query: np.ndarray, now: int, weights: ScoringWeights
@@ -90,3 +119,9 @@ class OwnerIndex:
 
     def snapshot(self) -> list[MemoryRecord]:
         return list(self.records)
+
+
+def _resized(buffer: np.ndarray, capacity: int) -> np.ndarray:
+    grown = np.zeros((capacity, *buffer.shape[1:]), dtype=buffer.dtype)
+    grown[: len(buffer)] = buffer
+    return grown

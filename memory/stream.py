@@ -96,7 +96,7 @@ class MemoryStream:
         config: Stage settings.
     """
 
-    def __init__(self, store, llm: LLM | None = None, config: StreamConfig | None = None) -> None:  # noqa: ANN001
+    def __init__(self, store, llm: LLM | None = None, config: StreamConfig | None = None) -> None:
         self.store = store
         self.llm = llm
         self.config = config or StreamConfig()

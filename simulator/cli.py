@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -21,6 +22,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+memory_app = typer.Typer(help="Inspect a run's agent memories.", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -165,6 +168,58 @@ def data_info(
     for genre, count in stats["top_genres"]:
         table.add_row(f"genre: {genre}", f"{count:,}")
     console.print(table)
+
+
+_SHORT_HEADERS = {
+    "created": "made",
+    "last_access": "seen",
+    "importance": "imp",
+    "recency": "rec",
+    "relevance": "rel",
+    "retention": "ret",
+    "forgotten": "gone",
+}
+_MEMORY_LEGEND = (
+    "made/seen: step written / last retrieved; imp: importance; rec: recency; "
+    "rel: relevance to the query; ret: retention (forgotten below the threshold)"
+)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else ""
+    if isinstance(value, float | np.floating):
+        return f"{value:.2f}"
+    return str(value)
+
+
+@memory_app.command("show")
+def memory_show(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    user: Annotated[str, typer.Option(help="The owner id (a user id; item:ID for items).")],
+    query: Annotated[str | None, typer.Option(help="Also score against this query.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show, best first.")] = 30,
+) -> None:
+    """Print one agent's memories with their scores, forgotten ones included."""
+    from memory.inspect import describe_memories
+
+    try:
+        frame, now = describe_memories(run_dir, user, query)
+    except RecworldError as exc:
+        _fail(exc)
+    title = f"memories of {user} at step {now}" + (f", query {query!r}" if query else "")
+    forgotten = int(frame["forgotten"].sum())
+    frame = frame.rename(columns=_SHORT_HEADERS)
+    table = Table(title=title, expand=True, caption=_MEMORY_LEGEND)
+    for column in frame.columns:
+        if column == "text":
+            table.add_column(column, ratio=1, min_width=24, overflow="fold")
+        else:
+            table.add_column(column, no_wrap=True)
+    for row in frame.head(limit).itertuples(index=False):
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+    console.print(f"{len(frame)} records, {forgotten} forgotten")
 
 
 if __name__ == "__main__":

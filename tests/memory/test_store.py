@@ -216,7 +216,12 @@ def test_forgotten_marks_survive_a_reopen(tmp_path):
     from memory.chroma_store import ChromaStore
 
     store = ChromaStore(tmp_path, embedder=HashingEmbedder(64), background=False)
-    store.add([rec("old", "u", "trivial thing", importance=0.0), rec("key", "u", "big thing", importance=1.0)])
+    store.add(
+        [
+            rec("old", "u", "trivial thing", importance=0.0),
+            rec("key", "u", "big thing", importance=1.0),
+        ]
+    )
     assert store.forget(300, ForgettingConfig()) == 1
     store.close()
     reopened = ChromaStore(tmp_path, embedder=HashingEmbedder(64), background=False)

@@ -16,8 +16,14 @@ from simulator.llm import LLMRuntime, ScriptedLLM
 
 
 def obs(owner, i, text, importance=0.5, step=1):
-    return MemoryRecord(id=f"{owner}-{i}", owner=owner, text=text, created=step,
-                        last_access=step, importance=importance)
+    return MemoryRecord(
+        id=f"{owner}-{i}",
+        owner=owner,
+        text=text,
+        created=step,
+        last_access=step,
+        importance=importance,
+    )
 
 
 def stream(**config):
@@ -40,7 +46,9 @@ def test_reinforced_theme_is_promoted_with_cited_evidence():
 
 def test_every_observation_reaches_long_term_memory():
     s, _ = stream()
-    s.perceive([obs("ann", i, f"film {i} was {w}") for i, w in enumerate("odd fun sad".split())], now=1)
+    s.perceive(
+        [obs("ann", i, f"film {i} was {w}") for i, w in enumerate(["odd", "fun", "sad"])], now=1
+    )
     assert [r.id for r in s.store.records("ann")] == ["ann-0", "ann-1", "ann-2"]
 
 
@@ -52,8 +60,14 @@ def test_short_term_slots_are_bounded():
 
 def test_reflection_runs_in_one_batch_when_the_budget_is_spent():
     s, llm = stream(reflect_budget=1.0)
-    s.perceive([obs("ann", 0, "loved a western", 0.9), obs("ann", 1, "hated a musical", 0.9),
-                obs("bob", 0, "meh documentary", 0.2)], now=3)
+    s.perceive(
+        [
+            obs("ann", 0, "loved a western", 0.9),
+            obs("ann", 1, "hated a musical", 0.9),
+            obs("bob", 0, "meh documentary", 0.2),
+        ],
+        now=3,
+    )
     before = llm.stats.batches
     n = s.reflect(now=3)
     assert llm.stats.batches == before + 1
@@ -66,7 +80,9 @@ def test_reflection_runs_in_one_batch_when_the_budget_is_spent():
 
 def test_forgetting_spares_important_records():
     s, _ = stream()
-    s.perceive([obs("ann", 0, "trivial", 0.0, step=0), obs("ann", 1, "defining", 1.0, step=0)], now=0)
+    s.perceive(
+        [obs("ann", 0, "trivial", 0.0, step=0), obs("ann", 1, "defining", 1.0, step=0)], now=0
+    )
     assert s.forget(now=200) == 1
     (hit,) = s.recall(["ann"], ["defining trivial"], 5, now=200)
     assert [h.record.id for h in hit] == ["ann-1"]

@@ -2,6 +2,7 @@ import pytest
 from typer.testing import CliRunner
 
 from simulator.cli import app
+from simulator.runlog import read_interactions
 
 runner = CliRunner()
 
@@ -96,6 +97,7 @@ def test_movielens_scenario_runs_from_the_command_line(tmp_path, shared_data):
     )
     assert result.exit_code == 0, result.output
     assert len(list((out / "interactions.parquet").iterdir())) == 3
+    assert (out / "memory" / "chroma.sqlite3").exists()
 
 
 @pytest.mark.data
@@ -103,3 +105,21 @@ def test_data_info_prints_counts_and_genres(shared_data):
     result = runner.invoke(app, ["data", "info", str(shared_data / "ml-100k")])
     assert result.exit_code == 0, result.output
     assert "100,000" in result.output and "Drama" in result.output
+
+
+def test_memory_show_prints_scores_of_a_chroma_run(tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app, ["run", "quickstart", "--steps", "3", "--users", "10", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "memory" / "chroma.sqlite3").exists()
+    rows = read_interactions(out)
+    user = rows.loc[rows["action"] == "watch", "user_id"].iloc[0]
+    shown = runner.invoke(
+        app, ["memory", "show", str(out), "--user", user, "--query", "film"], env={"COLUMNS": "160"}
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "I watched" in shown.output and "score" in shown.output and "ret" in shown.output
+    missing = runner.invoke(app, ["memory", "show", str(out), "--user", "nobody"])
+    assert missing.exit_code == 2 and "owners include" in missing.output

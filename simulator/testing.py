@@ -126,3 +126,78 @@ def check_recommender(make: Callable[[int], Recommender]) -> None:
     for name in sorted(dir(suite)):
         if name.startswith("test_"):
             getattr(suite, name)()
+
+
+class LLMBackendContract:
+    """Mixin of pytest tests every LLM backend passes; subclasses set ``make() -> LLM``.
+
+    Backends whose choice probabilities come from real log-probabilities set
+    ``exact_choices = True``; the others still return a distribution over the options.
+    """
+
+    exact_choices = False
+
+    def make(self):  # noqa: ANN201 - returns the backend under test
+        raise NotImplementedError
+
+    @staticmethod
+    def _requests():
+        from pydantic import BaseModel, Field
+
+        from simulator.types import ChatMessage, LLMRequest
+
+        class Verdict(BaseModel):
+            liked: bool
+            stars: int = Field(ge=1, le=5)
+
+        system = ChatMessage("system", "You rate films. Be brief.")
+        return [
+            LLMRequest(messages=(system, ChatMessage("user", "Did you like Alien?")), schema=Verdict,
+                       max_tokens=40),
+            LLMRequest(messages=(system, ChatMessage("user", "Rate Heat from 1 to 5.")),
+                       choices=("1", "2", "3", "4", "5")),
+            LLMRequest(messages=(system, ChatMessage("user", "Say hello.")), max_tokens=8),
+        ], Verdict
+
+    def test_meets_protocol(self) -> None:
+        from simulator.types import LLM
+
+        backend = self.make()
+        assert isinstance(backend, LLM)
+        assert backend.name and backend.model
+
+    def test_answers_every_request_in_order(self) -> None:
+        from simulator.types import LLMResponse
+
+        requests, _ = self._requests()
+        answers = self.make().generate(requests * 2)
+        assert len(answers) == 6
+        assert all(isinstance(a, LLMResponse) for a in answers)
+        assert answers[1].choice_probs is not None and answers[4].choice_probs is not None
+        assert answers[0].choice_probs is None and answers[2].choice_probs is None
+
+    def test_choice_probabilities_form_a_distribution(self) -> None:
+        requests, _ = self._requests()
+        (answer,) = self.make().generate([requests[1]])
+        probs = answer.choice_probs
+        assert set(probs) == {"1", "2", "3", "4", "5"}
+        assert all(p >= 0 for p in probs.values())
+        assert abs(sum(probs.values()) - 1.0) < 1e-6
+        assert answer.text in probs
+
+    def test_counts_tokens(self) -> None:
+        requests, _ = self._requests()
+        answers = self.make().generate(requests)
+        assert all(a.prompt_tokens > 0 for a in answers)
+
+    def test_structured_answers_pass_the_runtime(self) -> None:
+        from simulator.llm.runtime import LLMRuntime
+
+        requests, schema = self._requests()
+        runtime = LLMRuntime(self.make())
+        (answer,) = runtime.generate([requests[0]])
+        assert answer.parsed is None or isinstance(answer.parsed, schema)
+        assert (answer.parsed is None) == (answer.error is not None)
+
+    def test_empty_batch_is_empty(self) -> None:
+        assert self.make().generate([]) == []

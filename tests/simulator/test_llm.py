@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from agents.actions.browse import page_schema
 from simulator.llm import LLMRuntime, ScriptedLLM
 from simulator.llm.runtime import parse_json
+from simulator.testing import LLMBackendContract
 from simulator.types import LLM, ChatMessage, LLMRequest, LLMResponse
 
 
@@ -128,3 +129,10 @@ def test_parse_json_never_raises_anything_but_value_errors(obj, chatter):
     text = chatter + json.dumps(obj)
     with contextlib.suppress(ValueError):
         parse_json(text, Rating)
+
+
+class TestScriptedContract(LLMBackendContract):
+    exact_choices = True
+
+    def make(self):
+        return ScriptedLLM(seed=3)

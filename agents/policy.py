@@ -34,9 +34,16 @@ class LLMPolicy:
             for action, agent, obs in zip(actions, agents, observations, strict=True)
         ]
         responses = self.llm.generate(requests)
-        return [
+        outcomes = [
             action.apply(agent, obs, response)
             for action, agent, obs, response in zip(
                 actions, agents, observations, responses, strict=True
             )
         ]
+        # Follow-up questions (a rating after a pick) of every agent go in one more batch.
+        pending = [i for i, o in enumerate(outcomes) if o.follow_up is not None]
+        if pending:
+            answers = self.llm.generate([outcomes[i].follow_up for i in pending])
+            for i, answer in zip(pending, answers, strict=True):
+                outcomes[i] = actions[i].resolve(agents[i], observations[i], outcomes[i], answer)
+        return outcomes

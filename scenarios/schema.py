@@ -17,9 +17,11 @@ from memory.stream import StreamConfig
 from scenarios.datasets import DATASET_KINDS, load_dataset
 from scenarios.population import item_profiles, user_profiles
 from simulator.errors import ScenarioError
-from simulator.llm.registry import BACKENDS, make_llm
+from simulator.llm.cache import CachedLLM
+from simulator.llm.registry import BACKENDS, CHOICE_BACKENDS, make_llm
 from simulator.recommenders.registry import RECOMMENDERS, make_recommender
 from simulator.setup import Setup, WorldSettings
+from simulator.types import LLM
 
 
 class _Strict(BaseModel):
@@ -67,9 +69,29 @@ class RecommenderSpec(_Strict):
 
 
 class LLMSpec(_Strict):
+    """The model behind every agent decision.
+
+    ``decisions: choice`` asks scored choices (which item, which rating) and samples them;
+    ``json`` asks one structured answer per page with reasons and feelings. ``auto`` picks
+    ``choice`` for backends that expose log-probabilities locally, ``json`` otherwise.
+    ``cache`` is a SQLite file: a rerun replays its answers at zero cost.
+    """
+
     backend: str = "scripted"
     model: str | None = None
+    decisions: Literal["auto", "json", "choice"] = "auto"
+    cache: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def decision_mode(self) -> str:
+        if self.decisions != "auto":
+            return self.decisions
+        return "choice" if self.backend in CHOICE_BACKENDS else "json"
+
+    def build(self, seed: int) -> LLM:
+        llm = make_llm(self.backend, model=self.model, seed=seed, **self.options)
+        return CachedLLM(llm, self.cache) if self.cache else llm
 
     @field_validator("backend")
     @classmethod
@@ -157,7 +179,8 @@ class Scenario(_Strict):
             users=user_profiles(users, dataset, rng, traits),
             items=item_profiles(dataset),
             recommender=make_recommender(self.recommender.name, self.recommender.params, seed=seed),
-            llm=make_llm(self.llm.backend, model=self.llm.model, seed=seed, **self.llm.options),
+            llm=self.llm.build(seed),
+            decisions=self.llm.decision_mode,
             memory=self.memory.build(run_dir),
             memory_config=self.memory.stream,
             settings=self.settings,

@@ -201,7 +201,7 @@ def memory_show(
     limit: Annotated[int, typer.Option(help="Rows to show, best first.")] = 30,
 ) -> None:
     """Print one agent's memories with their scores, forgotten ones included."""
-    from memory.inspect import describe_memories
+    from simulator.memory_report import describe_memories
 
     try:
         frame, now = describe_memories(run_dir, user, query)

@@ -50,6 +50,7 @@ class Setup:
     memory: MemoryStore
     settings: WorldSettings
     memory_config: StreamConfig = field(default_factory=StreamConfig)
+    decisions: str = "json"
     activity: list[float] | None = None
     config: dict[str, Any] = field(default_factory=dict)
 

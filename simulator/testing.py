@@ -152,10 +152,15 @@ class LLMBackendContract:
 
         system = ChatMessage("system", "You rate films. Be brief.")
         return [
-            LLMRequest(messages=(system, ChatMessage("user", "Did you like Alien?")), schema=Verdict,
-                       max_tokens=40),
-            LLMRequest(messages=(system, ChatMessage("user", "Rate Heat from 1 to 5.")),
-                       choices=("1", "2", "3", "4", "5")),
+            LLMRequest(
+                messages=(system, ChatMessage("user", "Did you like Alien?")),
+                schema=Verdict,
+                max_tokens=40,
+            ),
+            LLMRequest(
+                messages=(system, ChatMessage("user", "Rate Heat from 1 to 5.")),
+                choices=("1", "2", "3", "4", "5"),
+            ),
             LLMRequest(messages=(system, ChatMessage("user", "Say hello.")), max_tokens=8),
         ], Verdict
 

@@ -13,7 +13,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from agents.actions import BrowseAction, PageObservation, PageOutcome
+from agents.actions import BrowseAction, PageObservation, PageOutcome, PickAction
 from agents.item import ItemAgent
 from agents.policy import LLMPolicy, Policy
 from agents.user import UserAgent
@@ -50,7 +50,8 @@ class World(mesa.Model):
     ) -> None:
         self.seed = scenario.seed if seed is None else seed
         super().__init__(seed=self.seed)
-        build_seq, activation_seq, component_seq = np.random.SeedSequence(self.seed).spawn(3)
+        seeds = np.random.SeedSequence(self.seed).spawn(4)
+        build_seq, activation_seq, component_seq, decision_seq = seeds
         out = Path(run_dir) if run_dir is not None else None
         self.log = RunLog(out, overwrite=overwrite) if out is not None else None
         self.setup = scenario.build(
@@ -62,11 +63,12 @@ class World(mesa.Model):
             self.log.write_config(self.setup.config)
         self.settings = self.setup.settings
         self._activation_rng = np.random.default_rng(activation_seq)
+        self._decision_rng = np.random.default_rng(decision_seq)
         self.llm = LLMRuntime(self.setup.llm)
         self.policy: Policy = LLMPolicy(self.llm)
         self.memory = MemoryStream(self.setup.memory, self.llm, self.setup.memory_config)
         self.recommender = self.setup.recommender
-        actions = {"browse": BrowseAction()}
+        actions = {"browse": PickAction() if self.setup.decisions == "choice" else BrowseAction()}
         activity = self.setup.activity or [None] * len(self.setup.users)
         self.users = [
             UserAgent(self, profile, actions, activity=a)
@@ -154,6 +156,7 @@ class World(mesa.Model):
                     items=tuple(self.items[i].profile for i in slates[u.user_id][page - 1]),
                     recommender=self.recommender.name,
                     memories=memories.get(u.user_id, ()),
+                    draws=tuple(self._decision_rng.random(2)),
                 )
                 for u in browsing
             ]

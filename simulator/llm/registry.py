@@ -5,6 +5,7 @@ Every backend but ``scripted`` imports its heavy dependencies only when it is bu
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from simulator.errors import ScenarioError
@@ -34,15 +35,16 @@ def make_llm(backend: str, *, model: str | None = None, seed: int = 0, **options
 
         return TransformersLLM(model, seed=seed, **options)
     if backend == "openai":
-        if not model or "#" not in model:
+        if not model:
             raise ScenarioError(
-                "llm.model: the openai backend takes BASE_URL#MODEL, "
-                "e.g. http://127.0.0.1:8000/v1#Qwen/Qwen2.5-7B-Instruct"
+                "llm.model: the openai backend takes BASE_URL[#MODEL], e.g. "
+                "http://127.0.0.1:8000/v1#Qwen/Qwen2.5-7B-Instruct (no MODEL: the server's first)"
             )
         from simulator.llm.openai_backend import OpenAIChatLLM
 
         base_url, _, name = model.partition("#")
-        return OpenAIChatLLM(base_url, name, seed=seed, **options)
+        options.setdefault("api_key", os.environ.get("OPENAI_API_KEY", "EMPTY"))
+        return OpenAIChatLLM(base_url, name or None, seed=seed, **options)
     if backend == "vllm":
         if not model:
             raise ScenarioError("llm.model: the vllm backend needs a model name or path")

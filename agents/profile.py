@@ -43,9 +43,16 @@ class UserProfile(BaseModel):
     favourite_genres: tuple[str, ...] = ()
     traits: Traits = Field(default_factory=Traits)
 
-    def describe(self) -> str:
-        """The persona block of a prompt; stable text, so prefix caching can reuse it."""
+    def describe(self, *, short: bool = False) -> str:
+        """The persona block of a prompt; stable text, so prefix caching can reuse it.
+
+        ``short`` keeps only who the user is and what they enjoy, for follow-up questions.
+        """
         lines = [f"You are user {self.name or self.user_id}."]
+        if short:
+            if self.favourite_genres:
+                lines.append("You most enjoy: " + ", ".join(self.favourite_genres[:3]) + ".")
+            return " ".join(lines)
         if self.demographics:
             lines.append(
                 "About you: " + ", ".join(f"{k} {v}" for k, v in self.demographics.items())

@@ -56,16 +56,16 @@ class Sensed(BaseModel):
 
 
 class Insight(BaseModel):
-    insight: str = Field(max_length=200)
+    insight: str = Field(max_length=120)
 
 
 class CitedInsight(BaseModel):
-    text: str = Field(max_length=200)
-    evidence: list[int] = Field(max_length=8)
+    text: str = Field(max_length=120)
+    evidence: list[int] = Field(max_length=6)
 
 
 class Reflection(BaseModel):
-    insights: list[CitedInsight] = Field(min_length=1, max_length=3)
+    insights: list[CitedInsight] = Field(min_length=1, max_length=2)
 
 
 @dataclass(slots=True)
@@ -245,7 +245,7 @@ class MemoryStream:
                     ),
                 ),
                 schema=Insight,
-                max_tokens=80,
+                max_tokens=48,
                 tag="memory:promote",
             )
             for s in slots
@@ -269,13 +269,13 @@ class MemoryStream:
                 ChatMessage("system", SYSTEM),
                 ChatMessage(
                     "user",
-                    f"<memories>\n{lines}\n</memories>\nWhat are up to three high-level "
+                    f"<memories>\n{lines}\n</memories>\nWhat are up to two high-level "
                     "insights about this user's preferences? For each, list the numbers of "
                     "the memories it rests on.",
                 ),
             ),
             schema=Reflection,
-            max_tokens=200,
+            max_tokens=128,
             tag="memory:reflect",
         )
 

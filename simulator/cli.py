@@ -43,6 +43,9 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Run directory.")] = None,
     llm: Annotated[str | None, typer.Option(help="LLM backend, BACKEND[:MODEL].")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where datasets live.")] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="SQLite response cache; a rerun replays it.")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace logs already in --out.")] = False,
 ) -> None:
     """Run a scenario and write its logs to a run directory."""
@@ -57,7 +60,12 @@ def run(
             steps=steps,
             seed=seed,
             data_dir=str(data_dir) if data_dir else None,
-            **{"population.size": users, "llm.backend": backend, "llm.model": model},
+            **{
+                "population.size": users,
+                "llm.backend": backend,
+                "llm.model": model,
+                "llm.cache": str(cache) if cache else None,
+            },
         )
         run_dir = out or Path(sc.output or "runs") / f"{sc.name}-{datetime.now():%Y%m%d-%H%M%S}"
         if sc.llm.backend == "scripted":

@@ -21,12 +21,12 @@ from simulator.world import World
 class Counting:
     """Wraps a backend and counts requests and batches by tag."""
 
-    def __init__(self, inner):  # noqa: ANN001
+    def __init__(self, inner):
         self.inner, self.name, self.model = inner, inner.name, inner.model
         self.requests: Counter[str] = Counter()
         self.batches: Counter[str] = Counter()
 
-    def generate(self, requests):  # noqa: ANN001, ANN201
+    def generate(self, requests):
         for tag in {r.tag for r in requests}:
             self.batches[tag] += 1
         self.requests.update(r.tag for r in requests)
@@ -34,10 +34,10 @@ class Counting:
 
 
 class WithCounting:
-    def __init__(self, scenario) -> None:  # noqa: ANN001
+    def __init__(self, scenario) -> None:
         self.scenario, self.seed, self.counter = scenario, scenario.seed, None
 
-    def build(self, rng, *, seed, run_dir=None):  # noqa: ANN001, ANN201
+    def build(self, rng, *, seed, run_dir=None):
         setup = self.scenario.build(rng, seed=seed, run_dir=run_dir)
         self.counter = Counting(setup.llm)
         return replace(setup, llm=self.counter)

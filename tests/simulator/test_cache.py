@@ -34,6 +34,6 @@ def test_a_cached_rerun_makes_no_calls_and_writes_identical_logs(tmp_path):
 
 def test_the_cache_key_includes_the_seed(tmp_path):
     cache = tmp_path / "llm.sqlite"
-    first, _ = run(tmp_path, "a", cache, seed=0)
+    run(tmp_path, "a", cache, seed=0)
     other, _ = run(tmp_path, "b", cache, seed=1)
     assert other.calls > 0

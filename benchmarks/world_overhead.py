@@ -32,6 +32,8 @@ def main() -> None:
         **{
             "population.size": args.users,
             "memory.backend": args.memory,
+            "llm.backend": "scripted",
+            "llm.decisions": "json",
             "dataset.options": {
                 "n_users": args.users,
                 "n_items": args.items,

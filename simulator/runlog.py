@@ -16,27 +16,29 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 from simulator.errors import RecworldError
 from simulator.types import Interaction
 
-INTERACTION_SCHEMA = pa.schema(
-    [
-        ("step", pa.int32()),
-        ("user_id", pa.string()),
-        ("item_id", pa.string()),
-        ("page", pa.int16()),
-        ("position", pa.int16()),
-        ("recommender", pa.string()),
-        ("action", pa.string()),
-        ("rating", pa.float32()),
-        ("reason", pa.string()),
-        ("feeling", pa.string()),
-    ]
-)
+INTERACTION_COLUMNS = {
+    "step": "int32",
+    "user_id": "string",
+    "item_id": "string",
+    "page": "int16",
+    "position": "int16",
+    "recommender": "string",
+    "action": "string",
+    "rating": "float32",
+    "reason": "string",
+    "feeling": "string",
+}
+
+
+def interaction_schema():  # a pyarrow.Schema; pyarrow loads only when logs are written
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in INTERACTION_COLUMNS.items()])
 
 
 class RunLog:
@@ -69,9 +71,12 @@ class RunLog:
 
     def append_interactions(self, step: int, rows: Sequence[Interaction]) -> Path:
         """Write one step's exposures as their own Parquet file (possibly empty)."""
-        columns = {name: [getattr(r, name) for r in rows] for name in INTERACTION_SCHEMA.names}
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns = {name: [getattr(r, name) for r in rows] for name in INTERACTION_COLUMNS}
         columns["action"] = [str(a) for a in columns["action"]]
-        table = pa.Table.from_pydict(columns, schema=INTERACTION_SCHEMA)
+        table = pa.Table.from_pydict(columns, schema=interaction_schema())
         path = self.interactions_dir / f"step-{step:06d}.parquet"
         tmp = path.with_suffix(".tmp")
         pq.write_table(table, tmp, compression="zstd")
@@ -93,9 +98,12 @@ def read_interactions(run_dir: str | Path) -> pd.DataFrame:
     path = Path(run_dir) / "interactions.parquet"
     if not path.exists():
         raise RecworldError(f"{path}: not found; is {run_dir} a recworld run directory?")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     parts = sorted(path.glob("step-*.parquet"))
     if not parts:
-        return INTERACTION_SCHEMA.empty_table().to_pandas()
+        return interaction_schema().empty_table().to_pandas()
     return pa.concat_tables(pq.read_table(p) for p in parts).to_pandas()
 
 

@@ -118,6 +118,8 @@ class LLMRuntime:
 
     @staticmethod
     def _validate(request: LLMRequest, answer: LLMResponse) -> LLMResponse:
+        if request.choices is not None and not answer.choice_probs:
+            return replace(answer, error=answer.error or "no probabilities for the choices")
         if request.schema is None or answer.parsed is not None:
             return answer
         try:

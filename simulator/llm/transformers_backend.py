@@ -78,6 +78,25 @@ class TransformersLLM:
             _Grammars(self.tokenizer, self.lm.config.vocab_size) if guided_json else None
         )
 
+    @classmethod
+    def from_objects(cls, lm: Any, tokenizer: Any, *, model: str, **kwargs: Any) -> TransformersLLM:
+        """Wrap a model and tokenizer already in memory (benchmarks, notebooks)."""
+        import torch
+
+        self = cls.__new__(cls)
+        self.torch = torch
+        self.seed = kwargs.get("seed", 0)
+        self.max_batch = kwargs.get("max_batch", 32)
+        self.model = model
+        self.device = str(next(lm.parameters()).device)
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.lm = lm.eval()
+        self._grammars = None
+        return self
+
     @property
     def fingerprint(self) -> str:
         return f"{self.name}:{self.model}"

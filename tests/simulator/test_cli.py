@@ -10,7 +10,19 @@ runner = CliRunner()
 def test_run_quickstart_writes_a_run(tmp_path):
     out = tmp_path / "run"
     result = runner.invoke(
-        app, ["run", "quickstart", "--steps", "2", "--users", "15", "--out", str(out)]
+        app,
+        [
+            "run",
+            "quickstart",
+            "--llm",
+            "scripted",
+            "--steps",
+            "2",
+            "--users",
+            "15",
+            "--out",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "scripted backend" in result.output
@@ -110,7 +122,19 @@ def test_data_info_prints_counts_and_genres(shared_data):
 def test_memory_show_prints_scores_of_a_chroma_run(tmp_path):
     out = tmp_path / "run"
     result = runner.invoke(
-        app, ["run", "quickstart", "--steps", "3", "--users", "10", "--out", str(out)]
+        app,
+        [
+            "run",
+            "quickstart",
+            "--llm",
+            "scripted",
+            "--steps",
+            "3",
+            "--users",
+            "10",
+            "--out",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert (out / "memory" / "chroma.sqlite3").exists()

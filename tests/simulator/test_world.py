@@ -18,6 +18,8 @@ def scenario(**overrides):
         "pages": 2,
         "slate_size": 4,
         "memory.backend": "in-memory",
+        "llm.backend": "scripted",
+        "llm.decisions": "json",
     }
     return load_scenario("quickstart", **{**base, **overrides})
 

@@ -87,19 +87,28 @@ def _run_with_progress(world) -> None:
         MofNCompleteColumn(),
         BarColumn(),
         TextColumn("active {task.fields[active]}"),
-        TextColumn("LLM calls {task.fields[calls]}"),
+        TextColumn("LLM calls {task.fields[calls]} ({task.fields[hits]} cached)"),
+        TextColumn("failed {task.fields[failures]}"),
         TextColumn("{task.fields[tps]:.0f} tok/s"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("run", total=world.settings.steps, active=0, calls=0, tps=0.0)
+        task = progress.add_task(
+            "run", total=world.settings.steps, active=0, calls=0, hits=0, failures=0, tps=0.0
+        )
         while world.running:
             world.step()
             stats = world.llm.stats
             tokens = stats.prompt_tokens + stats.completion_tokens
             tps = tokens / stats.latency_s if stats.latency_s else 0.0
             progress.update(
-                task, completed=world.steps, active=world.last.active, calls=stats.calls, tps=tps
+                task,
+                completed=world.steps,
+                active=world.last.active,
+                calls=stats.calls,
+                hits=stats.cache_hits,
+                failures=stats.failures,
+                tps=tps,
             )
 
 

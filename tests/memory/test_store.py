@@ -228,3 +228,60 @@ def test_forgotten_marks_survive_a_reopen(tmp_path):
     assert {r.id: r.forgotten for r in reopened.records("u")} == {"old": True, "key": False}
     (hits,) = reopened.search(["u"], ["thing"], 5, now=301)
     assert [h.record.id for h in hits] == ["key"]
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    """A real Chroma server on 127.0.0.1, started by the test and stopped after it."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    exe = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+    if not Path(exe).exists():
+        pytest.skip("the chroma command is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp_path_factory.mktemp("chroma-server")
+    proc = subprocess.Popen(
+        [exe, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.skip("the chroma server did not start within 30 s")
+    yield port
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+class TestChromaServerStore(MemoryStoreContract):
+    """The same contract against a Chroma server (``HttpClient``), one collection per test."""
+
+    @pytest.fixture(autouse=True)
+    def _server(self, chroma_server):
+        self.port = chroma_server
+
+    def make(self):
+        import uuid
+
+        from memory.chroma_store import ChromaStore
+
+        return ChromaStore(
+            host="127.0.0.1",
+            port=self.port,
+            collection=f"t-{uuid.uuid4().hex[:12]}",
+            embedder=HashingEmbedder(64),
+            background=False,
+        )

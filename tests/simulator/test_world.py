@@ -59,7 +59,7 @@ class Garbage:
 def test_batches_per_step_do_not_grow_with_the_population():
     # Per step: one browse batch per page round, plus at most one batch each for memory
     # promotion and reflection (sensory compression is off by default).
-    for size in (10, 80):
+    for size in (10, 200):
         rec = Recorder()
         with World(WithBackend(scenario(**{"population.size": size}), rec), seed=1) as world:
             world.run()

@@ -76,12 +76,16 @@ class ItemProfile(BaseModel):
     title: str
     genres: tuple[str, ...] = ()
     description: str = ""
+    note: str = ""
+    """The item agent's memory of who it suits (AgentCF); shown beside the metadata."""
 
     def describe(self) -> str:
         genres = ", ".join(self.genres) or "unknown genre"
         text = f'"{_quote(self.title)}" ({genres})'
         if self.description:
             text += f": {_quote(self.description)[:300]}"
+        if self.note:
+            text += f" [viewers say: {_quote(self.note)[:160]}]"
         return text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import mesa
@@ -39,6 +40,7 @@ class UserAgent(mesa.Agent):
             ACTIVITY_PROBABILITY[profile.traits.activity] if activity is None else activity
         )
         self.seen: set[str] = set()
+        self.watched_genres: Counter[str] = Counter()
         self.idle_visits = 0
         self.left = False
         self._memory_counter = 0

@@ -149,6 +149,7 @@ class Scenario(_Strict):
     memory_k: int = Field(5, ge=0, le=50)
     refit_every: int = Field(0, ge=0)
     churn_after: int = Field(0, ge=0)
+    item_corrections: int = Field(50, ge=0)
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     population: PopulationSpec = Field(default_factory=PopulationSpec)
     traits: TraitSpec = Field(default_factory=TraitSpec)

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from simulator.errors import RecworldError
-from simulator.types import Interaction
+from simulator.types import Event, Interaction
 
 INTERACTION_COLUMNS = {
     "step": "int32",
@@ -35,10 +35,20 @@ INTERACTION_COLUMNS = {
 }
 
 
-def interaction_schema():  # a pyarrow.Schema; pyarrow loads only when logs are written
+EVENT_COLUMNS = {
+    "step": "int32",
+    "kind": "string",
+    "user_id": "string",
+    "item_id": "string",
+    "value": "float64",
+    "text": "string",
+}
+
+
+def _schema(types: dict[str, str]):  # a pyarrow.Schema; pyarrow loads only when logs are written
     import pyarrow as pa
 
-    return pa.schema([(name, getattr(pa, kind)()) for name, kind in INTERACTION_COLUMNS.items()])
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in types.items()])
 
 
 class RunLog:
@@ -50,7 +60,15 @@ class RunLog:
             silently mixes into another.
     """
 
-    OWNED = ("interactions.parquet", "metrics.parquet", "llm_stats.json", "config.yaml", "memory")
+    OWNED = (
+        "interactions.parquet",
+        "events.parquet",
+        "users.parquet",
+        "metrics.parquet",
+        "llm_stats.json",
+        "config.yaml",
+        "memory",
+    )
 
     def __init__(self, run_dir: str | Path, *, overwrite: bool = False) -> None:
         self.dir = Path(run_dir)
@@ -71,13 +89,30 @@ class RunLog:
 
     def append_interactions(self, step: int, rows: Sequence[Interaction]) -> Path:
         """Write one step's exposures as their own Parquet file (possibly empty)."""
+        columns = {name: [getattr(r, name) for r in rows] for name in INTERACTION_COLUMNS}
+        columns["action"] = [str(a) for a in columns["action"]]
+        return self._append("interactions.parquet", step, columns, INTERACTION_COLUMNS)
+
+    def append_events(self, step: int, events: Sequence[Event]) -> Path:
+        """Write one step's other events (exits, searches, chats, interviews, item memory)."""
+        columns = {name: [getattr(e, name) for e in events] for name in EVENT_COLUMNS}
+        return self._append("events.parquet", step, columns, EVENT_COLUMNS)
+
+    def append_users(self, step: int, frame: pd.DataFrame) -> Path:
+        """Write one step's per-user measures (genre entropy and the like)."""
+        return self._append("users.parquet", step, frame.to_dict("list"), None)
+
+    def _append(
+        self, name: str, step: int, columns: dict[str, list], types: dict[str, str] | None
+    ) -> Path:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns = {name: [getattr(r, name) for r in rows] for name in INTERACTION_COLUMNS}
-        columns["action"] = [str(a) for a in columns["action"]]
-        table = pa.Table.from_pydict(columns, schema=interaction_schema())
-        path = self.interactions_dir / f"step-{step:06d}.parquet"
+        schema = _schema(types) if types is not None else None
+        table = pa.Table.from_pydict(columns, schema=schema)
+        folder = self.dir / name
+        folder.mkdir(exist_ok=True)
+        path = folder / f"step-{step:06d}.parquet"
         tmp = path.with_suffix(".tmp")
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
@@ -95,15 +130,25 @@ class RunLog:
 
 def read_interactions(run_dir: str | Path) -> pd.DataFrame:
     """All exposures of a run, in step order."""
-    path = Path(run_dir) / "interactions.parquet"
-    if not path.exists():
-        raise RecworldError(f"{path}: not found; is {run_dir} a recworld run directory?")
+    return read_log(run_dir, "interactions.parquet", INTERACTION_COLUMNS)
+
+
+def read_events(run_dir: str | Path) -> pd.DataFrame:
+    """All events of a run (exits, searches, chats, interviews, item memory), in step order."""
+    return read_log(run_dir, "events.parquet", EVENT_COLUMNS)
+
+
+def read_log(run_dir: str | Path, name: str, types: dict[str, str] | None = None) -> pd.DataFrame:
+    """One of a run's per-step Parquet folders, concatenated."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    path = Path(run_dir) / name
+    if not path.exists():
+        raise RecworldError(f"{path}: not found; is {run_dir} a recworld run directory?")
     parts = sorted(path.glob("step-*.parquet"))
     if not parts:
-        return interaction_schema().empty_table().to_pandas()
+        return _schema(types).empty_table().to_pandas() if types else pd.DataFrame()
     return pa.concat_tables(pq.read_table(p) for p in parts).to_pandas()
 
 

@@ -28,6 +28,7 @@ class WorldSettings(BaseModel):
     memory_k: int = Field(5, ge=0, le=50)
     refit_every: int = Field(0, ge=0, description="full refit every N steps; 0 = never")
     churn_after: int = Field(0, ge=0, description="leave after N idle visits; 0 = never")
+    item_corrections: int = Field(50, ge=0, description="AgentCF corrections per step, at most")
 
 
 @dataclass

@@ -99,6 +99,22 @@ class Interaction:
     feeling: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Anything an agent did besides an exposure: a row of ``events.parquet``.
+
+    Kinds include ``exit``, ``search``, ``chat``, ``post``, ``interview``, ``item_memory``
+    and ``correction``; ``value`` and ``text`` carry the kind's payload.
+    """
+
+    step: int
+    kind: str
+    user_id: str = ""
+    item_id: str = ""
+    value: float | None = None
+    text: str = ""
+
+
 @dataclass(slots=True)
 class StepStats:
     """What one step did, for the progress bar and ``metrics.parquet``."""

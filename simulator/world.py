@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -22,7 +23,7 @@ from memory.stream import MemoryStream, StepMemory
 from simulator.llm.runtime import LLMRuntime
 from simulator.runlog import RunLog
 from simulator.setup import ScenarioLike
-from simulator.types import Interaction, Reaction, StepStats
+from simulator.types import Event, Interaction, Reaction, StepStats
 
 Slates = dict[str, list[list[str]]]
 Outcomes = dict[str, list[PageOutcome]]
@@ -76,6 +77,8 @@ class World(mesa.Model):
         ]
         self.items = {p.item_id: ItemAgent(self, p) for p in self.setup.items}
         self._profiles = {u.user_id: u.profile for u in self.users}
+        self._users = {u.user_id: u for u in self.users}
+        self._events: list[Event] = []
         self._train = [self.setup.dataset.interactions[list(_LOG_COLUMNS)]]
         self.recommender.fit(self.setup.dataset)
         self.terminated = False
@@ -98,7 +101,7 @@ class World(mesa.Model):
         memories = self._recall(step, active, slates)
         outcomes = self._decide(step, active, slates, memories)
         interactions = self._act_and_remember(step, active, outcomes)
-        self._update_items(interactions)
+        self._update_items(step, interactions)
         self._feed_back(step, interactions)
         self._record(step, active, interactions, outcomes)
         self.overhead_s += time.perf_counter() - started - (self.llm.stats.latency_s - llm_before)
@@ -174,16 +177,42 @@ class World(mesa.Model):
         self.last_memory = self.memory.perceive([m for o in pages for m in o.memories], step)
         self.last_memory.reflected = self.memory.reflect(step)
         for user in active:
-            watched = sum(o.watched for o in outcomes[user.user_id])
-            user.end_visit(watched, self.settings.churn_after)
+            visit = outcomes[user.user_id]
+            user.end_visit(sum(o.watched for o in visit), self.settings.churn_after)
+            if visit:
+                self._events.append(
+                    Event(
+                        step,
+                        "exit",
+                        user.user_id,
+                        value=len(visit),
+                        text=_exit_reason(visit, self.settings.pages),
+                    )
+                )
         return [row for o in pages for row in o.interactions]
 
-    def _update_items(self, interactions: Sequence[Interaction]) -> None:
-        """Item agents remember who chose them; one batched write."""
-        records = [
-            rec
-            for row in interactions
-            if (rec := self.items[row.item_id].observe(row, self._profiles[row.user_id]))
+    def _update_items(self, step: int, interactions: Sequence[Interaction]) -> None:
+        """Items remember who chose them; contradicted items and users are corrected in one
+        batch (AgentCF's backward step); every new memory is one batched write."""
+        records, clashes = [], []
+        for row in interactions:
+            record, clash = self.items[row.item_id].observe(row, self._profiles[row.user_id])
+            records += [record] if record else []
+            clashes += [clash] if clash else []
+        clashes = clashes[: self.settings.item_corrections]
+        answers = self.llm.generate([self.items[c.item_id].correction_request(c) for c in clashes])
+        for clash, answer in zip(clashes, answers, strict=True):
+            user = self._users[clash.user_id]
+            fixed = self.items[clash.item_id].apply_correction(clash, answer, user.next_memory_id())
+            records += fixed
+            if fixed:
+                self._events.append(
+                    Event(step, "correction", clash.user_id, clash.item_id, text=fixed[0].text)
+                )
+        self._events += [
+            Event(step, "item_memory", item_id=r.owner.removeprefix("item:"), text=r.text)
+            for r in records
+            if r.owner.startswith("item:") and r.kind == "observation"
         ]
         self.memory.store.add(records)
 
@@ -233,10 +262,33 @@ class World(mesa.Model):
         self.truncated = step >= self.settings.steps
         self.terminated = all(u.left for u in self.users)
         self.running = not (self.truncated or self.terminated)
+        users = self._user_measures(step, active, interactions)
         if self.log is not None:
             self.log.append_interactions(step, interactions)
+            self.log.append_events(step, self._events)
+            self.log.append_users(step, users)
             self.log.write_metrics(self.metrics())
             self.log.write_llm_stats({"backend": self.llm.label, **self.llm.stats.to_json()})
+        self._events = []
+
+    def _user_measures(
+        self, step: int, active: Sequence[UserAgent], interactions: Sequence[Interaction]
+    ) -> pd.DataFrame:
+        """Per active user: genre entropy of this step's exposures and of all watches so far."""
+        shown: dict[str, list[str]] = {u.user_id: [] for u in active}
+        for row in interactions:
+            genres = self.items[row.item_id].profile.genres
+            shown[row.user_id] += genres
+            if row.action is Reaction.WATCH:
+                self._users[row.user_id].watched_genres.update(genres)
+        return pd.DataFrame(
+            {
+                "step": [step] * len(active),
+                "user_id": [u.user_id for u in active],
+                "exposure_entropy": [genre_entropy(shown[u.user_id]) for u in active],
+                "watched_entropy": [genre_entropy(u.watched_genres) for u in active],
+            }
+        )
 
     # -- running -----------------------------------------------------------------------
 
@@ -269,6 +321,25 @@ class World(mesa.Model):
 
 
 _LOG_COLUMNS = ("user_id", "item_id", "timestamp", "rating")
+
+
+def genre_entropy(genres: Iterable[str] | Counter[str]) -> float:
+    """Shannon entropy (bits) of a genre distribution; the filter-bubble measure."""
+    counts = genres if isinstance(genres, Counter) else Counter(genres)
+    total = sum(counts.values())
+    if total == 0:
+        return 0.0
+    p = np.fromiter(counts.values(), float) / total
+    return float(-(p * np.log2(p)).sum())
+
+
+def _exit_reason(visit: Sequence[PageOutcome], page_limit: int) -> str:
+    last = visit[-1]
+    if last.failed:
+        return "answer failed"
+    if last.next_page:
+        return "page limit" if len(visit) >= page_limit else "no more recommendations"
+    return "chose to leave"
 
 
 def _ratio(a: float, b: float) -> float:

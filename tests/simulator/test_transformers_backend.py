@@ -141,6 +141,7 @@ def tiny_scenario(path, **overrides):
         "llm.backend": "transformers",
         "llm.model": path,
         "llm.decisions": "choice",
+        "item_corrections": 0,  # JSON from a random model; scored choices are under test
     }
     return load_scenario("quickstart", **{**base, **overrides})
 

@@ -1,0 +1,435 @@
+"""Fit the utility policy's parameters to a real dataset's rating and click statistics.
+
+Without calibration the utility policy's ratings and click rate are whatever its default
+weights give; a study comparing recommenders on simulated ratings needs those to look
+like the data's. ``calibrate`` fits, in order:
+
+1. the rating weights (taste and item quality), by ordered-logit maximum likelihood on
+   the real ratings, with each rating left out of its own user's taste and item's mean;
+2. the outside-option (no-click) utility, so that the share of pages with a watch
+   matches ``target_ctr``: the data logs what users rated, not what they were shown, so
+   the target is a parameter (0.2 by default: one page in five ends in a watch);
+3. the four rating cutpoints, so that the ratings of the items simulated users *choose*
+   match the real rating distribution. Each cutpoint sets one cumulative share, so the
+   fit is exact in expectation; it is then checked by sampling the policy on fresh slates.
+
+Calibration slates are pages of unseen items drawn in proportion to interaction count
+(a popularity-leaning exposure, like a most-popular recommender with noise). The
+position bias is not fitted: the data holds no exposures to fit it to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+from scipy import optimize, sparse
+from scipy.special import expit, logsumexp
+
+from agents.traits import traits_from_history
+from agents.utility import (
+    LIKED,
+    N_RATINGS,
+    QUALITY_PRIOR,
+    UtilityModel,
+    UtilityParams,
+    choice_probabilities,
+)
+from memory.embedders import Embedder
+from simulator.dataset import Dataset
+
+DEFAULT_TARGET_CTR = 0.2
+"""Share of pages that end in a watch, when the data cannot say."""
+
+
+class CalibrationResult(BaseModel):
+    """Fitted parameters and how closely the simulation reproduces the data.
+
+    Attributes:
+        dataset: The dataset's name.
+        params: The fitted parameters, ready for ``UtilityModel.from_dataset``.
+        target_ctr: Share of pages with a watch that the no-click utility was fitted to.
+        simulated_ctr: Share of pages with a watch when the fitted policy is sampled.
+        real_ratings: Shares of ratings 1..5 in the data (None when implicit).
+        simulated_ratings: Shares of ratings 1..5 the fitted policy gives its picks.
+        tv_distance: Total-variation distance between the two (None when implicit).
+        n_pages: Pages sampled for the check.
+        n_ratings: Ratings sampled for the check.
+        rating_fit: The ordered-logit fit on the real ratings (weights, log-likelihood).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    dataset: str
+    params: UtilityParams
+    target_ctr: float
+    simulated_ctr: float
+    real_ratings: tuple[float, ...] | None
+    simulated_ratings: tuple[float, ...] | None
+    tv_distance: float | None
+    n_pages: int
+    n_ratings: int
+    rating_fit: dict[str, float] = {}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the result as JSON; ``load`` reads it back."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(self.model_dump_json(indent=2))
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> CalibrationResult:
+        return cls.model_validate_json(Path(path).read_text())
+
+
+def calibrate(
+    dataset: Dataset,
+    *,
+    params: UtilityParams | None = None,
+    seed: int = 0,
+    target_ctr: float = DEFAULT_TARGET_CTR,
+    slate_size: int = 10,
+    pages: int = 3,
+    n_users: int = 2000,
+    fit_pages: int = 10_000,
+    check_pages: int = 20_000,
+    fit_rating_weights: bool = True,
+    embedder: Embedder | None = None,
+) -> CalibrationResult:
+    """Fit ``UtilityParams`` to ``dataset`` (see the module docstring for what and how).
+
+    Args:
+        dataset: The real dataset.
+        params: Starting parameters; unfitted fields are kept. Defaults to
+            ``UtilityParams()``.
+        seed: Seeds the calibration slates and the check's draws.
+        target_ctr: Share of pages that should end in a watch, in (0, 1).
+        slate_size: Items per calibration page.
+        pages: Calibration pages per sampled user.
+        n_users: Users sampled (all when fewer).
+        fit_pages: At least this many pages to fit on (users visit again to reach it).
+        check_pages: At least this many fresh pages to check the fit on.
+        fit_rating_weights: Fit the rating model's taste and quality weights by maximum
+            likelihood; otherwise keep those of ``params``.
+        embedder: Passed to ``UtilityModel.from_dataset``.
+
+    Returns:
+        The fitted parameters with the real and simulated statistics.
+    """
+    if not 0.0 < target_ctr < 1.0:
+        raise ValueError(f"target_ctr must lie strictly between 0 and 1, got {target_ctr}")
+    params = params or UtilityParams()
+    model = UtilityModel.from_dataset(dataset, params, embedder=embedder)
+    traits = traits_from_history(dataset).set_index("user_id")
+    real = _real_rating_shares(dataset)
+    fit_info: dict[str, float] = {}
+
+    if real is not None and fit_rating_weights:
+        weights, fit_info = _fit_rating_weights(model, dataset, traits)
+        params = params.model_copy(update=weights)
+        model = model.with_params(params)
+
+    fit_rng, check_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    sample = _Sample.draw(model, dataset, traits, fit_rng, n_users, pages, slate_size, fit_pages)
+    if sample.n == 0:
+        raise ValueError(f"dataset {dataset.name!r} has no user with history to calibrate on")
+
+    no_click = _fit_no_click(sample.utility, target_ctr)
+    update: dict[str, object] = {"no_click": no_click}
+    if real is not None:
+        probs = choice_probabilities(sample.utility, no_click)[:, 1:]
+        update["cutpoints"] = _fit_cutpoints(sample.latent, probs, real)
+    params = params.model_copy(update=update)
+    params = UtilityParams.model_validate(params.model_dump())  # re-run the validators
+    model = model.with_params(params)
+
+    check = _Sample.draw(model, dataset, traits, check_rng, n_users, pages, slate_size, check_pages)
+    draws = check_rng.random((check.n, 3))
+    decisions = model.decide_pages(
+        check.users, check.items, check.pages, check.conformity, check.diversity, draws
+    )
+    ratings = decisions.rating[decisions.choice > 0]
+    simulated = None
+    tv = None
+    if real is not None:
+        counts = np.bincount(ratings, minlength=N_RATINGS + 1)[1:].astype(float)
+        simulated = counts / max(1.0, counts.sum())
+        tv = float(0.5 * np.abs(simulated - real).sum())
+    return CalibrationResult(
+        dataset=dataset.name,
+        params=params,
+        target_ctr=target_ctr,
+        simulated_ctr=float((decisions.choice > 0).mean()),
+        real_ratings=None if real is None else tuple(float(x) for x in real),
+        simulated_ratings=None if simulated is None else tuple(float(x) for x in simulated),
+        tv_distance=tv,
+        n_pages=check.n,
+        n_ratings=len(ratings),
+        rating_fit=fit_info,
+    )
+
+
+def total_variation(p: Sequence[float], q: Sequence[float]) -> float:
+    """Half the L1 distance between two distributions over the same outcomes."""
+    return float(0.5 * np.abs(np.asarray(p, dtype=float) - np.asarray(q, dtype=float)).sum())
+
+
+# -- the data ----------------------------------------------------------------------------
+
+
+def _real_rating_shares(dataset: Dataset) -> np.ndarray | None:
+    """Shares of ratings 1..5, mapping another scale linearly onto 1..5 first."""
+    ratings = dataset.interactions["rating"].to_numpy(dtype=float)
+    ratings = ratings[np.isfinite(ratings)]
+    if not len(ratings):
+        return None
+    stars = np.clip(np.rint(_to_stars(ratings, dataset)), 1, N_RATINGS).astype(int)
+    counts = np.bincount(stars, minlength=N_RATINGS + 1)[1:].astype(float)
+    return counts / counts.sum()
+
+
+def _to_stars(ratings: np.ndarray, dataset: Dataset) -> np.ndarray:
+    low, high = dataset.meta.get("rating_scale") or (float(ratings.min()), float(ratings.max()))
+    if (low, high) == (1.0, 5.0) or high <= low:
+        return ratings
+    return 1.0 + (N_RATINGS - 1) * (ratings - low) / (high - low)
+
+
+# -- fitting the rating weights ----------------------------------------------------------
+
+
+def _fit_rating_weights(
+    model: UtilityModel, dataset: Dataset, traits: pd.DataFrame
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Ordered-logit MLE of the taste and quality weights on the real ratings.
+
+    Each rating is left out of its own user's taste vector and its item's mean, so the
+    weights measure how well the *rest* of the data predicts it, as in the simulation,
+    where the items shown are ones the user has not seen.
+    """
+    inter = dataset.interactions
+    ratings = _to_stars(inter["rating"].to_numpy(dtype=float), dataset)
+    users = inter["user_id"].astype(str).map(model.user_index)
+    items = inter["item_id"].astype(str).map(model.item_index)
+    keep = np.isfinite(ratings) & users.notna().to_numpy() & items.notna().to_numpy()
+    r = ratings[keep]
+    u = users.to_numpy()[keep].astype(np.int64)
+    i = items.to_numpy()[keep].astype(np.int64)
+    n_users, n_items = len(model.user_vectors), len(model.item_vectors)
+
+    # Taste without this rating: the liked sum minus this item when it was liked.
+    liked = r >= LIKED
+    history = sparse.csr_matrix(
+        (np.ones(int(liked.sum())), (u[liked], i[liked])), shape=(n_users, n_items)
+    )
+    vectors = model.item_vectors
+    sums = np.asarray(history @ vectors, dtype=np.float32)
+    dot = _row_dots(sums, u, vectors, i)
+    self_dot = np.einsum("nd,nd->n", vectors, vectors).astype(np.float64)[i]
+    norm2 = np.einsum("nd,nd->n", sums, sums).astype(np.float64)[u]
+    dot_loo = np.where(liked, dot - self_dot, dot)
+    norm2_loo = np.where(liked, norm2 - 2 * dot + self_dot, norm2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos = np.where(norm2_loo > 1e-9, dot_loo / np.sqrt(np.maximum(norm2_loo, 1e-18)), 0.0)
+    no_liked = norm2 <= 1e-9  # the model's fallback (genre text) vector, unchanged
+    cos[no_liked] = _row_dots(model.user_vectors, u[no_liked], vectors, i[no_liked])
+
+    # Item quality without this rating, shrunk as the model shrinks it.
+    mean = float(r.mean())
+    item_sum = np.bincount(i, weights=r, minlength=n_items)
+    item_n = np.bincount(i, minlength=n_items)
+    quality = (item_sum[i] - r + QUALITY_PRIOR * mean) / (item_n[i] - 1 + QUALITY_PRIOR) - mean
+
+    row_ids = inter["user_id"].astype(str).to_numpy()[keep]
+    levels = traits["conformity"].reindex(row_ids).fillna("medium").to_numpy()
+    conformity = pd.Series(levels).map(_multipliers(model.params)).to_numpy(dtype=float)
+    features = np.column_stack([cos, conformity * quality])
+    stars = np.clip(np.rint(r), 1, N_RATINGS).astype(np.int64)
+
+    result = _ordered_logit(features, stars)
+    weights = {"rating_affinity": float(result[0]), "rating_quality": float(result[1])}
+    info = {**weights, "log_likelihood_per_rating": float(-result[-1]), "n_ratings": float(len(r))}
+    return weights, info
+
+
+def _row_dots(a: np.ndarray, rows_a: np.ndarray, b: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+    """``a[rows_a] · b[rows_b]`` row by row, gathering a few MB at a time."""
+    out = np.empty(len(rows_a), dtype=np.float64)
+    chunk = 16_384
+    for start in range(0, len(rows_a), chunk):
+        stop = start + chunk
+        out[start:stop] = np.einsum("nd,nd->n", a[rows_a[start:stop]], b[rows_b[start:stop]])
+    return out
+
+
+def _multipliers(params: UtilityParams) -> dict[str, float]:
+    return {level.value: value for level, value in params.trait_multipliers.items()}
+
+
+def _ordered_logit(features: np.ndarray, stars: np.ndarray) -> np.ndarray:
+    """Maximum-likelihood ordered logit; returns (weights..., cutpoints..., mean NLL).
+
+    Cutpoints are parametrised as the first plus positive (exp) gaps, so they stay
+    ordered; the gradient is analytic, so 100K ratings fit in a fraction of a second.
+    """
+    n, m = features.shape
+    k = N_RATINGS - 1
+    counts = np.bincount(stars, minlength=N_RATINGS + 1)[1:]
+    cum = np.clip(np.cumsum(counts)[:-1] / n, 1e-4, 1 - 1e-4)
+    start_cuts = np.log(cum / (1 - cum))
+    x0 = np.concatenate(
+        [np.zeros(m), [start_cuts[0]], np.log(np.maximum(np.diff(start_cuts), 1e-3))]
+    )
+    upper = stars - 1  # index of c_k in the padded cutpoints (−inf, c1..c4, +inf)
+    lower = stars - 2
+
+    def unpack(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        gaps = np.exp(theta[m + 1 :])
+        return theta[:m], theta[m] + np.concatenate([[0.0], np.cumsum(gaps)])
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, cuts = unpack(theta)
+        eta = features @ w
+        padded = np.concatenate([[-np.inf], cuts, [np.inf]])
+        hi = expit(padded[upper + 1] - eta)
+        lo = expit(padded[lower + 1] - eta)
+        p = np.maximum(hi - lo, 1e-12)
+        f_hi, f_lo = hi * (1 - hi), lo * (1 - lo)
+        nll = -np.log(p).mean()
+        d_eta = (f_hi - f_lo) / p  # d(−log p)/d eta
+        grad_w = features.T @ d_eta / n
+        grad_cuts = np.zeros(k)
+        np.add.at(grad_cuts, upper[stars <= k], -(f_hi / p)[stars <= k])
+        np.add.at(grad_cuts, lower[stars >= 2], (f_lo / p)[stars >= 2])
+        grad_cuts /= n
+        # c_j = c_1 + sum_{i<=j} exp(g_i): chain rule onto (c_1, g_2..g_k).
+        grad_first = grad_cuts.sum()
+        tail = np.cumsum(grad_cuts[::-1])[::-1][1:]  # sum over j >= i of dL/dc_j
+        grad_gaps = tail * np.exp(theta[m + 1 :])
+        return nll, np.concatenate([grad_w, [grad_first], grad_gaps])
+
+    bounds = [(0.0, 50.0)] * m + [(None, None)] * k
+    fit = optimize.minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=bounds)
+    w, cuts = unpack(fit.x)
+    return np.concatenate([w, cuts, [fit.fun]])
+
+
+# -- fitting clicks and cutpoints on simulated slates -----------------------------------
+
+
+class _Sample:
+    """Calibration pages: users, slates of unseen items, and the model's scores on them."""
+
+    def __init__(self, users, items, pages, conformity, diversity, utility, latent) -> None:
+        self.users, self.items, self.pages = users, items, pages
+        self.conformity, self.diversity = conformity, diversity
+        self.utility, self.latent = utility, latent
+        self.n = len(users)
+
+    @classmethod
+    def draw(
+        cls,
+        model: UtilityModel,
+        dataset: Dataset,
+        traits: pd.DataFrame,
+        rng: np.random.Generator,
+        n_users: int,
+        pages: int,
+        slate_size: int,
+        min_pages: int = 0,
+    ) -> _Sample:
+        ids = [u for u in dataset.users["user_id"].astype(str) if u in model.user_index]
+        if len(ids) > n_users:
+            ids = [ids[j] for j in np.sort(rng.choice(len(ids), size=n_users, replace=False))]
+        if ids and min_pages > len(ids) * pages:  # more visits by the same users
+            ids = ids * -(-min_pages // (len(ids) * pages))
+        n_items = len(dataset.items)
+        slots = min(pages * slate_size, n_items)
+        slate_size = min(slate_size, slots) or 1
+        pages = slots // slate_size
+        rows = np.array([model.user_index[u] for u in ids], dtype=np.int64)
+        slates = _popular_unseen(model, dataset, ids, rng, pages * slate_size)
+        users = np.repeat(rows, pages)
+        items = slates.reshape(len(ids) * pages, slate_size)
+        page_no = np.tile(np.arange(1, pages + 1, dtype=np.float64), len(ids))
+        mult = _multipliers(model.params)
+        levels = traits.reindex(ids).fillna("medium")
+        conformity = np.repeat(levels["conformity"].map(mult).to_numpy(dtype=float), pages)
+        diversity = np.repeat(levels["diversity"].map(mult).to_numpy(dtype=float), pages)
+        affinity = model.affinity(users, items)
+        utility = model.click_utilities(affinity, items, conformity, diversity)
+        utility = utility + model.position_bias(slate_size)
+        latent = model.rating_latent(affinity, items, conformity)
+        return cls(users, items, page_no, conformity, diversity, utility, latent)
+
+
+def _popular_unseen(
+    model: UtilityModel, dataset: Dataset, ids: Sequence[str], rng: np.random.Generator, k: int
+) -> np.ndarray:
+    """k unseen catalogue items per user, drawn ∝ interaction count + 1, most likely first.
+
+    Exponential keys: keeping the k smallest of E / w (E ~ Exp(1)) is a weighted draw
+    without replacement (the Gumbel top-k trick without the logarithms), with no per-user
+    Python loop.
+    """
+    items = dataset.items["item_id"].astype(str)
+    catalogue = np.array([model.item_index[i] for i in items], dtype=np.int64)
+    inter = dataset.interactions
+    col = pd.Index(items).get_indexer(inter["item_id"].astype(str))
+    unique = pd.Index(list(ids)).unique()
+    row = unique.get_indexer(inter["user_id"].astype(str))
+    ok = (col >= 0) & (row >= 0)
+    counts = np.bincount(col[col >= 0], minlength=len(items))
+    inverse_w = 1.0 / (counts + 1.0)
+    seen = sparse.csr_matrix(
+        (np.ones(int(ok.sum()), dtype=bool), (row[ok], col[ok])), shape=(len(unique), len(items))
+    )
+    user_rows = unique.get_indexer(list(ids))
+    out = np.empty((len(ids), k), dtype=np.int64)
+    chunk = max(1, (8 << 20) // max(1, len(items)))
+    for start in range(0, len(ids), chunk):
+        stop = min(start + chunk, len(ids))
+        keys = rng.standard_exponential(size=(stop - start, len(items))) * inverse_w
+        keys[seen[user_rows[start:stop]].toarray()] = np.inf
+        top = np.argpartition(keys, k - 1, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(keys, top, axis=1), axis=1, kind="stable")
+        out[start:stop] = catalogue[np.take_along_axis(top, order, axis=1)]
+    return out
+
+
+def _fit_no_click(utility: np.ndarray, target_ctr: float) -> float:
+    """The outside utility at which the mean chance of a watch per page is ``target_ctr``."""
+    lse = logsumexp(utility, axis=1)
+
+    def gap(no_click: float) -> float:
+        return float(expit(lse - no_click).mean()) - target_ctr
+
+    return float(optimize.brentq(gap, lse.min() - 60.0, lse.max() + 60.0, xtol=1e-8))
+
+
+def _fit_cutpoints(
+    latent: np.ndarray, choice: np.ndarray, real: np.ndarray
+) -> tuple[float, float, float, float]:
+    """Cutpoints that make the expected ratings of chosen items match ``real`` exactly.
+
+    The cumulative share of ratings ≤ k is a click-weighted mean of σ(c_k − latent), which
+    only c_k moves, and monotonically: one root per cutpoint.
+    """
+    weights = choice / choice.sum()
+    targets = np.clip(np.cumsum(real)[:-1], 1e-6, 1 - 1e-6)
+    low, high = float(latent.min()) - 60.0, float(latent.max()) + 60.0
+    cuts: list[float] = []
+    for target in targets:
+
+        def gap(c: float, target: float = target) -> float:
+            return float((weights * expit(c - latent)).sum()) - target
+
+        c = float(optimize.brentq(gap, low, high, xtol=1e-10))
+        if cuts and c <= cuts[-1]:  # an empty rating level: keep the cutpoints ordered
+            c = cuts[-1] + 1e-6
+        cuts.append(c)
+    return (cuts[0], cuts[1], cuts[2], cuts[3])

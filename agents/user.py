@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from typing import TYPE_CHECKING
 
 import mesa
 
-from agents.profile import Level, UserProfile
+from agents.profile import ItemProfile, Level, UserProfile
 
 if TYPE_CHECKING:
     from agents.actions.base import Action
@@ -41,6 +41,8 @@ class UserAgent(mesa.Agent):
         )
         self.seen: set[str] = set()
         self.watched_genres: Counter[str] = Counter()
+        self.recent: deque[ItemProfile] = deque(maxlen=5)
+        self.heard_of: set[str] = set()
         self.idle_visits = 0
         self.left = False
         self._memory_counter = 0

@@ -9,6 +9,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agents.social import SocialGraph
 from memory.embedders import make_embedder
 from memory.in_memory import InMemoryStore
 from memory.scoring import ScoringWeights
@@ -150,6 +151,10 @@ class Scenario(_Strict):
     refit_every: int = Field(0, ge=0)
     churn_after: int = Field(0, ge=0)
     item_corrections: int = Field(50, ge=0)
+    taste_summary: bool = True
+    interviews: bool = True
+    search_rate: float = Field(0.15, ge=0, le=1)
+    chat_rate: float = Field(0.15, ge=0, le=1)
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     population: PopulationSpec = Field(default_factory=PopulationSpec)
     traits: TraitSpec = Field(default_factory=TraitSpec)
@@ -182,6 +187,7 @@ class Scenario(_Strict):
             recommender=make_recommender(self.recommender.name, self.recommender.params, seed=seed),
             llm=self.llm.build(seed),
             decisions=self.llm.decision_mode,
+            social=SocialGraph.from_edges(dataset.social) if dataset.social is not None else None,
             memory=self.memory.build(run_dir),
             memory_config=self.memory.stream,
             settings=self.settings,

@@ -221,22 +221,29 @@ def _fit_rating_weights(
     i = items.to_numpy()[keep].astype(np.int64)
     n_users, n_items = len(model.user_vectors), len(model.item_vectors)
 
-    # Taste without this rating: the liked sum minus this item when it was liked.
+    # Taste without this rating: the liked sum S minus this item e when it was liked.
+    # The standardised cosine of v = S − e is (v·e − v·m) / sqrt(vᵀΣv), with m and Σ the
+    # catalogue's mean and covariance; the norm of v cancels, so every term is a dot
+    # product of per-user and per-item precomputations.
     liked = r >= LIKED
     history = sparse.csr_matrix(
         (np.ones(int(liked.sum())), (u[liked], i[liked])), shape=(n_users, n_items)
     )
-    vectors = model.item_vectors
-    sums = np.asarray(history @ vectors, dtype=np.float32)
-    dot = _row_dots(sums, u, vectors, i)
-    self_dot = np.einsum("nd,nd->n", vectors, vectors).astype(np.float64)[i]
-    norm2 = np.einsum("nd,nd->n", sums, sums).astype(np.float64)[u]
-    dot_loo = np.where(liked, dot - self_dot, dot)
-    norm2_loo = np.where(liked, norm2 - 2 * dot + self_dot, norm2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cos = np.where(norm2_loo > 1e-9, dot_loo / np.sqrt(np.maximum(norm2_loo, 1e-18)), 0.0)
-    no_liked = norm2 <= 1e-9  # the model's fallback (genre text) vector, unchanged
-    cos[no_liked] = _row_dots(model.user_vectors, u[no_liked], vectors, i[no_liked])
+    vectors = model.item_vectors.astype(np.float64)
+    sums = np.asarray(history @ vectors)
+    sums_cov = sums @ model.item_cov
+    own = liked.astype(np.float64)
+    dot = _row_dots(sums, u, vectors, i) - own * np.einsum("nd,nd->n", vectors, vectors)[i]
+    centre = (sums @ model.item_mean)[u] - own * (vectors @ model.item_mean)[i]
+    item_var = np.einsum("nd,nd->n", vectors @ model.item_cov, vectors)
+    var = (
+        np.einsum("nd,nd->n", sums_cov, sums)[u]
+        - 2 * own * _row_dots(sums_cov, u, vectors, i)
+        + own * item_var[i]
+    )
+    z = np.where(var > 1e-12, (dot - centre) / np.sqrt(np.maximum(var, 1e-24)), 0.0)
+    no_liked = np.einsum("nd,nd->n", sums, sums)[u] <= 1e-9  # the genre-text fallback taste
+    z[no_liked] = model.affinity(u[no_liked], i[no_liked, None])[:, 0]
 
     # Item quality without this rating, shrunk as the model shrinks it.
     mean = float(r.mean())
@@ -247,7 +254,7 @@ def _fit_rating_weights(
     row_ids = inter["user_id"].astype(str).to_numpy()[keep]
     levels = traits["conformity"].reindex(row_ids).fillna("medium").to_numpy()
     conformity = pd.Series(levels).map(_multipliers(model.params)).to_numpy(dtype=float)
-    features = np.column_stack([cos, conformity * quality])
+    features = np.column_stack([z, conformity * quality])
     stars = np.clip(np.rint(r), 1, N_RATINGS).astype(np.int64)
 
     result = _ordered_logit(features, stars)

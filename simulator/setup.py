@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.profile import ItemProfile, UserProfile
+from agents.social import SocialGraph
 from memory.store import MemoryStore
 from memory.stream import StreamConfig
 from simulator.dataset import Dataset
@@ -29,6 +30,10 @@ class WorldSettings(BaseModel):
     refit_every: int = Field(0, ge=0, description="full refit every N steps; 0 = never")
     churn_after: int = Field(0, ge=0, description="leave after N idle visits; 0 = never")
     item_corrections: int = Field(50, ge=0, description="AgentCF corrections per step, at most")
+    taste_summary: bool = Field(True, description="summarise each user's taste once, at start")
+    interviews: bool = Field(True, description="ask every visitor to rate the recommender")
+    search_rate: float = Field(0.15, ge=0, le=1, description="share of visitors who search")
+    chat_rate: float = Field(0.15, ge=0, le=1, description="share of visitors who chat or post")
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Setup:
     settings: WorldSettings
     memory_config: StreamConfig = field(default_factory=StreamConfig)
     decisions: str = "json"
+    social: SocialGraph | None = None
     activity: list[float] | None = None
     config: dict[str, Any] = field(default_factory=dict)
 

@@ -15,10 +15,15 @@ import numpy as np
 import pandas as pd
 
 from agents.actions import BrowseAction, PageObservation, PageOutcome, PickAction
+from agents.actions.chat import ChatAction
+from agents.actions.interview import InterviewAction, VisitSummary
+from agents.actions.search import CatalogueSearch, SearchAction
 from agents.item import ItemAgent
 from agents.policy import LLMPolicy, Policy
+from agents.social import SocialGraph
+from agents.taste import taste_request, with_taste
 from agents.user import UserAgent
-from memory.records import ScoredMemory
+from memory.records import MemoryRecord, ScoredMemory
 from memory.stream import MemoryStream, StepMemory
 from simulator.llm.runtime import LLMRuntime
 from simulator.runlog import RunLog
@@ -78,7 +83,16 @@ class World(mesa.Model):
         self.items = {p.item_id: ItemAgent(self, p) for p in self.setup.items}
         self._profiles = {u.user_id: u.profile for u in self.users}
         self._users = {u.user_id: u for u in self.users}
+        self._item_profiles = {i: item.profile for i, item in self.items.items()}
+        self.social = self.setup.social or SocialGraph.generate(
+            [u.user_id for u in self.users],
+            np.random.default_rng(component_seq.spawn(1)[0]),
+            favourite_genres={u.user_id: u.profile.favourite_genres for u in self.users},
+        )
+        self._searcher = SearchAction(CatalogueSearch(self.setup.items, self.memory.store.embedder))
         self._events: list[Event] = []
+        if self.settings.taste_summary:
+            self._summarise_tastes()
         self._train = [self.setup.dataset.interactions[list(_LOG_COLUMNS)]]
         self.recommender.fit(self.setup.dataset)
         self.terminated = False
@@ -92,6 +106,28 @@ class World(mesa.Model):
         gc.collect()
         gc.freeze()
 
+    def _summarise_tastes(self) -> None:
+        """One batch: every user with a history gets a taste summary in their profile."""
+        data = self.setup.dataset
+        titles = dict(zip(data.items["item_id"], data.items["title"], strict=True))
+        inter = data.interactions[data.interactions["user_id"].isin(self._users)]
+        inter = inter.sort_values(["user_id", "timestamp"], kind="stable")
+        rated = inter["rating"].notna()
+        liked = inter[~rated | (inter["rating"] >= 4)].groupby("user_id")["item_id"].apply(list)
+        disliked = inter[rated & (inter["rating"] <= 2)].groupby("user_id")["item_id"].apply(list)
+        users = [u for u in self.users if u.user_id in liked.index]
+        requests = [
+            taste_request(
+                u.profile,
+                [titles[i] for i in liked[u.user_id][-12:]],
+                [titles[i] for i in disliked.get(u.user_id, [])[-6:]],
+            )
+            for u in users
+        ]
+        for user, answer in zip(users, self.llm.generate(requests), strict=True):
+            user.profile = with_taste(user.profile, answer)
+            self._profiles[user.user_id] = user.profile
+
     def step(self) -> None:
         """One step: activate, recommend, recall, decide, act, items, feed back, record."""
         started, llm_before = time.perf_counter(), self.llm.stats.latency_s
@@ -101,6 +137,7 @@ class World(mesa.Model):
         memories = self._recall(step, active, slates)
         outcomes = self._decide(step, active, slates, memories)
         interactions = self._act_and_remember(step, active, outcomes)
+        self._after_visit(step, active, interactions, memories)
         self._update_items(step, interactions)
         self._feed_back(step, interactions)
         self._record(step, active, interactions, outcomes)
@@ -190,6 +227,103 @@ class World(mesa.Model):
                     )
                 )
         return [row for o in pages for row in o.interactions]
+
+    def _after_visit(
+        self,
+        step: int,
+        active: Sequence[UserAgent],
+        interactions: Sequence[Interaction],
+        memories: dict[str, tuple[ScoredMemory, ...]],
+    ) -> None:
+        """Interviews, searches and chats: each one batch across the agents who take it."""
+        by_user: dict[str, list[Interaction]] = {}
+        for row in interactions:
+            by_user.setdefault(row.user_id, []).append(row)
+            if row.action is Reaction.WATCH:
+                self._users[row.user_id].recent.append(self.items[row.item_id].profile)
+        if self.settings.interviews:
+            self._interview([u for u in active if u.user_id in by_user], by_user)
+        draws = self._decision_rng.random((len(active), 3))
+        searchers = [
+            u for u, d in zip(active, draws[:, 0], strict=True) if d < self.settings.search_rate
+        ]
+        records = self._search(step, searchers, memories)
+        chatters = [
+            (u, d)
+            for u, d in zip(active, draws[:, 1:], strict=True)
+            if d[0] < self.settings.chat_rate and u.recent
+        ]
+        records += self._chat(step, chatters)
+        self.memory.store.add(records)
+
+    def _interview(
+        self, visitors: Sequence[UserAgent], by_user: dict[str, list[Interaction]]
+    ) -> None:
+        action = InterviewAction()
+        visits = [
+            VisitSummary.from_interactions(by_user[u.user_id], self._item_profiles)
+            for u in visitors
+        ]
+        choice = self.setup.decisions == "choice"
+        requests = [
+            action.request_choice(u, v) if choice else action.request(u, v)
+            for u, v in zip(visitors, visits, strict=True)
+        ]
+        answers = self.llm.generate(requests)
+        for user, visit, answer in zip(visitors, visits, answers, strict=True):
+            outcome = (
+                action.apply_choice(user, visit, answer, float(self._decision_rng.random()))
+                if choice
+                else action.apply(user, visit, answer)
+            )
+            self._events += outcome.events()
+
+    def _search(
+        self,
+        step: int,
+        searchers: Sequence[UserAgent],
+        memories: dict[str, tuple[ScoredMemory, ...]],
+    ) -> list[MemoryRecord]:
+        requests = [self._searcher.request(u, memories.get(u.user_id, ())) for u in searchers]
+        outcomes = self._searcher.apply_all(searchers, self.llm.generate(requests), step=step)
+        records = []
+        for user, outcome in zip(searchers, outcomes, strict=True):
+            user.heard_of.update(outcome.item_ids)
+            self._events += outcome.events(step)
+            records += [outcome.memory] if outcome.memory else []
+        return records
+
+    def _chat(
+        self, step: int, chatters: Sequence[tuple[UserAgent, np.ndarray]]
+    ) -> list[MemoryRecord]:
+        action = ChatAction()
+        partners = [self.social.pick_partner(u.user_id, float(d[1])) for u, d in chatters]
+        requests = [
+            action.request(
+                u,
+                self._profiles.get(p) if p else None,
+                list(u.recent),
+                relation=(self.social.relation(u.user_id, p) or "friend") if p else "friend",
+            )
+            for (u, _), p in zip(chatters, partners, strict=True)
+        ]
+        records = []
+        answers = self.llm.generate(requests)
+        for (user, _), partner, answer in zip(chatters, partners, answers, strict=True):
+            outcome = action.apply(
+                user,
+                partner,
+                list(user.recent),
+                answer,
+                step=step,
+                followers=self.social.followers(user.user_id),
+            )
+            for listener in outcome.listeners:
+                if listener in self._users:
+                    self._users[listener].heard_of.update(outcome.mentioned_item_ids)
+            self._events += outcome.events(step)
+            records += [m for m in outcome.memories if m.owner in self._users]
+        return records
 
     def _update_items(self, step: int, interactions: Sequence[Interaction]) -> None:
         """Items remember who chose them; contradicted items and users are corrected in one

@@ -58,13 +58,14 @@ class Garbage:
 
 def test_batches_per_step_do_not_grow_with_the_population():
     # Per step: one browse batch per page round, plus at most one batch each for memory
-    # promotion and reflection (sensory compression is off by default).
+    # promotion, reflection, interviews, searches, chats and item corrections (sensory
+    # compression is off by default).
     for size in (10, 200):
         rec = Recorder()
         with World(WithBackend(scenario(**{"population.size": size}), rec), seed=1) as world:
             world.run()
             m = world.metrics()
-        assert m["llm_batches"].max() <= world.settings.pages + 2
+        assert m["llm_batches"].max() <= world.settings.pages + 6
         browse = [b for b in rec.batches if b[0].tag == "browse"]
         assert len(browse) <= world.settings.pages * world.steps
         assert all(len({r.tag for r in b}) == 1 for b in rec.batches)
@@ -92,7 +93,8 @@ def test_unparseable_answers_are_counted_not_fatal():
         m = world.metrics()
     assert m["watches"].sum() == 0
     assert m["failed_pages"].sum() == m["active_users"].sum() > 0
-    assert world.llm.stats.failures == m["failed_pages"].sum()
+    # Interviews, searches and chats fail too; every failure is counted, none is fatal.
+    assert world.llm.stats.failures == m["llm_failures"].sum() >= m["failed_pages"].sum()
     assert world.llm.stats.repairs == world.llm.stats.failures
 
 

@@ -364,7 +364,7 @@ class _Sample:
         items = slates.reshape(len(ids) * pages, slate_size)
         page_no = np.tile(np.arange(1, pages + 1, dtype=np.float64), len(ids))
         mult = _multipliers(model.params)
-        levels = traits.reindex(ids).fillna("medium")
+        levels = traits[["conformity", "diversity"]].reindex(ids).fillna("medium")
         conformity = np.repeat(levels["conformity"].map(mult).to_numpy(dtype=float), pages)
         diversity = np.repeat(levels["diversity"].map(mult).to_numpy(dtype=float), pages)
         affinity = model.affinity(users, items)

@@ -117,6 +117,7 @@ class PageDecisions:
         probability: Probability of the option picked (the no-click one when 0).
         rating: 1–5, 0 without a click.
         next_page: Whether the visit goes on.
+        no_click: Probability of the outside option (watching nothing on the page).
     """
 
     choice: np.ndarray
@@ -124,6 +125,7 @@ class PageDecisions:
     probability: np.ndarray
     rating: np.ndarray
     next_page: np.ndarray
+    no_click: np.ndarray
 
 
 def choice_probabilities(utilities: np.ndarray, no_click: float | np.ndarray) -> np.ndarray:
@@ -470,7 +472,7 @@ class UtilityModel:
             go_on_draw = go_on_draw.copy()
             go_on_draw[missing] = np.clip(residual, 0.0, np.nextafter(1.0, 0.0))
         go_on = go_on_draw < continue_probability(self.params, pages, rating)
-        return PageDecisions(choice, chosen_utility, probability, rating, go_on)
+        return PageDecisions(choice, chosen_utility, probability, rating, go_on, probs[:, 0])
 
 
 class UtilityPolicy:
@@ -494,6 +496,7 @@ class UtilityPolicy:
         self.model = model
         self.seed = seed
         self._users: dict[str, tuple[int, float, float]] = {}
+        self.last_click_probability = np.zeros(0)
 
     def decide(
         self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]
@@ -521,6 +524,7 @@ class UtilityPolicy:
         pages = np.fromiter((o.page for o in observations), np.float64, len(observations))
         draws = self._draws(agents, observations)
         decisions = self._decide(users, items, pages, conformity, diversity, draws, valid)
+        self.last_click_probability = 1.0 - decisions.no_click  # for HybridPolicy's routing
         go_on = decisions.next_page & (lengths > 0)  # an empty page ends the visit
         return [
             _outcome(agent, obs, int(c), float(u), float(p), int(r), bool(g))
@@ -545,6 +549,7 @@ class UtilityPolicy:
                 np.ones(n),
                 np.zeros(n, np.int64),
                 np.zeros(n, bool),
+                np.ones(n),
             )
         return self.model.decide_pages(users, items, pages, conformity, diversity, draws, valid)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from agents.profile import ItemProfile, Level, Traits, UserProfile
+from agents.traits import traits_from_history
 from simulator.dataset import Dataset
 
 DEMOGRAPHIC_COLUMNS = ("age", "gender", "occupation")
@@ -34,10 +35,15 @@ def user_profiles(
 ) -> list[UserProfile]:
     """Profiles for the sampled ``users``.
 
-    Traits come from the data when it has them (the synthetic generator does), and are
-    otherwise drawn with ``trait_shares`` (shares of low/medium/high per trait).
+    Traits come from the data when it has them (the synthetic generator does), else from
+    the users' histories (Agent4Rec's terciles), and are drawn with ``trait_shares``
+    (shares of low/medium/high per trait) for users with no history.
     """
     favourites = favourite_genres(users, dataset)
+    if not set(TRAIT_NAMES) <= set(users.columns) and len(dataset.interactions):
+        history = traits_from_history(dataset).set_index("user_id")[list(TRAIT_NAMES)]
+        users = users.join(history, on="user_id")
+        users = users.astype({n: object for n in TRAIT_NAMES}).where(users.notna(), None)
     drawn = {
         name: rng.choice(len(LEVELS), size=len(users), p=_shares(trait_shares[name]))
         for name in TRAIT_NAMES
@@ -46,7 +52,7 @@ def user_profiles(
     for row, record in enumerate(users.to_dict("records")):
         traits = Traits(
             **{
-                name: Level(record[name]) if name in record else LEVELS[drawn[name][row]]
+                name: Level(record[name]) if record.get(name) else LEVELS[drawn[name][row]]
                 for name in TRAIT_NAMES
             }
         )

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agents.social import SocialGraph
+from agents.utility import UtilityParams
 from memory.embedders import make_embedder
 from memory.in_memory import InMemoryStore
 from memory.scoring import ScoringWeights
@@ -17,6 +18,7 @@ from memory.store import MemoryStore
 from memory.stream import StreamConfig
 from scenarios.datasets import DATASET_KINDS, load_dataset
 from scenarios.population import item_profiles, user_profiles
+from simulator.calibration import CalibrationResult
 from simulator.errors import ScenarioError
 from simulator.llm.cache import CachedLLM
 from simulator.llm.registry import BACKENDS, CHOICE_BACKENDS, make_llm
@@ -161,9 +163,23 @@ class Scenario(_Strict):
     recommender: RecommenderSpec = Field(default_factory=RecommenderSpec)
     llm: LLMSpec = Field(default_factory=LLMSpec)
     memory: MemorySpec = Field(default_factory=MemorySpec)
-    policy: Literal["llm"] = "llm"
+    policy: Literal["llm", "utility", "hybrid"] = "llm"
+    utility: dict[str, Any] = Field(
+        default_factory=dict,
+        description="UtilityParams overrides, or {calibration: FILE} from `recworld calibrate`",
+    )
     output: str | None = None
     data_dir: str | None = None
+
+    def utility_params(self) -> UtilityParams:
+        """The utility policy's parameters: a calibration file, then any overrides."""
+        overrides = dict(self.utility)
+        path = overrides.pop("calibration", None)
+        base = CalibrationResult.load(path).params if path else UtilityParams()
+        try:
+            return base.model_copy(update=overrides) if overrides else base
+        except ValueError as exc:
+            raise ScenarioError(f"utility: {exc}") from None
 
     @property
     def settings(self) -> WorldSettings:
@@ -187,6 +203,8 @@ class Scenario(_Strict):
             recommender=make_recommender(self.recommender.name, self.recommender.params, seed=seed),
             llm=self.llm.build(seed),
             decisions=self.llm.decision_mode,
+            policy=self.policy,
+            utility=self.utility_params(),
             social=SocialGraph.from_edges(dataset.social) if dataset.social is not None else None,
             memory=self.memory.build(run_dir),
             memory_config=self.memory.stream,

@@ -161,6 +161,41 @@ def list_scenarios() -> None:
     console.print(table)
 
 
+@app.command()
+def calibrate(
+    data: Annotated[str, typer.Argument(help="Dataset folder (e.g. ../shared/data/ml-100k).")],
+    out: Annotated[Path, typer.Option(help="Where to write the fitted parameters (JSON).")],
+    kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
+    target_ctr: Annotated[float, typer.Option(help="Share of pages with a watch.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the calibration samples.")] = 0,
+) -> None:
+    """Fit the utility policy to a dataset's click and rating statistics."""
+    from scenarios.datasets import guess_kind, load_dataset
+    from simulator.calibration import calibrate as fit
+
+    try:
+        dataset = load_dataset(kind or guess_kind(data), data)
+    except RecworldError as exc:
+        _fail(exc)
+    result = fit(dataset, target_ctr=target_ctr, seed=seed)
+    result.save(out)
+    table = Table(title=f"utility policy calibrated on {dataset.name}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row(
+        "click-through (target / simulated)", f"{target_ctr:.3f} / {result.simulated_ctr:.3f}"
+    )
+    if result.tv_distance is not None:
+        table.add_row("rating TV distance", f"{result.tv_distance:.4f}")
+        for r, (real, sim) in enumerate(
+            zip(result.real_ratings, result.simulated_ratings, strict=True), 1
+        ):
+            table.add_row(f"rating {r} (real / simulated)", f"{real:.3f} / {sim:.3f}")
+    table.add_row("written to", str(out))
+    console.print(table)
+    console.print(f"use it with: utility: {{calibration: {out}}} and policy: utility")
+
+
 @data_app.command("info")
 def data_info(
     path: Annotated[str, typer.Argument(help="Dataset folder or file.")],

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agents.profile import ItemProfile, UserProfile
 from agents.social import SocialGraph
+from agents.utility import UtilityParams
 from memory.store import MemoryStore
 from memory.stream import StreamConfig
 from simulator.dataset import Dataset
@@ -58,6 +59,8 @@ class Setup:
     memory_config: StreamConfig = field(default_factory=StreamConfig)
     decisions: str = "json"
     social: SocialGraph | None = None
+    policy: str = "llm"
+    utility: UtilityParams | None = None
     activity: list[float] | None = None
     config: dict[str, Any] = field(default_factory=dict)
 

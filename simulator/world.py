@@ -18,11 +18,13 @@ from agents.actions import BrowseAction, PageObservation, PageOutcome, PickActio
 from agents.actions.chat import ChatAction
 from agents.actions.interview import InterviewAction, VisitSummary
 from agents.actions.search import CatalogueSearch, SearchAction
+from agents.hybrid import HybridPolicy
 from agents.item import ItemAgent
 from agents.policy import LLMPolicy, Policy
 from agents.social import SocialGraph
 from agents.taste import taste_request, with_taste
 from agents.user import UserAgent
+from agents.utility import UtilityModel, UtilityPolicy
 from memory.records import MemoryRecord, ScoredMemory
 from memory.stream import MemoryStream, StepMemory
 from simulator.llm.runtime import LLMRuntime
@@ -71,8 +73,11 @@ class World(mesa.Model):
         self._activation_rng = np.random.default_rng(activation_seq)
         self._decision_rng = np.random.default_rng(decision_seq)
         self.llm = LLMRuntime(self.setup.llm)
-        self.policy: Policy = LLMPolicy(self.llm)
-        self.memory = MemoryStream(self.setup.memory, self.llm, self.setup.memory_config)
+        self.policy = self._policy()
+        # The utility policy is the no-LLM baseline: every LLM phase is off with it.
+        self.uses_llm = self.setup.policy != "utility"
+        stream_llm = self.llm if self.uses_llm else None
+        self.memory = MemoryStream(self.setup.memory, stream_llm, self.setup.memory_config)
         self.recommender = self.setup.recommender
         actions = {"browse": PickAction() if self.setup.decisions == "choice" else BrowseAction()}
         activity = self.setup.activity or [None] * len(self.setup.users)
@@ -91,7 +96,7 @@ class World(mesa.Model):
         )
         self._searcher = SearchAction(CatalogueSearch(self.setup.items, self.memory.store.embedder))
         self._events: list[Event] = []
-        if self.settings.taste_summary:
+        if self.settings.taste_summary and self.uses_llm:
             self._summarise_tastes()
         self._train = [self.setup.dataset.interactions[list(_LOG_COLUMNS)]]
         self.recommender.fit(self.setup.dataset)
@@ -105,6 +110,16 @@ class World(mesa.Model):
         # of the cyclic collector's scans makes each step's collections cheap.
         gc.collect()
         gc.freeze()
+
+    def _policy(self) -> Policy:
+        """The scenario's policy: ``llm``, the no-LLM ``utility`` model, or ``hybrid``."""
+        if self.setup.policy == "llm":
+            return LLMPolicy(self.llm)
+        model = UtilityModel.from_dataset(self.setup.dataset, self.setup.utility)
+        utility = UtilityPolicy(model, seed=self.seed)
+        if self.setup.policy == "utility":
+            return utility
+        return HybridPolicy(utility, LLMPolicy(self.llm))
 
     def _summarise_tastes(self) -> None:
         """One batch: every user with a history gets a taste summary in their profile."""
@@ -196,7 +211,7 @@ class World(mesa.Model):
                     items=tuple(self.items[i].profile for i in slates[u.user_id][page - 1]),
                     recommender=self.recommender.name,
                     memories=memories.get(u.user_id, ()),
-                    draws=tuple(self._decision_rng.random(2)),
+                    draws=tuple(self._decision_rng.random(3)),
                 )
                 for u in browsing
             ]
@@ -241,6 +256,8 @@ class World(mesa.Model):
             by_user.setdefault(row.user_id, []).append(row)
             if row.action is Reaction.WATCH:
                 self._users[row.user_id].recent.append(self.items[row.item_id].profile)
+        if not self.uses_llm:
+            return
         if self.settings.interviews:
             self._interview([u for u in active if u.user_id in by_user], by_user)
         draws = self._decision_rng.random((len(active), 3))
@@ -333,7 +350,7 @@ class World(mesa.Model):
             record, clash = self.items[row.item_id].observe(row, self._profiles[row.user_id])
             records += [record] if record else []
             clashes += [clash] if clash else []
-        clashes = clashes[: self.settings.item_corrections]
+        clashes = clashes[: self.settings.item_corrections if self.uses_llm else 0]
         answers = self.llm.generate([self.items[c.item_id].correction_request(c) for c in clashes])
         for clash, answer in zip(clashes, answers, strict=True):
             user = self._users[clash.user_id]
@@ -499,4 +516,5 @@ _METRICS = {
     "insights_promoted": lambda w: w.last.extra["memory"].promoted,
     "reflections": lambda w: w.last.extra["memory"].reflected,
     "memories_forgotten": lambda w: w.last.extra["memory"].forgotten,
+    "routed_share": lambda w: getattr(w.policy, "routed_share", float("nan")),
 }

@@ -59,7 +59,10 @@ def test_a_run_logs_exits_item_memories_corrections_and_entropy(tmp_path):
 
     scenario = load_scenario(
         "quickstart",
-        steps=3,
+        steps=4,
+        item_corrections=50,
+        search_rate=0.2,
+        chat_rate=0.2,
         **{
             "population.size": 40,
             "memory.backend": "in-memory",
@@ -71,7 +74,8 @@ def test_a_run_logs_exits_item_memories_corrections_and_entropy(tmp_path):
         world.run()
     events = read_events(tmp_path)
     kinds = set(events["kind"])
-    assert {"exit", "item_memory", "correction"} <= kinds
+    assert {"exit", "item_memory", "correction", "search", "interview"} <= kinds
+    assert kinds & {"chat", "post"}
     exits = events[events["kind"] == "exit"]
     assert set(exits["text"]) <= {
         "chose to leave",

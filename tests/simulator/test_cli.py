@@ -147,3 +147,62 @@ def test_memory_show_prints_scores_of_a_chroma_run(tmp_path):
     assert "I watched" in shown.output and "score" in shown.output and "ret" in shown.output
     missing = runner.invoke(app, ["memory", "show", str(out), "--user", "nobody"])
     assert missing.exit_code == 2 and "owners include" in missing.output
+
+
+@pytest.mark.data
+def test_calibrate_then_run_the_utility_policy(tmp_path, shared_data):
+    cal = tmp_path / "cal.json"
+    result = runner.invoke(app, ["calibrate", str(shared_data / "ml-100k"), "--out", str(cal)])
+    assert result.exit_code == 0, result.output
+    assert "rating TV distance" in result.output and cal.exists()
+    scenario = tmp_path / "utility.yaml"
+    scenario.write_text(
+        "name: utility-ml\nsteps: 2\npolicy: utility\n"
+        f"utility: {{calibration: {cal}}}\n"
+        "dataset: {kind: movielens-100k, path: ml-100k}\npopulation: {size: 100}\n"
+        "taste_summary: false\ninterviews: false\nsearch_rate: 0\nchat_rate: 0\n"
+        "item_corrections: 0\nmemory: {backend: in-memory, embedder: hashing}\n"
+    )
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app, ["run", str(scenario), "--data-dir", str(shared_data), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = read_interactions(out)
+    assert (rows["action"] == "watch").any()
+    assert rows.loc[rows["action"] == "watch", "reason"].str.startswith("utility").all()
+    import json
+
+    assert json.loads((out / "llm_stats.json").read_text())["totals"]["calls"] == 0
+
+
+@pytest.mark.data
+def test_movielens_run_logs_every_kind_of_action(tmp_path, shared_data):
+    from simulator.runlog import read_events
+
+    out = tmp_path / "ml"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "movielens-100k",
+            "--llm",
+            "scripted",
+            "--data-dir",
+            str(shared_data),
+            "--users",
+            "60",
+            "--steps",
+            "3",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = read_interactions(out)
+    assert {"watch", "skip"} == set(rows["action"])
+    watched = rows[rows["action"] == "watch"]
+    assert watched["rating"].between(1, 5).all() and (watched["feeling"] != "").any()
+    kinds = set(read_events(out)["kind"])
+    assert {"exit", "search", "interview", "item_memory", "correction"} <= kinds
+    assert kinds & {"chat", "post"}

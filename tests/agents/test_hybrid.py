@@ -1,0 +1,45 @@
+from scenarios.schema import load_scenario
+from simulator.world import World
+
+
+def run(policy, band=None, **overrides):
+    scenario = load_scenario(
+        "quickstart",
+        steps=3,
+        policy=policy,
+        **{
+            "population.size": 40,
+            "memory.backend": "in-memory",
+            "llm.backend": "scripted",
+            "llm.decisions": "json",
+            **overrides,
+        },
+    )
+    world = World(scenario, seed=2)
+    if band is not None:
+        world.policy.band = band
+    world.run()
+    world.close()
+    return world
+
+
+def test_hybrid_routes_only_some_pages_to_the_llm():
+    # A low outside-option utility puts many pages' click probability near 0.5.
+    world = run("hybrid", utility={"no_click": 2.0})
+    share = world.policy.routed_share
+    assert 0.0 < share < 1.0
+    browse_calls = world.llm.stats.calls
+    assert browse_calls > 0
+    assert world.metrics()["routed_share"].iloc[-1] == share
+
+
+def test_a_narrower_band_routes_fewer_pages():
+    wide = run("hybrid", utility={"no_click": 2.0})
+    narrow = run("hybrid", utility={"no_click": 2.0}, band=0.05)
+    assert narrow.policy.routed_share < wide.policy.routed_share
+
+
+def test_utility_policy_makes_no_llm_calls():
+    world = run("utility")
+    assert world.llm.stats.calls == 0
+    assert world.metrics()["watches"].sum() > 0

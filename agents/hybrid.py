@@ -1,9 +1,10 @@
 """The hybrid policy: the utility model decides, the LLM takes only the uncertain pages.
 
 A page goes to the LLM when the utility model's probability that the user watches
-anything on it is near 0.5 (within ``band``), or when the page shows an item the model knows nothing about (no
-interactions: a new item). Everything else keeps the utility model's decision. Both
-parts are batched, so a round costs at most one LLM batch (plus its follow-up).
+anything on it is near 0.5 (within ``band``), or when the page shows an item the model
+knows nothing about (no interactions: a new item). Everything else keeps the utility
+model's decision. Both parts are batched, so a round costs at most one LLM batch (plus
+its follow-up).
 """
 
 from __future__ import annotations

@@ -104,3 +104,25 @@ def _fields(record: dict, columns: Sequence[str]) -> dict[str, str]:
 def _shares(values: Sequence[float]) -> np.ndarray:
     p = np.asarray(values, dtype=float)
     return p / p.sum()
+
+
+def pareto_activity(
+    profiles: Sequence[UserProfile], rng: np.random.Generator, *, alpha: float, mean: float
+) -> list[float]:
+    """RecAgent's long-tailed activity: Pareto draws, ranked onto the activity trait.
+
+    The most active users (by trait, then at random) get the largest draws; the draws are
+    scaled to a ``mean`` visit probability per step, within [0.01, 1].
+    """
+    draws = np.sort(rng.pareto(alpha, len(profiles)) + 1.0)[::-1]
+    rank = {Level.HIGH: 0, Level.MEDIUM: 1, Level.LOW: 2}
+    tiebreak = rng.random(len(profiles))
+    order = sorted(
+        range(len(profiles)), key=lambda i: (rank[profiles[i].traits.activity], tiebreak[i])
+    )
+    activity = np.empty(len(profiles))
+    activity[order] = draws
+    scaled = activity
+    for _ in range(20):  # rescale until clipping at 1 no longer pulls the mean down
+        scaled = np.clip(scaled * mean / scaled.mean(), 0.01, 1.0)
+    return scaled.tolist()

@@ -17,11 +17,12 @@ from memory.scoring import ScoringWeights
 from memory.store import MemoryStore
 from memory.stream import StreamConfig
 from scenarios.datasets import DATASET_KINDS, load_dataset
-from scenarios.population import item_profiles, user_profiles
+from scenarios.population import item_profiles, pareto_activity, user_profiles
 from simulator.calibration import CalibrationResult
 from simulator.errors import ScenarioError
 from simulator.llm.cache import CachedLLM
 from simulator.llm.registry import BACKENDS, CHOICE_BACKENDS, make_llm
+from simulator.recommenders.base import Recommender
 from simulator.recommenders.registry import RECOMMENDERS, make_recommender
 from simulator.setup import Setup, WorldSettings
 from simulator.types import LLM
@@ -59,9 +60,18 @@ class TraitSpec(_Strict):
     diversity: tuple[float, float, float] = (0.3, 0.4, 0.3)
 
 
+class ActivationSpec(_Strict):
+    """Who visits in a step: by activity trait, or RecAgent's Pareto-distributed activity."""
+
+    mode: Literal["trait", "pareto"] = "trait"
+    alpha: float = Field(1.5, gt=0, description="Pareto shape; smaller = longer tail")
+    mean: float = Field(0.3, gt=0, le=1, description="mean visit probability per step")
+
+
 class RecommenderSpec(_Strict):
     name: str = "most-popular"
     params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = Field(None, description="the arm's name in logs; defaults to name")
 
     @field_validator("name")
     @classmethod
@@ -160,7 +170,12 @@ class Scenario(_Strict):
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     population: PopulationSpec = Field(default_factory=PopulationSpec)
     traits: TraitSpec = Field(default_factory=TraitSpec)
+    activation: ActivationSpec = Field(default_factory=ActivationSpec)
     recommender: RecommenderSpec = Field(default_factory=RecommenderSpec)
+    arms: list[RecommenderSpec] = Field(
+        default_factory=list,
+        description="A/B test: each arm serves a seeded, equal share of the users",
+    )
     llm: LLMSpec = Field(default_factory=LLMSpec)
     memory: MemorySpec = Field(default_factory=MemorySpec)
     policy: Literal["llm", "utility", "hybrid"] = "llm"
@@ -170,6 +185,17 @@ class Scenario(_Strict):
     )
     output: str | None = None
     data_dir: str | None = None
+
+    def _arms(self, seed: int) -> dict[str, Recommender] | None:
+        if not self.arms:
+            return None
+        built = {}
+        for spec in self.arms:
+            name = spec.label or spec.name
+            if name in built:
+                raise ScenarioError(f"arms: two arms are called {name!r}; give one a label")
+            built[name] = make_recommender(spec.name, spec.params, seed=seed)
+        return built
 
     def utility_params(self) -> UtilityParams:
         """The utility policy's parameters: a calibration file, then any overrides."""
@@ -194,16 +220,23 @@ class Scenario(_Strict):
             users = dataset.users.head(self.population.size)
         else:
             users = dataset.sample_users(self.population.size, rng).users
-        traits = self.traits.model_dump()
+        profiles = user_profiles(users, dataset, rng, self.traits.model_dump())
+        activity = None
+        if self.activation.mode == "pareto":
+            activity = pareto_activity(
+                profiles, rng, alpha=self.activation.alpha, mean=self.activation.mean
+            )
         return Setup(
             name=self.name,
             dataset=dataset,
-            users=user_profiles(users, dataset, rng, traits),
+            users=profiles,
+            activity=activity,
             items=item_profiles(dataset),
             recommender=make_recommender(self.recommender.name, self.recommender.params, seed=seed),
             llm=self.llm.build(seed),
             decisions=self.llm.decision_mode,
             policy=self.policy,
+            arms=self._arms(seed),
             utility=self.utility_params(),
             social=SocialGraph.from_edges(dataset.social) if dataset.social is not None else None,
             memory=self.memory.build(run_dir),

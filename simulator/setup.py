@@ -60,6 +60,7 @@ class Setup:
     decisions: str = "json"
     social: SocialGraph | None = None
     policy: str = "llm"
+    arms: dict[str, Recommender] | None = None
     utility: UtilityParams | None = None
     activity: list[float] | None = None
     config: dict[str, Any] = field(default_factory=dict)

@@ -78,7 +78,8 @@ class World(mesa.Model):
         self.uses_llm = self.setup.policy != "utility"
         stream_llm = self.llm if self.uses_llm else None
         self.memory = MemoryStream(self.setup.memory, stream_llm, self.setup.memory_config)
-        self.recommender = self.setup.recommender
+        # One recommender, or several A/B arms that each serve a seeded share of the users.
+        self.arms = self.setup.arms or {self.setup.recommender.name: self.setup.recommender}
         actions = {"browse": PickAction() if self.setup.decisions == "choice" else BrowseAction()}
         activity = self.setup.activity or [None] * len(self.setup.users)
         self.users = [
@@ -99,7 +100,11 @@ class World(mesa.Model):
         if self.settings.taste_summary and self.uses_llm:
             self._summarise_tastes()
         self._train = [self.setup.dataset.interactions[list(_LOG_COLUMNS)]]
-        self.recommender.fit(self.setup.dataset)
+        for recommender in self.arms.values():
+            recommender.fit(self.setup.dataset)
+        order = np.random.default_rng(component_seq.spawn(2)[1]).permutation(len(self.users))
+        names = list(self.arms)
+        self.arm_of = {self.users[i].user_id: names[n % len(names)] for n, i in enumerate(order)}
         self.terminated = False
         self.truncated = False
         self.last = StepStats(step=0)
@@ -166,11 +171,13 @@ class World(mesa.Model):
         return [u for u, d in zip(self.users, draws, strict=True) if not u.left and d < u.activity]
 
     def _recommend(self, active: Sequence[UserAgent]) -> Slates:
-        """One call for every active user; each list is cut into pages."""
-        if not active:
-            return {}
+        """One call per recommender (arm) for its active users; each list is cut into pages."""
         size = self.settings.slate_size
-        lists = self.recommender.recommend([u.user_id for u in active], size * self.settings.pages)
+        lists: dict[str, list[str]] = {}
+        for name, recommender in self.arms.items():
+            users = [u.user_id for u in active if self.arm_of[u.user_id] == name]
+            if users:
+                lists.update(recommender.recommend(users, size * self.settings.pages))
         return {
             u: [items[p : p + size] for p in range(0, len(items), size)]
             for u, items in lists.items()
@@ -209,7 +216,7 @@ class World(mesa.Model):
                     step=step,
                     page=page,
                     items=tuple(self.items[i].profile for i in slates[u.user_id][page - 1]),
-                    recommender=self.recommender.name,
+                    recommender=self.arm_of[u.user_id],
                     memories=memories.get(u.user_id, ()),
                     draws=tuple(self._decision_rng.random(3)),
                 )
@@ -376,10 +383,12 @@ class World(mesa.Model):
         ]
         watched = pd.DataFrame(rows, columns=list(_LOG_COLUMNS))
         self._train.append(watched)
-        self.recommender.update(watched)
-        if self.settings.refit_every and step % self.settings.refit_every == 0:
-            log = pd.concat(self._train, ignore_index=True)
-            self.recommender.fit(replace(self.setup.dataset, interactions=log))
+        refit = self.settings.refit_every and step % self.settings.refit_every == 0
+        log = replace(self.setup.dataset, interactions=pd.concat(self._train)) if refit else None
+        for recommender in self.arms.values():
+            recommender.update(watched)
+            if log is not None:
+                recommender.fit(log)
 
     def _record(
         self,
@@ -436,6 +445,7 @@ class World(mesa.Model):
             {
                 "step": [step] * len(active),
                 "user_id": [u.user_id for u in active],
+                "arm": [self.arm_of[u.user_id] for u in active],
                 "exposure_entropy": [genre_entropy(shown[u.user_id]) for u in active],
                 "watched_entropy": [genre_entropy(u.watched_genres) for u in active],
             }

@@ -21,6 +21,16 @@ RECOMMENDERS: dict[str, tuple[type, type]] = {
 }
 
 
+def _register_rerankers() -> None:
+    # Imported here: MMR itself builds its base recommender through this registry.
+    from simulator.recommenders.mmr import MMRConfig, MMRRecommender
+
+    RECOMMENDERS["mmr"] = (MMRRecommender, MMRConfig)
+
+
+_register_rerankers()
+
+
 def make_recommender(name: str, params: dict[str, Any] | None = None, *, seed: int) -> Recommender:
     """Create a built-in recommender; bad names and parameters get a field-level error."""
     if name not in RECOMMENDERS:

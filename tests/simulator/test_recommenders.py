@@ -7,6 +7,7 @@ from simulator.recommenders import (
     RandomRecommender,
     make_recommender,
 )
+from simulator.recommenders.mmr import MMRConfig, MMRRecommender
 from simulator.testing import RecommenderContract, check_recommender, contract_dataset
 
 
@@ -16,6 +17,10 @@ class TestRandom(RecommenderContract):
 
 class TestMostPopular(RecommenderContract):
     make = staticmethod(lambda seed: MostPopularRecommender(seed=seed))
+
+
+class TestMMR(RecommenderContract):
+    make = staticmethod(lambda seed: MMRRecommender(MMRConfig(candidates=12), seed=seed))
 
 
 class TestMostPopularDecayed(RecommenderContract):
@@ -78,3 +83,23 @@ def test_registry_errors_name_the_field():
 def test_recommend_before_fit_says_what_to_do():
     with pytest.raises(RuntimeError, match="call fit"):
         RandomRecommender().recommend(["u"], 3)
+
+
+def test_mmr_diversifies_the_genres_of_a_slate():
+    data = contract_dataset()
+    plain = MostPopularRecommender()
+    plain.fit(data)
+    diverse = MMRRecommender(MMRConfig(relevance=0.3))
+    diverse.fit(data)
+    genres = dict(zip(data.items["item_id"], data.items["genres"], strict=True))
+
+    def distinct(items):
+        return len({g for i in items for g in genres[i]})
+
+    users = data.user_ids
+    a = plain.recommend(users, 4)
+    b = diverse.recommend(users, 4)
+    assert sum(distinct(b[u]) for u in users) > sum(distinct(a[u]) for u in users)
+    full = MMRRecommender(MMRConfig(relevance=1.0))
+    full.fit(data)
+    assert full.recommend(users, 4) == a  # lambda 1 keeps the base ranking

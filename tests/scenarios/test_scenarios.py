@@ -1,0 +1,54 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from scenarios.population import pareto_activity
+from scenarios.schema import load_scenario, shipped_scenarios
+from simulator.errors import ScenarioError
+from simulator.runlog import read_interactions
+from simulator.world import World
+
+
+@pytest.mark.parametrize("name", sorted(shipped_scenarios()))
+def test_every_shipped_scenario_validates(name):
+    scenario = load_scenario(name)
+    assert scenario.name == name and scenario.steps >= 1
+
+
+def test_filter_bubble_serves_two_arms_and_logs_entropy(tmp_path):
+    scenario = load_scenario("filter-bubble", steps=4)
+    with World(scenario, seed=0, run_dir=tmp_path) as world:
+        world.run()
+    arms = pd.Series(world.arm_of).value_counts()
+    assert set(arms.index) == {"popularity", "diverse"} and abs(arms.iloc[0] - arms.iloc[1]) <= 1
+    rows = read_interactions(tmp_path)
+    served = rows.groupby("user_id")["recommender"].unique()
+    assert all(len(v) == 1 and v[0] == world.arm_of[u] for u, v in served.items())
+    users = pd.read_parquet(tmp_path / "users.parquet")
+    entropy = users.groupby("arm")["exposure_entropy"].mean()
+    assert entropy["diverse"] > entropy["popularity"]
+
+
+def test_two_arms_need_distinct_labels():
+    with pytest.raises(ScenarioError, match="label"):
+        World(
+            load_scenario(
+                "quickstart",
+                arms=[{"name": "random"}, {"name": "random"}],
+                **{"memory.backend": "in-memory", "llm.backend": "scripted"},
+            )
+        )
+
+
+def test_pareto_activity_is_long_tailed_and_follows_the_trait():
+    from agents.profile import Level, Traits, UserProfile
+
+    levels = [Level.LOW, Level.MEDIUM, Level.HIGH] * 200
+    profiles = [
+        UserProfile(user_id=str(i), traits=Traits(activity=lv)) for i, lv in enumerate(levels)
+    ]
+    activity = np.array(pareto_activity(profiles, np.random.default_rng(0), alpha=1.5, mean=0.3))
+    assert activity.mean() == pytest.approx(0.3, abs=0.05)
+    assert np.median(activity) < activity.mean()  # a long right tail
+    by_level = {lv: activity[[i for i, x in enumerate(levels) if x is lv]].mean() for lv in Level}
+    assert by_level[Level.HIGH] > by_level[Level.MEDIUM] > by_level[Level.LOW]

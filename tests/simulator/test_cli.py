@@ -206,3 +206,19 @@ def test_movielens_run_logs_every_kind_of_action(tmp_path, shared_data):
     kinds = set(read_events(out)["kind"])
     assert {"exit", "search", "interview", "item_memory", "correction"} <= kinds
     assert kinds & {"chat", "post"}
+
+
+@pytest.mark.data
+def test_agentcf_scenario_runs_item_agent_updates(tmp_path, shared_data):
+    from simulator.runlog import read_events
+
+    out = tmp_path / "cds"
+    result = runner.invoke(
+        app,
+        ["run", "agentcf-cds", "--llm", "scripted", "--data-dir", str(shared_data),
+         "--steps", "3", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    events = read_events(out)
+    assert (events["kind"] == "item_memory").sum() > 0
+    assert (events["kind"] == "correction").sum() > 0

@@ -215,8 +215,18 @@ def test_agentcf_scenario_runs_item_agent_updates(tmp_path, shared_data):
     out = tmp_path / "cds"
     result = runner.invoke(
         app,
-        ["run", "agentcf-cds", "--llm", "scripted", "--data-dir", str(shared_data),
-         "--steps", "3", "--out", str(out)],
+        [
+            "run",
+            "agentcf-cds",
+            "--llm",
+            "scripted",
+            "--data-dir",
+            str(shared_data),
+            "--steps",
+            "3",
+            "--out",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     events = read_events(out)

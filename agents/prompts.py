@@ -18,9 +18,13 @@ can switch to this registry without changing a prompt (or a cache key).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from agents.profile import ItemProfile
+from agents.profile import ItemProfile, UserProfile
 from simulator.types import ChatMessage
+
+if TYPE_CHECKING:
+    from agents.actions.base import PageObservation
 
 try:
     from langchain_core.prompts import ChatPromptTemplate
@@ -164,3 +168,16 @@ def clean(text: str, limit: int = 200) -> str:
 def bullet_memories(texts: Sequence[str]) -> str:
     """Remembered texts as a bullet list, as the browse prompt shows them."""
     return "\n".join(f"- {t}" for t in texts) or "- (none yet)"
+
+
+def page_messages(
+    template: ChatPromptTemplate, profile: UserProfile, observation: PageObservation
+) -> tuple[ChatMessage, ...]:
+    """A page prompt (browse or pick): persona, recalled memories, the fenced page."""
+    return render(
+        template,
+        persona=profile.describe(),
+        memories=bullet_memories([m.record.text for m in observation.memories]),
+        page=str(observation.page),
+        items=quote_items(observation.items),
+    )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import mesa
 
 from agents.profile import ItemProfile, Level, UserProfile
+from memory.records import MemoryKind, MemoryRecord
 
 if TYPE_CHECKING:
     from agents.actions.base import Action
@@ -54,6 +55,20 @@ class UserAgent(mesa.Agent):
     def next_memory_id(self) -> str:
         self._memory_counter += 1
         return f"{self.user_id}:{self._memory_counter}"
+
+    def remember(
+        self, text: str, step: int, importance: float, kind: MemoryKind = MemoryKind.OBSERVATION
+    ) -> MemoryRecord:
+        """A new memory of this user, written at ``step``; the world stores it in a batch."""
+        return MemoryRecord(
+            id=self.next_memory_id(),
+            owner=self.user_id,
+            text=text,
+            kind=kind,
+            created=step,
+            last_access=step,
+            importance=importance,
+        )
 
     def end_visit(self, watched: int, churn_after: int) -> None:
         """Leave the platform after ``churn_after`` visits in a row with nothing watched."""

@@ -183,19 +183,12 @@ class MemoryStream:
         if self.config.sensory == "heuristic" or self.llm is None:
             return records
         requests = [
-            LLMRequest(
-                messages=(
-                    ChatMessage("system", SYSTEM),
-                    ChatMessage(
-                        "user",
-                        f"<memories>\n{r.text}\n</memories>\nCompress this observation into one "
-                        "short first-person sentence and rate its importance from 1 (trivial) "
-                        "to 10 (defining).",
-                    ),
-                ),
-                schema=Sensed,
-                max_tokens=80,
-                tag="memory:sensory",
+            _ask(
+                f"<memories>\n{r.text}\n</memories>\nCompress this observation into one short "
+                "first-person sentence and rate its importance from 1 (trivial) to 10 (defining).",
+                Sensed,
+                80,
+                "memory:sensory",
             )
             for r in records
         ]
@@ -234,19 +227,13 @@ class MemoryStream:
         if not slots or self.llm is None:
             return []
         requests = [
-            LLMRequest(
-                messages=(
-                    ChatMessage("system", SYSTEM),
-                    ChatMessage(
-                        "user",
-                        f"<memories>\n{s.record.text}\n</memories>\nThis has happened "
-                        f"{s.reinforced + 1} times. In one sentence, what does it reveal about "
-                        "the user's tastes or habits?",
-                    ),
-                ),
-                schema=Insight,
-                max_tokens=48,
-                tag="memory:promote",
+            _ask(
+                f"<memories>\n{s.record.text}\n</memories>\nThis has happened "
+                f"{s.reinforced + 1} times. In one sentence, what does it reveal about the "
+                "user's tastes or habits?",
+                Insight,
+                48,
+                "memory:promote",
             )
             for s in slots
         ]
@@ -264,19 +251,12 @@ class MemoryStream:
 
     def _reflection_request(self, window: list[MemoryRecord]) -> LLMRequest:
         lines = "\n".join(f"{i}. {r.text}" for i, r in enumerate(window, 1))
-        return LLMRequest(
-            messages=(
-                ChatMessage("system", SYSTEM),
-                ChatMessage(
-                    "user",
-                    f"<memories>\n{lines}\n</memories>\nWhat are up to two high-level "
-                    "insights about this user's preferences? For each, list the numbers of "
-                    "the memories it rests on.",
-                ),
-            ),
-            schema=Reflection,
-            max_tokens=128,
-            tag="memory:reflect",
+        return _ask(
+            f"<memories>\n{lines}\n</memories>\nWhat are up to two high-level insights about "
+            "this user's preferences? For each, list the numbers of the memories it rests on.",
+            Reflection,
+            128,
+            "memory:reflect",
         )
 
     def _new(
@@ -299,3 +279,13 @@ class MemoryStream:
             importance=importance,
             evidence=tuple(evidence),
         )
+
+
+def _ask(task: str, schema: type[BaseModel], max_tokens: int, tag: str) -> LLMRequest:
+    """A memory-keeping request: the shared rules first, then the task."""
+    return LLMRequest(
+        messages=(ChatMessage("system", SYSTEM), ChatMessage("user", task)),
+        schema=schema,
+        max_tokens=max_tokens,
+        tag=tag,
+    )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field, create_model
 
 from agents.actions.base import PageObservation, PageOutcome
-from agents.prompts import PROMPTS, bullet_memories, quote_items, render
+from agents.prompts import PROMPTS, page_messages
 from memory.records import MemoryKind, MemoryRecord
 from simulator.types import Interaction, LLMRequest, LLMResponse, Reaction
 
@@ -48,13 +48,7 @@ class BrowseAction:
     name = "browse"
 
     def request(self, agent: UserAgent, observation: PageObservation) -> LLMRequest:
-        messages = render(
-            PROMPTS["browse"],
-            persona=agent.profile.describe(),
-            memories=bullet_memories([m.record.text for m in observation.memories]),
-            page=str(observation.page),
-            items=quote_items(observation.items),
-        )
+        messages = page_messages(PROMPTS["browse"], agent.profile, observation)
         return LLMRequest(
             messages=messages,
             schema=page_schema(len(observation.items)),
@@ -92,29 +86,12 @@ class BrowseAction:
             )
             agent.seen.add(item.item_id)
             if pick:
-                memories.append(
-                    MemoryRecord(
-                        id=agent.next_memory_id(),
-                        owner=agent.user_id,
-                        text=f'I watched "{item.title}", {pick.rating}/5: {pick.reason}',
-                        kind=MemoryKind.OBSERVATION,
-                        created=observation.step,
-                        last_access=observation.step,
-                        importance=0.3 + 0.35 * abs(pick.rating - 3),
-                    )
-                )
+                text = f'I watched "{item.title}", {pick.rating}/5: {pick.reason}'
+                importance = 0.3 + 0.35 * abs(pick.rating - 3)
+                memories.append(agent.remember(text, observation.step, importance))
         if feeling:
-            memories.append(
-                MemoryRecord(
-                    id=agent.next_memory_id(),
-                    owner=agent.user_id,
-                    text=f"Browsing recommendations made me feel: {feeling}",
-                    kind=MemoryKind.FEELING,
-                    created=observation.step,
-                    last_access=observation.step,
-                    importance=0.2,
-                )
-            )
+            text = f"Browsing recommendations made me feel: {feeling}"
+            memories.append(agent.remember(text, observation.step, 0.2, MemoryKind.FEELING))
         return PageOutcome(
             interactions=rows,
             memories=memories,

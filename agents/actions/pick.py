@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agents.actions.base import PageObservation, PageOutcome
-from agents.prompts import PROMPTS, bullet_memories, quote_items, render
-from memory.records import MemoryKind, MemoryRecord
+from agents.prompts import PROMPTS, page_messages, render
 from simulator.types import Interaction, LLMRequest, LLMResponse, Reaction
 
 if TYPE_CHECKING:
@@ -43,13 +42,7 @@ class PickAction:
                 f"the pick action labels items 1-9 so each option is one token; got a page of "
                 f"{len(observation.items)}: set slate_size to 9 or less"
             )
-        messages = render(
-            PROMPTS["pick"],
-            persona=agent.profile.describe(),
-            memories=bullet_memories([m.record.text for m in observation.memories]),
-            page=str(observation.page),
-            items=quote_items(observation.items),
-        )
+        messages = page_messages(PROMPTS["pick"], agent.profile, observation)
         return LLMRequest(
             messages=messages,
             choices=tuple(str(i) for i in range(len(observation.items) + 1)),
@@ -69,9 +62,8 @@ class PickAction:
             return PageOutcome(interactions=rows, failed=True)
         choice = int(sample(response.choice_probs, observation.draws[0]))
         if choice == 0:
-            memory = _memory(
-                agent, observation, f"Nothing on page {observation.page} appealed to me.", 0.2
-            )
+            text = f"Nothing on page {observation.page} appealed to me."
+            memory = agent.remember(text, observation.step, 0.2)
             return PageOutcome(interactions=rows, memories=[memory], next_page=False)
         item = observation.items[choice - 1]
         rows[choice - 1] = _row(
@@ -117,8 +109,8 @@ class PickAction:
             reason=watched.reason,
         )
         title = observation.items[watched.position - 1].title
-        memory = _memory(
-            agent, observation, f'I watched "{title}", {rating}/5', 0.3 + 0.35 * abs(rating - 3)
+        memory = agent.remember(
+            f'I watched "{title}", {rating}/5', observation.step, 0.3 + 0.35 * abs(rating - 3)
         )
         fresh = FATIGUE ** (observation.page - 1)
         go_on = rating >= 3 and (len(observation.draws) < 3 or observation.draws[2] < fresh)
@@ -144,18 +136,4 @@ def _row(
         action=action,
         rating=rating,
         reason=reason,
-    )
-
-
-def _memory(
-    agent: UserAgent, observation: PageObservation, text: str, importance: float
-) -> MemoryRecord:
-    return MemoryRecord(
-        id=agent.next_memory_id(),
-        owner=agent.user_id,
-        text=text,
-        kind=MemoryKind.OBSERVATION,
-        created=observation.step,
-        last_access=observation.step,
-        importance=importance,
     )

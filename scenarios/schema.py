@@ -23,7 +23,7 @@ from simulator.errors import ScenarioError
 from simulator.llm.cache import CachedLLM
 from simulator.llm.registry import BACKENDS, CHOICE_BACKENDS, make_llm
 from simulator.recommenders.base import Recommender
-from simulator.recommenders.registry import RECOMMENDERS, make_recommender
+from simulator.recommenders.registry import RECOMMENDERS, import_recommender, make_recommender
 from simulator.setup import Setup, WorldSettings
 from simulator.types import LLM
 
@@ -69,7 +69,12 @@ class ActivationSpec(_Strict):
 
 
 class RecommenderSpec(_Strict):
+    """A built-in by ``name``, or your own class by import path (``class: pkg.mod.Class``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
     name: str = "most-popular"
+    import_path: str | None = Field(None, alias="class")
     params: dict[str, Any] = Field(default_factory=dict)
     label: str | None = Field(None, description="the arm's name in logs; defaults to name")
 
@@ -79,6 +84,18 @@ class RecommenderSpec(_Strict):
         if v not in RECOMMENDERS:
             raise ValueError(f"unknown recommender {v!r}; choose one of {', '.join(RECOMMENDERS)}")
         return v
+
+    def build(self, seed: int) -> Recommender:
+        if self.import_path:
+            return import_recommender(self.import_path, self.params, seed=seed)
+        return make_recommender(self.name, self.params, seed=seed)
+
+
+class SwitchSpec(_Strict):
+    """Replace the recommender at a step (a deployment); it is fit on the log so far."""
+
+    at_step: int = Field(ge=2)
+    recommender: RecommenderSpec
 
 
 class LLMSpec(_Strict):
@@ -172,6 +189,9 @@ class Scenario(_Strict):
     traits: TraitSpec = Field(default_factory=TraitSpec)
     activation: ActivationSpec = Field(default_factory=ActivationSpec)
     recommender: RecommenderSpec = Field(default_factory=RecommenderSpec)
+    switches: list[SwitchSpec] = Field(
+        default_factory=list, description="recommender switches at given steps"
+    )
     arms: list[RecommenderSpec] = Field(
         default_factory=list,
         description="A/B test: each arm serves a seeded, equal share of the users",
@@ -194,7 +214,7 @@ class Scenario(_Strict):
             name = spec.label or spec.name
             if name in built:
                 raise ScenarioError(f"arms: two arms are called {name!r}; give one a label")
-            built[name] = make_recommender(spec.name, spec.params, seed=seed)
+            built[name] = spec.build(seed)
         return built
 
     def utility_params(self) -> UtilityParams:
@@ -232,7 +252,8 @@ class Scenario(_Strict):
             users=profiles,
             activity=activity,
             items=item_profiles(dataset),
-            recommender=make_recommender(self.recommender.name, self.recommender.params, seed=seed),
+            recommender=self.recommender.build(seed),
+            switches={s.at_step: s.recommender.build(seed) for s in self.switches},
             llm=self.llm.build(seed),
             decisions=self.llm.decision_mode,
             policy=self.policy,

@@ -61,6 +61,7 @@ class Setup:
     social: SocialGraph | None = None
     policy: str = "llm"
     arms: dict[str, Recommender] | None = None
+    switches: dict[int, Recommender] = field(default_factory=dict)
     utility: UtilityParams | None = None
     activity: list[float] | None = None
     config: dict[str, Any] = field(default_factory=dict)

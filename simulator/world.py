@@ -152,6 +152,7 @@ class World(mesa.Model):
         """One step: activate, recommend, recall, decide, act, items, feed back, record."""
         started, llm_before = time.perf_counter(), self.llm.stats.latency_s
         step = self.steps
+        self._intervene(step)
         active = self._activate()
         slates = self._recommend(active)
         memories = self._recall(step, active, slates)
@@ -164,6 +165,16 @@ class World(mesa.Model):
         self.overhead_s += time.perf_counter() - started - (self.llm.stats.latency_s - llm_before)
 
     # -- phases ------------------------------------------------------------------------
+
+    def _intervene(self, step: int) -> None:
+        """Scheduled changes: a recommender switch takes over, fit on the log so far."""
+        new = self.setup.switches.get(step)
+        if new is None:
+            return
+        new.fit(replace(self.setup.dataset, interactions=pd.concat(self._train)))
+        self.arms = {new.name: new}
+        self.arm_of = dict.fromkeys(self.arm_of, new.name)
+        self._events.append(Event(step, "switch", text=new.name))
 
     def _activate(self) -> list[UserAgent]:
         """Each remaining user visits with their own activity probability."""

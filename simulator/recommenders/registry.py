@@ -31,6 +31,39 @@ def _register_rerankers() -> None:
 _register_rerankers()
 
 
+def import_recommender(
+    path: str, params: dict[str, Any] | None = None, *, seed: int
+) -> Recommender:
+    """Bring your own: ``pkg.module.Class``, built as ``Class(**params)`` (plus ``seed=`` when
+    its constructor takes one), and checked against the ``Recommender`` protocol."""
+    import importlib
+    import inspect
+
+    module, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ScenarioError(
+            f"recommender.class: cannot import {path!r} ({exc}); give a module path such "
+            "as mypkg.recs.MyRecommender, importable from where you run recworld"
+        ) from None
+    kwargs = dict(params or {})
+    if "seed" in inspect.signature(cls).parameters:
+        kwargs["seed"] = seed
+    try:
+        rec = cls(**kwargs)
+    except TypeError as exc:
+        raise ScenarioError(f"recommender.params: {path} rejected them ({exc})") from None
+    missing = [m for m in ("fit", "recommend", "update") if not callable(getattr(rec, m, None))]
+    if missing or not getattr(rec, "name", None):
+        lacks = ", ".join(missing + ([] if getattr(rec, "name", None) else ["name"]))
+        raise ScenarioError(
+            f"recommender.class: {path} lacks {lacks}; a recommender needs name, fit(dataset), "
+            "recommend(user_ids, k, *, exclude_seen, candidates) and update(interactions)"
+        )
+    return rec
+
+
 def make_recommender(name: str, params: dict[str, Any] | None = None, *, seed: int) -> Recommender:
     """Create a built-in recommender; bad names and parameters get a field-level error."""
     if name not in RECOMMENDERS:

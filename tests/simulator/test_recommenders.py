@@ -103,3 +103,45 @@ def test_mmr_diversifies_the_genres_of_a_slate():
     full = MMRRecommender(MMRConfig(relevance=1.0))
     full.fit(data)
     assert full.recommend(users, 4) == a  # lambda 1 keeps the base ranking
+
+
+def test_bring_your_own_by_import_path_passes_the_contract():
+    from simulator.recommenders.registry import import_recommender
+
+    rec = import_recommender("byo_recommender.GenreMatch", {"boost": 2.0}, seed=3)
+    assert rec.boost == 2.0 and rec.seed == 3
+    check_recommender(lambda seed: import_recommender("byo_recommender.GenreMatch", seed=seed))
+
+
+def test_bad_import_paths_say_what_is_wrong():
+    from simulator.recommenders.registry import import_recommender
+
+    with pytest.raises(ScenarioError, match="cannot import 'nowhere.Rec'"):
+        import_recommender("nowhere.Rec", seed=0)
+    with pytest.raises(ScenarioError, match="lacks fit, recommend, update, name"):
+        import_recommender("byo_recommender.NotARecommender", seed=0)
+
+
+def test_a_scenario_switches_recommender_mid_run(tmp_path):
+    from scenarios.schema import load_scenario
+    from simulator.runlog import read_events, read_interactions
+    from simulator.world import World
+
+    scenario = load_scenario(
+        "quickstart",
+        steps=4,
+        switches=[{"at_step": 3, "recommender": {"class": "byo_recommender.GenreMatch"}}],
+        **{
+            "population.size": 30,
+            "memory.backend": "in-memory",
+            "llm.backend": "scripted",
+            "llm.decisions": "json",
+        },
+    )
+    with World(scenario, seed=1, run_dir=tmp_path) as world:
+        world.run()
+    rows = read_interactions(tmp_path)
+    served = rows.groupby("step")["recommender"].unique().map(tuple).to_dict()
+    assert served[1] == served[2] == ("most-popular",)
+    assert served[3] == served[4] == ("genre-match",)
+    assert "switch" in set(read_events(tmp_path)["kind"])

@@ -116,7 +116,7 @@ def test_bring_your_own_by_import_path_passes_the_contract():
 def test_bad_import_paths_say_what_is_wrong():
     from simulator.recommenders.registry import import_recommender
 
-    with pytest.raises(ScenarioError, match="cannot import 'nowhere.Rec'"):
+    with pytest.raises(ScenarioError, match=r"cannot import 'nowhere\.Rec'"):
         import_recommender("nowhere.Rec", seed=0)
     with pytest.raises(ScenarioError, match="lacks fit, recommend, update, name"):
         import_recommender("byo_recommender.NotARecommender", seed=0)

@@ -11,7 +11,9 @@ Chroma (loading an owner on resume) wait for the writes queued before them.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import queue
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -70,8 +72,12 @@ class ChromaOps:
         function = (
             MiniLMFunction() if spec["embedder"] == "minilm" else HashingFunction(spec["dim"])
         )
+        name = spec.get("collection", COLLECTION)
+        if spec.get("fresh"):
+            with contextlib.suppress(Exception):  # absent: nothing to clear
+                self.client.delete_collection(name)
         self.collection = self.client.get_or_create_collection(
-            spec.get("collection", COLLECTION),
+            name,
             embedding_function=function,
             configuration={"hnsw": {"space": "cosine"}},
         )
@@ -161,23 +167,40 @@ class _Background:
         self._reply()
 
     def submit(self, op: str, *args: Any) -> None:
+        self._check_alive()
         self.requests.put((op, args, False))
 
     def call(self, op: str, *args: Any) -> Any:
+        self._check_alive()
         self.requests.put((op, args, True))
         return self._reply()
 
     def _reply(self) -> Any:
-        ok, value = self.replies.get(timeout=600)
+        """Wait for the child's answer, noticing within a second if it has died."""
+        while True:
+            try:
+                ok, value = self.replies.get(timeout=1.0)
+                break
+            except queue.Empty:
+                self._check_alive()
         if not ok:
             raise RuntimeError(value)
         return value
 
+    def _check_alive(self) -> None:
+        if not self.process.is_alive():
+            raise RuntimeError(
+                f"the Chroma writer process exited (code {self.process.exitcode}); writes "
+                "queued since its last reply are lost. Rerun, or set memory.background: false"
+            )
+
     def close(self) -> None:
         if self.process.is_alive():
-            self.requests.put(("stop", (), True))
-            self.replies.get(timeout=600)
+            with contextlib.suppress(RuntimeError):
+                self.call("stop")
             self.process.join(timeout=30)
+            if self.process.is_alive():
+                self.process.terminate()
 
 
 class ChromaStore(InMemoryStore):
@@ -188,6 +211,7 @@ class ChromaStore(InMemoryStore):
         host: A Chroma server's host, for shared deployments.
         embedder: Must match the one the collection was created with.
         background: Apply writes in a child process (the default) or inline.
+        fresh: Start from an empty collection (a new run); ``False`` reopens what is there.
     """
 
     def __init__(
@@ -200,6 +224,7 @@ class ChromaStore(InMemoryStore):
         embedder: Embedder | None = None,
         weights: ScoringWeights | None = None,
         background: bool = True,
+        fresh: bool = False,
     ) -> None:
         if path is None and host is None:
             raise ValueError("ChromaStore needs a path (embedded) or a host (server)")
@@ -211,6 +236,7 @@ class ChromaStore(InMemoryStore):
             "collection": collection,
             "embedder": self.embedder.name,
             "dim": self.embedder.dim,
+            "fresh": fresh,
         }
         self._chroma = _Background(spec) if background else _Inline(spec)
         self._dirty: dict[str, MemoryRecord] = {}

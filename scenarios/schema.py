@@ -7,7 +7,14 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agents.social import SocialGraph
 from agents.utility import UtilityParams
@@ -97,6 +104,12 @@ class SwitchSpec(_Strict):
     at_step: int = Field(ge=2)
     recommender: RecommenderSpec
 
+    def build(self, seed: int) -> Recommender:
+        rec = self.recommender.build(seed)
+        if self.recommender.label:
+            rec.name = self.recommender.label
+        return rec
+
 
 class LLMSpec(_Strict):
     """The model behind every agent decision.
@@ -142,6 +155,9 @@ class MemorySpec(_Strict):
     embedder: Literal["minilm", "hashing"] = "minilm"
     host: str | None = None
     port: int = 8000
+    collection: str | None = Field(
+        None, description="Chroma collection; on a server it defaults to one per run directory"
+    )
     background: bool = True
     weights: ScoringWeights = Field(default_factory=ScoringWeights)
     stream: StreamConfig = Field(default_factory=StreamConfig)
@@ -155,15 +171,20 @@ class MemorySpec(_Strict):
                 "memory.backend: chroma keeps its store in the run directory; give the run "
                 "an output folder (--out), or set memory.backend: in-memory"
             )
-        from memory.chroma_store import ChromaStore
+        from memory.chroma_store import COLLECTION, ChromaStore
 
+        name = self.collection or (
+            f"recworld-{_collection_safe(run_dir.name)}" if self.host and run_dir else COLLECTION
+        )
         return ChromaStore(
             None if self.host else run_dir / "memory",
             host=self.host,
             port=self.port,
+            collection=name,
             embedder=embedder,
             weights=self.weights,
             background=self.background,
+            fresh=True,  # every run starts its memories empty; nothing of another run leaks in
         )
 
 
@@ -211,10 +232,13 @@ class Scenario(_Strict):
             return None
         built = {}
         for spec in self.arms:
-            name = spec.label or spec.name
+            rec = spec.build(seed)
+            name = spec.label or rec.name
             if name in built:
                 raise ScenarioError(f"arms: two arms are called {name!r}; give one a label")
-            built[name] = spec.build(seed)
+            if spec.label:
+                rec.name = spec.label  # the arm's name in every log row
+            built[name] = rec
         return built
 
     def utility_params(self) -> UtilityParams:
@@ -226,6 +250,15 @@ class Scenario(_Strict):
             return base.model_copy(update=overrides) if overrides else base
         except ValueError as exc:
             raise ScenarioError(f"utility: {exc}") from None
+
+    @model_validator(mode="after")
+    def _pages_fit_the_decisions(self) -> Scenario:
+        if self.policy != "utility" and self.llm.decision_mode == "choice" and self.slate_size > 9:
+            raise ValueError(
+                f"slate_size: choice decisions label items 1-9 (one token each), got "
+                f"{self.slate_size}; use at most 9, or llm.decisions: json"
+            )
+        return self
 
     @property
     def settings(self) -> WorldSettings:
@@ -253,7 +286,7 @@ class Scenario(_Strict):
             activity=activity,
             items=item_profiles(dataset),
             recommender=self.recommender.build(seed),
-            switches={s.at_step: s.recommender.build(seed) for s in self.switches},
+            switches={s.at_step: s.build(seed) for s in self.switches},
             llm=self.llm.build(seed),
             decisions=self.llm.decision_mode,
             policy=self.policy,
@@ -296,13 +329,19 @@ def load_scenario(source: str | Path, **overrides: Any) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping of fields, got {type(data).__name__}")
     data.setdefault("name", path.stem)
+    if overrides.get("llm.backend"):
+        # A backend named on the command line brings its own model and options.
+        llm = data.get("llm") if isinstance(data.get("llm"), dict) else {}
+        data["llm"] = {k: v for k, v in llm.items() if k not in ("model", "options")}
     for key, value in overrides.items():
         if value is None:
             continue
         target = data
         *parents, leaf = key.split(".")
         for parent in parents:
-            target = target.setdefault(parent, {})
+            if not isinstance(target.get(parent), dict):
+                target[parent] = {}
+            target = target[parent]
         target[leaf] = value
     try:
         return Scenario.model_validate(data)
@@ -319,3 +358,9 @@ def describe_error(exc: ValidationError) -> str:
         msg = "unknown field; check its spelling against the scenario reference in the README"
         return f"{loc}: {msg}"
     return f"{loc}: {msg} (got {err.get('input')!r})"
+
+
+def _collection_safe(name: str) -> str:
+    """Chroma collection names allow [a-zA-Z0-9._-], 3-512 characters."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).strip("._-")
+    return (safe or "run")[:480]

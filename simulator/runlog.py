@@ -45,6 +45,15 @@ EVENT_COLUMNS = {
 }
 
 
+USER_COLUMNS = {
+    "step": "int32",
+    "user_id": "string",
+    "arm": "string",
+    "exposure_entropy": "float64",
+    "watched_entropy": "float64",
+}
+
+
 def _schema(types: dict[str, str]):  # a pyarrow.Schema; pyarrow loads only when logs are written
     import pyarrow as pa
 
@@ -100,16 +109,15 @@ class RunLog:
 
     def append_users(self, step: int, frame: pd.DataFrame) -> Path:
         """Write one step's per-user measures (genre entropy and the like)."""
-        return self._append("users.parquet", step, frame.to_dict("list"), None)
+        return self._append("users.parquet", step, frame.to_dict("list"), USER_COLUMNS)
 
     def _append(
-        self, name: str, step: int, columns: dict[str, list], types: dict[str, str] | None
+        self, name: str, step: int, columns: dict[str, list], types: dict[str, str]
     ) -> Path:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = _schema(types) if types is not None else None
-        table = pa.Table.from_pydict(columns, schema=schema)
+        table = pa.Table.from_pydict(columns, schema=_schema(types))
         folder = self.dir / name
         folder.mkdir(exist_ok=True)
         path = folder / f"step-{step:06d}.parquet"

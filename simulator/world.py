@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from collections import Counter
@@ -67,6 +68,19 @@ class World(mesa.Model):
             seed=int(component_seq.generate_state(1)[0]),
             run_dir=out,
         )
+        try:
+            self._start(activation_seq, component_seq, decision_seq)
+        except BaseException:
+            _close_quietly(self.setup.memory, self.setup.llm)
+            raise
+
+    def _start(
+        self,
+        activation_seq: np.random.SeedSequence,
+        component_seq: np.random.SeedSequence,
+        decision_seq: np.random.SeedSequence,
+    ) -> None:
+        """Everything after the build; a failure here closes what the build opened."""
         if self.log is not None:
             self.log.write_config(self.setup.config)
         self.settings = self.setup.settings
@@ -100,6 +114,8 @@ class World(mesa.Model):
         if self.settings.taste_summary and self.uses_llm:
             self._summarise_tastes()
         self._train = [self.setup.dataset.interactions[list(_LOG_COLUMNS)]]
+        stamps = self.setup.dataset.interactions["timestamp"]
+        self._clock = int(stamps.max()) if len(stamps) else 0
         for recommender in self.arms.values():
             recommender.fit(self.setup.dataset)
         order = np.random.default_rng(component_seq.spawn(2)[1]).permutation(len(self.users))
@@ -172,9 +188,10 @@ class World(mesa.Model):
         if new is None:
             return
         new.fit(replace(self.setup.dataset, interactions=pd.concat(self._train)))
-        self.arms = {new.name: new}
-        self.arm_of = dict.fromkeys(self.arm_of, new.name)
-        self._events.append(Event(step, "switch", text=new.name))
+        label = getattr(new, "name", "switched")
+        self.arms = {label: new}
+        self.arm_of = dict.fromkeys(self.arm_of, label)
+        self._events.append(Event(step, "switch", text=label))
 
     def _activate(self) -> list[UserAgent]:
         """Each remaining user visits with their own activity probability."""
@@ -387,8 +404,10 @@ class World(mesa.Model):
 
     def _feed_back(self, step: int, interactions: Sequence[Interaction]) -> None:
         """The recommender learns from watches only, as a real system's log would show."""
+        # Simulated time continues the dataset's clock, one unit per step.
+        when = self._clock + step
         rows = [
-            (r.user_id, r.item_id, step, r.rating)
+            (r.user_id, r.item_id, when, r.rating)
             for r in interactions
             if r.action is Reaction.WATCH
         ]
@@ -477,8 +496,10 @@ class World(mesa.Model):
 
     def close(self) -> None:
         """Close the memory store (waiting for its writes) and the LLM backend."""
-        self.memory.close()
-        self.llm.close()
+        try:
+            self.memory.close()
+        finally:
+            self.llm.close()
 
     def __enter__(self) -> World:
         return self
@@ -512,6 +533,14 @@ def _exit_reason(visit: Sequence[PageOutcome], page_limit: int) -> str:
     if last.next_page:
         return "page limit" if len(visit) >= page_limit else "no more recommendations"
     return "chose to leave"
+
+
+def _close_quietly(*resources: object) -> None:
+    for resource in resources:
+        close = getattr(resource, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
 
 
 def _ratio(a: float, b: float) -> float:

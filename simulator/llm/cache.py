@@ -32,7 +32,9 @@ def request_key(fingerprint: str, request: LLMRequest) -> str:
 class CachedLLM:
     """Answers from the cache where it can; the misses go to the backend in one batch.
 
-    Failed answers (``error`` set) are not cached, so a rerun tries them again.
+    Answers the backend itself marked failed (``error`` set) are not cached, so a rerun tries
+    them again. Answers that later fail schema validation are cached like any other: a rerun
+    replays the same answer, and its repair, exactly.
     """
 
     def __init__(self, backend: LLM, path: str | Path) -> None:
@@ -45,7 +47,9 @@ class CachedLLM:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, answer TEXT NOT NULL)"
         )
-        self._fingerprint = getattr(backend, "fingerprint", f"{backend.name}:{backend.model}")
+        # The backend's own seed changes its answers (scripted, sampled), so it is in the key.
+        base = getattr(backend, "fingerprint", f"{backend.name}:{backend.model}")
+        self._fingerprint = f"{base}:seed={getattr(backend, 'seed', None)}"
 
     @property
     def fingerprint(self) -> str:

@@ -52,3 +52,54 @@ def test_pareto_activity_is_long_tailed_and_follows_the_trait():
     assert np.median(activity) < activity.mean()  # a long right tail
     by_level = {lv: activity[[i for i, x in enumerate(levels) if x is lv]].mean() for lv in Level}
     assert by_level[Level.HIGH] > by_level[Level.MEDIUM] > by_level[Level.LOW]
+
+
+def test_choice_decisions_refuse_pages_longer_than_nine():
+    with pytest.raises(ScenarioError, match="slate_size: choice decisions"):
+        load_scenario("quickstart", slate_size=10)
+    load_scenario("quickstart", slate_size=10, **{"llm.decisions": "json"})
+
+
+def test_an_unlabelled_custom_arm_is_named_by_its_class(tmp_path):
+    scenario = load_scenario(
+        "quickstart",
+        steps=1,
+        arms=[{"class": "byo_recommender.GenreMatch"}, {"name": "most-popular"}],
+        **{"memory.backend": "in-memory", "llm.backend": "scripted", "llm.decisions": "json"},
+    )
+    with World(scenario, seed=0) as world:
+        assert set(world.arms) == {"genre-match", "most-popular"}
+
+
+def test_a_command_line_backend_drops_the_files_model_and_options(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: s\nllm: {backend: openai, model: 'http://x/v1#m', options: {concurrency: 4}}\n"
+    )
+    scenario = load_scenario(path, **{"llm.backend": "scripted"})
+    assert scenario.llm.model is None and scenario.llm.options == {}
+    empty = tmp_path / "e.yaml"
+    empty.write_text("name: e\nllm:\n")
+    assert load_scenario(empty, **{"llm.backend": "scripted"}).llm.backend == "scripted"
+
+
+def test_a_step_without_visitors_keeps_the_user_log_readable(tmp_path):
+    scenario = load_scenario(
+        "quickstart",
+        steps=3,
+        **{
+            "population.size": 2,
+            "memory.backend": "in-memory",
+            "llm.backend": "scripted",
+            "llm.decisions": "json",
+        },
+    )
+    with World(scenario, seed=0, run_dir=tmp_path) as world:
+        for user in world.users:
+            user.activity = 0.0
+        world.step()
+        for user in world.users:
+            user.activity = 1.0
+        world.step()
+    users = pd.read_parquet(tmp_path / "users.parquet")
+    assert len(users) == 2 and set(users["step"]) == {2}

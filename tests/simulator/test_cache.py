@@ -37,3 +37,16 @@ def test_the_cache_key_includes_the_seed(tmp_path):
     run(tmp_path, "a", cache, seed=0)
     other, _ = run(tmp_path, "b", cache, seed=1)
     assert other.calls > 0
+
+
+def test_the_backend_seed_is_part_of_the_key(tmp_path):
+    from simulator.llm.cache import CachedLLM
+    from simulator.llm.scripted import ScriptedLLM
+    from simulator.types import ChatMessage, LLMRequest
+
+    request = LLMRequest(messages=(ChatMessage("user", "hello"),))
+    db = tmp_path / "c.sqlite"
+    first = CachedLLM(ScriptedLLM(seed=1), db).generate([request])[0]
+    other = CachedLLM(ScriptedLLM(seed=2), db).generate([request])[0]
+    assert not other.cached and other.text == ScriptedLLM(seed=2).generate([request])[0].text
+    assert CachedLLM(ScriptedLLM(seed=1), db).generate([request])[0].text == first.text

@@ -29,6 +29,7 @@ from agents.utility import UtilityModel, UtilityPolicy
 from memory.records import MemoryRecord, ScoredMemory
 from memory.stream import MemoryStream, StepMemory
 from simulator.llm.runtime import LLMRuntime
+from simulator.recommenders.llm_rerank import RecommenderContext
 from simulator.runlog import RunLog
 from simulator.setup import ScenarioLike
 from simulator.types import Event, Interaction, Reaction, StepStats
@@ -117,6 +118,7 @@ class World(mesa.Model):
         stamps = self.setup.dataset.interactions["timestamp"]
         self._clock = int(stamps.max()) if len(stamps) else 0
         for recommender in self.arms.values():
+            self._lend_context(recommender)
             recommender.fit(self.setup.dataset)
         order = np.random.default_rng(component_seq.spawn(2)[1]).permutation(len(self.users))
         names = list(self.arms)
@@ -187,11 +189,29 @@ class World(mesa.Model):
         new = self.setup.switches.get(step)
         if new is None:
             return
+        self._lend_context(new)
         new.fit(replace(self.setup.dataset, interactions=pd.concat(self._train)))
         label = getattr(new, "name", "switched")
         self.arms = {label: new}
         self.arm_of = dict.fromkeys(self.arm_of, label)
         self._events.append(Event(step, "switch", text=label))
+
+    def _lend_context(self, recommender: object) -> None:
+        """Recommenders that rank with the LLM (LLM re-ranker, AgentCF) get the runtime and
+        text about users and items; the interaction log stays their only data."""
+        attach = getattr(recommender, "attach", None)
+        if attach is None:
+            return
+        attach(
+            RecommenderContext(
+                llm=self.llm,
+                user_text=lambda u: (
+                    self._profiles[u].describe() if u in self._profiles else f"User {u}."
+                ),
+                item_text=lambda i: self.items[i].profile.describe(),
+                user_memories=lambda u: [r.text for r in self.memory.store.records(u)[-5:]],
+            )
+        )
 
     def _activate(self) -> list[UserAgent]:
         """Each remaining user visits with their own activity probability."""

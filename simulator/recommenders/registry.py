@@ -23,9 +23,12 @@ RECOMMENDERS: dict[str, tuple[type, type]] = {
 
 def _register_rerankers() -> None:
     # Imported here: MMR itself builds its base recommender through this registry.
+    from simulator.recommenders.llm_rerank import AgentCFRanker, LLMRerankConfig, LLMReranker
     from simulator.recommenders.mmr import MMRConfig, MMRRecommender
 
     RECOMMENDERS["mmr"] = (MMRRecommender, MMRConfig)
+    RECOMMENDERS["llm-rerank"] = (LLMReranker, LLMRerankConfig)
+    RECOMMENDERS["agentcf"] = (AgentCFRanker, LLMRerankConfig)
 
 
 _register_rerankers()

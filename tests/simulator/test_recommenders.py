@@ -7,6 +7,7 @@ from simulator.recommenders import (
     RandomRecommender,
     make_recommender,
 )
+from simulator.recommenders.llm_rerank import AgentCFRanker, LLMReranker
 from simulator.recommenders.mmr import MMRConfig, MMRRecommender
 from simulator.testing import RecommenderContract, check_recommender, contract_dataset
 
@@ -145,3 +146,72 @@ def test_a_scenario_switches_recommender_mid_run(tmp_path):
     assert served[1] == served[2] == ("most-popular",)
     assert served[3] == served[4] == ("genre-match",)
     assert "switch" in set(read_events(tmp_path)["kind"])
+
+
+class _ContextLLM:
+    """Prefers the candidate whose label is highest, so re-ranking reverses the base order."""
+
+    name, model = "reverse", "r"
+
+    def generate(self, requests):
+        from simulator.types import LLMResponse
+
+        out = []
+        for r in requests:
+            weights = {c: float(i + 1) for i, c in enumerate(r.choices)}
+            total = sum(weights.values())
+            out.append(
+                LLMResponse(
+                    text=r.choices[-1], choice_probs={c: w / total for c, w in weights.items()}
+                )
+            )
+        return out
+
+
+def _attached(cls, seed):
+    from simulator.recommenders.llm_rerank import LLMRerankConfig, RecommenderContext
+
+    rec = cls(LLMRerankConfig(candidates=5), seed=seed)
+    rec.attach(RecommenderContext(llm=_ContextLLM()))
+    return rec
+
+
+class TestLLMReranker(RecommenderContract):
+    make = staticmethod(lambda seed: _attached(LLMReranker, seed))
+
+
+class TestAgentCFRanker(RecommenderContract):
+    make = staticmethod(lambda seed: _attached(AgentCFRanker, seed))
+
+
+def test_llm_reranker_orders_candidates_by_choice_probability():
+    data = contract_dataset()
+    base = MostPopularRecommender()
+    base.fit(data)
+    rec = _attached(LLMReranker, 0)
+    rec.fit(data)
+    user = data.user_ids[0]
+    top5 = base.recommend([user], 5)[user]
+    assert rec.recommend([user], 5)[user] == top5[::-1]
+    assert rec.calls == 1
+
+
+def test_the_world_lends_the_llm_to_an_agentcf_ranker():
+    from scenarios.schema import load_scenario
+    from simulator.world import World
+
+    scenario = load_scenario(
+        "quickstart",
+        steps=2,
+        recommender={"name": "agentcf"},
+        **{
+            "population.size": 20,
+            "memory.backend": "in-memory",
+            "llm.backend": "scripted",
+            "llm.decisions": "json",
+        },
+    )
+    with World(scenario, seed=0) as world:
+        world.run()
+        ranker = world.arms["agentcf"]
+        assert ranker.calls == world.metrics()["active_users"].sum() > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -87,6 +88,16 @@ class ItemProfile(BaseModel):
         if self.note:
             text += f" [viewers say: {_quote(self.note)[:160]}]"
         return text
+
+
+def item_profiles(items: pd.DataFrame) -> list[ItemProfile]:
+    """Profiles for catalogue rows (``item_id``, ``title``, ``genres``, ``description``)."""
+    return [
+        ItemProfile(item_id=i, title=t, genres=tuple(g), description=d or "")
+        for i, t, g, d in zip(
+            items["item_id"], items["title"], items["genres"], items["description"], strict=True
+        )
+    ]
 
 
 def _quote(text: str) -> str:

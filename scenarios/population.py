@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from agents.profile import ItemProfile, Level, Traits, UserProfile
+from agents.profile import item_profiles as profiles_of_items
 from agents.traits import traits_from_history
 from simulator.dataset import Dataset
 
@@ -18,13 +19,7 @@ LEVELS = (Level.LOW, Level.MEDIUM, Level.HIGH)
 
 
 def item_profiles(dataset: Dataset) -> list[ItemProfile]:
-    items = dataset.items
-    return [
-        ItemProfile(item_id=i, title=t, genres=tuple(g), description=d or "")
-        for i, t, g, d in zip(
-            items["item_id"], items["title"], items["genres"], items["description"], strict=True
-        )
-    ]
+    return profiles_of_items(dataset.items)
 
 
 def user_profiles(

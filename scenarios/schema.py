@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import yaml
 from pydantic import (
     BaseModel,
@@ -26,6 +28,7 @@ from memory.stream import StreamConfig
 from scenarios.datasets import DATASET_KINDS, load_dataset
 from scenarios.population import item_profiles, pareto_activity, user_profiles
 from simulator.calibration import CalibrationResult
+from simulator.dataset import Dataset
 from simulator.errors import ScenarioError
 from simulator.llm.cache import CachedLLM
 from simulator.llm.registry import BACKENDS, CHOICE_BACKENDS, make_llm
@@ -96,6 +99,13 @@ class RecommenderSpec(_Strict):
         if self.import_path:
             return import_recommender(self.import_path, self.params, seed=seed)
         return make_recommender(self.name, self.params, seed=seed)
+
+
+class ArrivalSpec(_Strict):
+    """Cold start: a share of the items enters the world at a step, with text, no history."""
+
+    at_step: int = Field(ge=2)
+    items: float = Field(0.1, gt=0, lt=1, description="share of the catalogue held back")
 
 
 class SwitchSpec(_Strict):
@@ -213,6 +223,7 @@ class Scenario(_Strict):
     switches: list[SwitchSpec] = Field(
         default_factory=list, description="recommender switches at given steps"
     )
+    arrivals: ArrivalSpec | None = None
     arms: list[RecommenderSpec] = Field(
         default_factory=list,
         description="A/B test: each arm serves a seeded, equal share of the users",
@@ -240,6 +251,20 @@ class Scenario(_Strict):
                 rec.name = spec.label  # the arm's name in every log row
             built[name] = rec
         return built
+
+    def _hold_back_new_items(
+        self, dataset: Dataset, rng: np.random.Generator
+    ) -> tuple[Dataset, pd.DataFrame | None]:
+        """Cold start: a share of the catalogue is kept out, with its history, until it arrives."""
+        if self.arrivals is None:
+            return dataset, None
+        n = max(1, round(self.arrivals.items * len(dataset.items)))
+        new = rng.choice(len(dataset.items), size=n, replace=False)
+        arriving = dataset.items.iloc[np.sort(new)].reset_index(drop=True)
+        ids = set(arriving["item_id"])
+        items = dataset.items[~dataset.items["item_id"].isin(ids)].reset_index(drop=True)
+        inter = dataset.interactions[~dataset.interactions["item_id"].isin(ids)]
+        return replace(dataset, items=items, interactions=inter.reset_index(drop=True)), arriving
 
     def utility_params(self) -> UtilityParams:
         """The utility policy's parameters: a calibration file, then any overrides."""
@@ -273,6 +298,7 @@ class Scenario(_Strict):
             users = dataset.users.head(self.population.size)
         else:
             users = dataset.sample_users(self.population.size, rng).users
+        dataset, arriving = self._hold_back_new_items(dataset, rng)
         profiles = user_profiles(users, dataset, rng, self.traits.model_dump())
         activity = None
         if self.activation.mode == "pareto":
@@ -285,6 +311,7 @@ class Scenario(_Strict):
             users=profiles,
             activity=activity,
             items=item_profiles(dataset),
+            arrivals={self.arrivals.at_step: arriving} if arriving is not None else {},
             recommender=self.recommender.build(seed),
             switches={s.at_step: s.build(seed) for s in self.switches},
             llm=self.llm.build(seed),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.profile import ItemProfile, UserProfile
@@ -62,6 +63,8 @@ class Setup:
     policy: str = "llm"
     arms: dict[str, Recommender] | None = None
     switches: dict[int, Recommender] = field(default_factory=dict)
+    arrivals: dict[int, pd.DataFrame] = field(default_factory=dict)
+    """Items (dataset rows) that enter the catalogue at a step: the cold-start case."""
     utility: UtilityParams | None = None
     activity: list[float] | None = None
     config: dict[str, Any] = field(default_factory=dict)

@@ -22,6 +22,7 @@ from agents.actions.search import CatalogueSearch, SearchAction
 from agents.hybrid import HybridPolicy
 from agents.item import ItemAgent
 from agents.policy import LLMPolicy, Policy
+from agents.profile import item_profiles
 from agents.social import SocialGraph
 from agents.taste import taste_request, with_taste
 from agents.user import UserAgent
@@ -185,7 +186,10 @@ class World(mesa.Model):
     # -- phases ------------------------------------------------------------------------
 
     def _intervene(self, step: int) -> None:
-        """Scheduled changes: a recommender switch takes over, fit on the log so far."""
+        """Scheduled changes: new items arrive; a recommender switch takes over."""
+        arriving = self.setup.arrivals.get(step)
+        if arriving is not None:
+            self._arrive(step, arriving)
         new = self.setup.switches.get(step)
         if new is None:
             return
@@ -195,6 +199,24 @@ class World(mesa.Model):
         self.arms = {label: new}
         self.arm_of = dict.fromkeys(self.arm_of, label)
         self._events.append(Event(step, "switch", text=label))
+
+    def _arrive(self, step: int, arriving: pd.DataFrame) -> None:
+        """New items join the catalogue with text and no history; every arm refits on it."""
+        dataset = replace(
+            self.setup.dataset,
+            items=pd.concat([self.setup.dataset.items, arriving], ignore_index=True),
+        )
+        self.setup.dataset = dataset
+        for profile in item_profiles(arriving):
+            self.items[profile.item_id] = ItemAgent(self, profile)
+            self._item_profiles[profile.item_id] = profile
+            self._events.append(Event(step, "arrival", item_id=profile.item_id, text=profile.title))
+        self._searcher = SearchAction(
+            CatalogueSearch([i.profile for i in self.items.values()], self.memory.store.embedder)
+        )
+        log = replace(dataset, interactions=pd.concat(self._train, ignore_index=True))
+        for recommender in self.arms.values():
+            recommender.fit(log)
 
     def _lend_context(self, recommender: object) -> None:
         """Recommenders that rank with the LLM (LLM re-ranker, AgentCF) get the runtime and

@@ -103,3 +103,20 @@ def test_a_step_without_visitors_keeps_the_user_log_readable(tmp_path):
         world.step()
     users = pd.read_parquet(tmp_path / "users.parquet")
     assert len(users) == 2 and set(users["step"]) == {2}
+
+
+def test_cold_start_items_arrive_with_no_history(tmp_path):
+    from simulator.runlog import read_events
+
+    scenario = load_scenario("cold-start", steps=5, **{"population.size": 45})
+    with World(scenario, seed=0, run_dir=tmp_path) as world:
+        assert not set(world.setup.arrivals[4]["item_id"]) & set(world.items)
+        world.run()
+    events = read_events(tmp_path)
+    new = set(events.loc[events["kind"] == "arrival", "item_id"])
+    assert len(new) == 50 and set(events.loc[events["kind"] == "arrival", "step"]) == {4}
+    assert new <= set(world.items)
+    rows = read_interactions(tmp_path)
+    assert not rows.loc[rows["step"] < 4, "item_id"].isin(new).any()
+    shown = rows[rows["item_id"].isin(new)]
+    assert len(shown) > 0 and set(shown["recommender"]) == {"llm"}  # popularity never shows them

@@ -100,6 +100,17 @@ class RecommenderContract:
         b, _ = self._fitted(seed=3)
         assert a.recommend(data.user_ids, 5) == b.recommend(data.user_ids, 5)
 
+    def test_save_and_load_round_trip(self) -> None:
+        import tempfile
+
+        rec, data = self._fitted(seed=5)
+        with tempfile.TemporaryDirectory() as folder:
+            rec.save(folder)
+            copy = type(self).make(5)
+            copy.load(folder)
+        users = [*data.user_ids, "never-seen-user"]
+        assert copy.recommend(users, 6) == rec.recommend(users, 6)
+
     def test_update_marks_items_seen(self) -> None:
         rec, data = self._fitted()
         user = data.user_ids[0]

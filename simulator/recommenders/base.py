@@ -6,7 +6,9 @@ interactions (``user_id, item_id, timestamp, rating``). It never sees agents' tr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -110,6 +112,47 @@ class ScoringRecommender:
         for user, item in zip(interactions["user_id"], interactions["item_id"], strict=True):
             if (i := index.get(item)) is not None:
                 self._seen.setdefault(user, set()).add(i)
+
+    def save(self, path: str | Path) -> None:
+        """Write the fitted state as ``state.npz`` plus ``config.json``: no pickles."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        users = sorted(self._seen)
+        seen_items = [np.fromiter(sorted(self._seen[u]), np.int64) for u in users]
+        arrays = {
+            "item_ids": np.asarray(self.item_ids, dtype=str),
+            "seen_users": np.asarray(users, dtype=str),
+            "seen_offsets": np.cumsum([0, *map(len, seen_items)]),
+            "seen_items": np.concatenate(seen_items) if seen_items else np.zeros(0, np.int64),
+            **{f"state_{k}": v for k, v in self._state().items()},
+        }
+        np.savez(folder / "state.npz", **arrays)
+        config = getattr(self, "config", None)
+        meta = {"class": type(self).__name__, "config": config.model_dump() if config else {}}
+        (folder / "config.json").write_text(json.dumps(meta, indent=2))
+
+    def load(self, path: str | Path) -> None:
+        """Restore what ``save`` wrote into this (same-class, same-config) recommender."""
+        folder = Path(path)
+        meta = json.loads((folder / "config.json").read_text())
+        if meta["class"] != type(self).__name__:
+            raise ValueError(f"{folder} holds a {meta['class']}, not a {type(self).__name__}")
+        with np.load(folder / "state.npz", allow_pickle=False) as data:
+            self.item_ids = data["item_ids"].astype(object)
+            self._item_index = {item: i for i, item in enumerate(self.item_ids)}
+            offsets, items = data["seen_offsets"], data["seen_items"]
+            self._seen = {
+                str(u): set(items[offsets[i] : offsets[i + 1]].tolist())
+                for i, u in enumerate(data["seen_users"])
+            }
+            self._set_state({k[6:]: data[k] for k in data.files if k.startswith("state_")})
+
+    def _state(self) -> dict[str, np.ndarray]:
+        """The learned arrays beyond the catalogue and seen items; subclasses add theirs."""
+        return {}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what ``_state`` returned."""
 
     def _fit(self, interactions: pd.DataFrame) -> None:
         """Learn from the initial log; the default keeps nothing."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -24,6 +26,13 @@ class RandomRecommender(ScoringRecommender):
 
     def _scores(self, users: list[str]) -> np.ndarray:
         return self._rng.random((len(users), len(self.item_ids)))
+
+    def _state(self) -> dict[str, np.ndarray]:
+        # The generator's state, so a loaded copy continues the same random sequence.
+        return {"rng": np.asarray(json.dumps(self._rng.bit_generator.state))}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self._rng.bit_generator.state = json.loads(str(state["rng"]))
 
 
 class MostPopularConfig(RecommenderConfig):
@@ -63,3 +72,9 @@ class MostPopularRecommender(ScoringRecommender):
 
     def _scores(self, users: list[str]) -> np.ndarray:
         return np.broadcast_to(self._counts, (len(users), len(self._counts)))
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"counts": self._counts}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self._counts = state["counts"].astype(float)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 from pydantic import Field
@@ -68,6 +69,13 @@ class LLMReranker:
 
     def update(self, interactions: pd.DataFrame) -> None:
         self.base.update(interactions)
+
+    def save(self, path: str | Path) -> None:
+        """Only the retriever learns; the LLM context is lent again after loading."""
+        self.base.save(Path(path) / "base")  # type: ignore[attr-defined]
+
+    def load(self, path: str | Path) -> None:
+        self.base.load(Path(path) / "base")  # type: ignore[attr-defined]
 
     def recommend(
         self,

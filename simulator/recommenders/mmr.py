@@ -8,6 +8,7 @@ to the items already picked. The filter-bubble scenario sets it against plain po
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,20 @@ class MMRRecommender:
 
     def update(self, interactions: pd.DataFrame) -> None:
         self.base.update(interactions)
+
+    def save(self, path: str | Path) -> None:
+        """The base's state in ``base/``, the genre vectors beside it."""
+        folder = Path(path)
+        self.base.save(folder / "base")  # type: ignore[attr-defined]
+        items = sorted(self._genres)
+        matrix = np.stack([self._genres[i] for i in items]) if items else np.zeros((0, 1))
+        np.savez(folder / "genres.npz", items=np.asarray(items, dtype=str), vectors=matrix)
+
+    def load(self, path: str | Path) -> None:
+        folder = Path(path)
+        self.base.load(folder / "base")  # type: ignore[attr-defined]
+        with np.load(folder / "genres.npz", allow_pickle=False) as data:
+            self._genres = {str(i): v for i, v in zip(data["items"], data["vectors"], strict=True)}
 
     def recommend(
         self,

@@ -7,6 +7,8 @@ the CPU classes are used directly so a GPU build of ``implicit`` cannot change r
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from pydantic import Field
@@ -58,7 +60,8 @@ class _FactorRecommender(MatrixRecommender):
         from threadpoolctl import threadpool_limits
 
         # implicit warns (and slows down) when BLAS runs its own threads beside it.
-        with threadpool_limits(1, "blas"):
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "OpenBLAS is configured", RuntimeWarning)
             model = self._model()
             model.fit(self._matrix, show_progress=False)
         self._user_factors = np.asarray(model.user_factors, dtype=np.float32)
@@ -109,7 +112,9 @@ class ALSRecommender(_FactorRecommender):
     def _learn(self, interactions: pd.DataFrame, touched: np.ndarray) -> None:
         if len(touched) == 0 or len(self._item_factors) == 0:
             return
-        model = self._model()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "OpenBLAS is configured", RuntimeWarning)
+            model = self._model()
         n_users = len(self.user_ids)
         grown = np.zeros((n_users, self._item_factors.shape[1]), dtype=np.float32)
         grown[: len(self._user_factors)] = self._user_factors

@@ -108,7 +108,12 @@ class MatrixRecommender(ScoringRecommender):
     # -- persistence ----------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        """Write one ``.npz`` (arrays plus a JSON header); loads without pickle."""
+        """Write ``meta.json`` and ``state.npz`` into the folder ``path`` (created if needed).
+
+        Plain JSON and numpy arrays only, so loading never unpickles foreign objects.
+        """
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
         meta = {
             "format": _FORMAT,
             "class": type(self).__name__,
@@ -116,7 +121,6 @@ class MatrixRecommender(ScoringRecommender):
             "config": self.config.model_dump(mode="json"),
         }
         arrays = {
-            "__meta__": np.array(json.dumps(meta)),
             "item_ids": np.array(list(self.item_ids), dtype=str),
             "user_ids": np.array(self.user_ids, dtype=str),
             "indptr": self._matrix.indptr,
@@ -125,34 +129,40 @@ class MatrixRecommender(ScoringRecommender):
         }
         for key, value in self._state().items():
             arrays[f"state_{key}"] = value
-        with open(path, "wb") as fh:
+        (folder / "meta.json").write_text(json.dumps(meta, indent=2))
+        with open(folder / "state.npz", "wb") as fh:
             np.savez(fh, **arrays)
 
-    @classmethod
-    def load(cls, path: str | Path) -> Self:
-        """Rebuild a recommender written by ``save``; refuses another class's file."""
-        with np.load(path, allow_pickle=False) as npz:
+    def load(self, path: str | Path) -> Self:
+        """Replace this recommender's config, seed and state with those ``save`` wrote.
+
+        Returns ``self``, so ``ItemKNNRecommender().load(folder)`` reads as one step.
+        Refuses a folder written by another class.
+        """
+        folder = Path(path)
+        meta: dict[str, Any] = json.loads((folder / "meta.json").read_text())
+        if meta.get("class") != type(self).__name__ or meta.get("format") != _FORMAT:
+            raise ValueError(f"{folder} holds {meta.get('class')!r}, not {type(self).__name__}")
+        with np.load(folder / "state.npz", allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-        meta: dict[str, Any] = json.loads(str(arrays["__meta__"]))
-        if meta.get("class") != cls.__name__ or meta.get("format") != _FORMAT:
-            raise ValueError(f"{path} holds {meta.get('class')!r}, not {cls.__name__}")
-        rec = cls(cls.config_class(**meta["config"]), seed=meta["seed"])
-        rec.item_ids = np.asarray(arrays["item_ids"].tolist(), dtype=object)
-        rec._item_index = {item: i for i, item in enumerate(rec.item_ids)}
-        rec.user_ids = arrays["user_ids"].tolist()
-        rec._user_index = {user: i for i, user in enumerate(rec.user_ids)}
+        self.config = self.config_class(**meta["config"])
+        self.seed = meta["seed"]
+        self.item_ids = np.asarray(arrays["item_ids"].tolist(), dtype=object)
+        self._item_index = {item: i for i, item in enumerate(self.item_ids)}
+        self.user_ids = arrays["user_ids"].tolist()
+        self._user_index = {user: i for i, user in enumerate(self.user_ids)}
         indices, indptr = arrays["indices"], arrays["indptr"]
-        rec._matrix = sp.csr_matrix(
+        self._matrix = sp.csr_matrix(
             (np.ones(len(indices), np.float32), indices, indptr),
-            shape=(len(rec.user_ids), len(rec.item_ids)),
+            shape=(len(self.user_ids), len(self.item_ids)),
         )
-        rec._popularity = arrays["popularity"]
-        rec._seen = {
+        self._popularity = arrays["popularity"]
+        self._seen = {
             user: set(indices[indptr[r] : indptr[r + 1]].tolist())
-            for r, user in enumerate(rec.user_ids)
+            for r, user in enumerate(self.user_ids)
         }
-        rec._restore({k[6:]: v for k, v in arrays.items() if k.startswith("state_")})
-        return rec
+        self._restore({k[6:]: v for k, v in arrays.items() if k.startswith("state_")})
+        return self
 
 
 class ItemKNNConfig(RecommenderConfig):

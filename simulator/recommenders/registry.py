@@ -23,8 +23,23 @@ RECOMMENDERS: dict[str, tuple[type, type]] = {
 
 def _register_rerankers() -> None:
     # Imported here: MMR itself builds its base recommender through this registry.
+    from simulator.recommenders.content import ContentConfig, ContentRecommender
+    from simulator.recommenders.implicit_mf import (
+        ALSConfig,
+        ALSRecommender,
+        BPRConfig,
+        BPRRecommender,
+    )
+    from simulator.recommenders.knn import ItemKNNConfig, ItemKNNRecommender
     from simulator.recommenders.llm_rerank import AgentCFRanker, LLMRerankConfig, LLMReranker
     from simulator.recommenders.mmr import MMRConfig, MMRRecommender
+    from simulator.recommenders.sasrec import SASRecConfig, SASRecRecommender
+
+    RECOMMENDERS["item-knn"] = (ItemKNNRecommender, ItemKNNConfig)
+    RECOMMENDERS["als"] = (ALSRecommender, ALSConfig)
+    RECOMMENDERS["bpr"] = (BPRRecommender, BPRConfig)
+    RECOMMENDERS["content"] = (ContentRecommender, ContentConfig)
+    RECOMMENDERS["sasrec"] = (SASRecRecommender, SASRecConfig)
 
     RECOMMENDERS["mmr"] = (MMRRecommender, MMRConfig)
     RECOMMENDERS["llm-rerank"] = (LLMReranker, LLMRerankConfig)

@@ -33,9 +33,9 @@ class SASRecConfig(RecommenderConfig):
     blocks: int = Field(2, ge=1)
     heads: int = Field(1, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1)
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(20, ge=1)
     batch_size: int = Field(128, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
+    learning_rate: float = Field(5e-3, gt=0)
 
 
 def _build_net(n_items: int, c: SASRecConfig):  # returns a torch.nn.Module

@@ -119,4 +119,5 @@ def test_cold_start_items_arrive_with_no_history(tmp_path):
     rows = read_interactions(tmp_path)
     assert not rows.loc[rows["step"] < 4, "item_id"].isin(new).any()
     shown = rows[rows["item_id"].isin(new)]
-    assert len(shown) > 0 and set(shown["recommender"]) == {"llm"}  # popularity never shows them
+    # The collaborative arm cannot show items without history; content and LLM arms can.
+    assert len(shown) > 0 and set(shown["recommender"]) <= {"content", "llm"}

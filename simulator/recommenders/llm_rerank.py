@@ -12,15 +12,12 @@ items); without one, the retriever's order is kept, so the class still works off
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import pandas as pd
 from pydantic import Field
 
-from simulator.dataset import Dataset
-from simulator.recommenders.base import Recommender, RecommenderConfig
+from simulator.recommenders.base import RecommenderConfig, Reranker
 from simulator.types import LLM, ChatMessage, LLMRequest
 
 SYSTEM = (
@@ -49,58 +46,30 @@ class LLMRerankConfig(RecommenderConfig):
     candidates: int = Field(9, ge=2, le=9)
 
 
-class LLMReranker:
+class LLMReranker(Reranker):
     name = "llm-rerank"
     use_memory = False
 
     def __init__(self, config: LLMRerankConfig | None = None, *, seed: int | None = None) -> None:
-        from simulator.recommenders.registry import make_recommender
-
         self.config = config or LLMRerankConfig()
-        self.base: Recommender = make_recommender(self.config.base, seed=seed or 0)
+        super().__init__(self.config.base, self.config.candidates, seed=seed)
         self.context: RecommenderContext | None = None
         self.calls = 0
 
     def attach(self, context: RecommenderContext) -> None:
         self.context = context
 
-    def fit(self, data: Dataset) -> None:
-        self.base.fit(data)
-
-    def update(self, interactions: pd.DataFrame) -> None:
-        self.base.update(interactions)
-
-    def save(self, path: str | Path) -> None:
-        """Only the retriever learns; the LLM context is lent again after loading."""
-        self.base.save(Path(path) / "base")  # type: ignore[attr-defined]
-
-    def load(self, path: str | Path) -> None:
-        self.base.load(Path(path) / "base")  # type: ignore[attr-defined]
-
-    def recommend(
-        self,
-        user_ids: Sequence[str],
-        k: int,
-        *,
-        exclude_seen: bool = True,
-        candidates: Sequence[str] | None = None,
-    ) -> dict[str, list[str]]:
-        pool = self.base.recommend(
-            user_ids,
-            max(k, self.config.candidates),
-            exclude_seen=exclude_seen,
-            candidates=candidates,
-        )
-        if self.context is None:
-            return {u: items[:k] for u, items in pool.items()}
-        users = [u for u in user_ids if len(pool[u]) > 1]
-        requests = [self._request(u, pool[u][: self.config.candidates]) for u in users]
-        answers = self.context.llm.generate(requests)
-        self.calls += len(requests)
+    def _rerank_all(self, pool: dict[str, list[str]], k: int) -> dict[str, list[str]]:
+        """One batch: every user's top candidates, ordered by the LLM's choice probabilities."""
         out = {u: items[:k] for u, items in pool.items()}
+        if self.context is None:
+            return out
+        users = [u for u, items in pool.items() if len(items) > 1]
+        heads = {u: pool[u][: self.config.candidates] for u in users}
+        answers = self.context.llm.generate([self._request(u, heads[u]) for u in users])
+        self.calls += len(users)
         for user, answer in zip(users, answers, strict=True):
-            head = pool[user][: self.config.candidates]
-            probs = answer.choice_probs or {}
+            head, probs = heads[user], answer.choice_probs or {}
             order = sorted(range(len(head)), key=lambda i: (-probs.get(str(i + 1), 0.0), i))
             out[user] = ([head[i] for i in order] + pool[user][len(head) :])[:k]
         return out

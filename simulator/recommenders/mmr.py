@@ -7,15 +7,13 @@ to the items already picked. The filter-bubble scenario sets it against plain po
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from simulator.dataset import Dataset
-from simulator.recommenders.base import Recommender, RecommenderConfig
+from simulator.recommenders.base import RecommenderConfig, Reranker
 
 
 class MMRConfig(RecommenderConfig):
@@ -30,18 +28,16 @@ class MMRConfig(RecommenderConfig):
     candidates: int = Field(50, ge=1)
 
 
-class MMRRecommender:
+class MMRRecommender(Reranker):
     name = "mmr"
 
     def __init__(self, config: MMRConfig | None = None, *, seed: int | None = None) -> None:
-        from simulator.recommenders.registry import make_recommender
-
         self.config = config or MMRConfig()
-        self.base: Recommender = make_recommender(self.config.base, seed=seed or 0)
+        super().__init__(self.config.base, self.config.candidates, seed=seed)
         self._genres: dict[str, np.ndarray] = {}
 
     def fit(self, data: Dataset) -> None:
-        self.base.fit(data)
+        super().fit(data)
         vocab = sorted({g for gs in data.items["genres"] for g in gs})
         index = {g: i for i, g in enumerate(vocab)}
         self._genres = {}
@@ -51,37 +47,19 @@ class MMRRecommender:
             norm = np.linalg.norm(v)
             self._genres[item] = v / norm if norm else v
 
-    def update(self, interactions: pd.DataFrame) -> None:
-        self.base.update(interactions)
-
     def save(self, path: str | Path) -> None:
         """The base's state in ``base/``, the genre vectors beside it."""
-        folder = Path(path)
-        self.base.save(folder / "base")  # type: ignore[attr-defined]
+        super().save(path)
         items = sorted(self._genres)
         matrix = np.stack([self._genres[i] for i in items]) if items else np.zeros((0, 1))
-        np.savez(folder / "genres.npz", items=np.asarray(items, dtype=str), vectors=matrix)
+        np.savez(Path(path) / "genres.npz", items=np.asarray(items, dtype=str), vectors=matrix)
 
     def load(self, path: str | Path) -> None:
-        folder = Path(path)
-        self.base.load(folder / "base")  # type: ignore[attr-defined]
-        with np.load(folder / "genres.npz", allow_pickle=False) as data:
+        super().load(path)
+        with np.load(Path(path) / "genres.npz", allow_pickle=False) as data:
             self._genres = {str(i): v for i, v in zip(data["items"], data["vectors"], strict=True)}
 
-    def recommend(
-        self,
-        user_ids: Sequence[str],
-        k: int,
-        *,
-        exclude_seen: bool = True,
-        candidates: Sequence[str] | None = None,
-    ) -> dict[str, list[str]]:
-        pool = self.base.recommend(
-            user_ids,
-            max(k, self.config.candidates),
-            exclude_seen=exclude_seen,
-            candidates=candidates,
-        )
+    def _rerank_all(self, pool: dict[str, list[str]], k: int) -> dict[str, list[str]]:
         return {user: self._rerank(items, k) for user, items in pool.items()}
 
     def _rerank(self, items: list[str], k: int) -> list[str]:

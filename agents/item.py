@@ -55,6 +55,7 @@ class ItemAgent(mesa.Agent):
         self.chosen_by: Counter[str] = Counter()
         self.passed_by: Counter[str] = Counter()
         self._memory_counter = 0
+        self._audience: tuple[str, ...] | None = None  # cached; reset when a choice lands
 
     @property
     def item_id(self) -> str:
@@ -66,7 +67,9 @@ class ItemAgent(mesa.Agent):
 
     def audience(self, top: int = 3) -> tuple[str, ...]:
         """The genres its choosers like most: what the item 'believes' its audience is."""
-        return tuple(g for g, _ in self.chosen_by.most_common(top))
+        if self._audience is None:
+            self._audience = tuple(g for g, _ in self.chosen_by.most_common(3))
+        return self._audience[:top]
 
     def observe(
         self, interaction: Interaction, user: UserProfile
@@ -96,6 +99,7 @@ class ItemAgent(mesa.Agent):
             return None, contradiction
         self.watches += 1
         self.chosen_by.update(taste)
+        self._audience = None
         liked_text = ", ".join(taste) or "varied genres"
         rated = "" if interaction.rating is None else f"; rated {interaction.rating:g}"
         text = f"Chosen by a user who likes {liked_text}{rated}. Why: {interaction.reason}"

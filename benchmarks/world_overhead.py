@@ -24,11 +24,34 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--pages", type=int, default=2)
     parser.add_argument("--memory", choices=("in-memory", "chroma"), default="in-memory")
+    parser.add_argument(
+        "--visit-only",
+        action="store_true",
+        help="browse pages only: no interviews, searches, chats, corrections or taste summaries",
+    )
     args = parser.parse_args()
+    extras = (
+        {
+            "interviews": False,
+            "search_rate": 0.0,
+            "chat_rate": 0.0,
+            "item_corrections": 0,
+            "taste_summary": False,
+        }
+        if args.visit_only
+        else {
+            "interviews": True,
+            "search_rate": 0.15,
+            "chat_rate": 0.15,
+            "item_corrections": 50,
+            "taste_summary": True,
+        }
+    )
     scenario = load_scenario(
         "quickstart",
         steps=args.steps,
         pages=args.pages,
+        **extras,
         **{
             "population.size": args.users,
             "memory.backend": args.memory,

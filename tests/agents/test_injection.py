@@ -37,3 +37,14 @@ def test_an_injected_description_stays_inside_the_fence(action):
     assert answer.error is None
     outcome = action.apply(agent, page(INJECTION), answer)
     assert len(outcome.interactions) == 2 and not outcome.failed
+
+
+def test_fast_rendering_matches_langchain_for_every_template():
+    from agents.prompts import PROMPTS, render
+
+    for name, template in PROMPTS.items():
+        values = {v: f"<{v} with {{braces}}>" for v in template.input_variables}
+        ours = render(template, **values)
+        theirs = template.format_messages(**values)
+        assert [m.content for m in ours] == [m.content for m in theirs], name
+        assert [m.role for m in ours] == ["system", "system", "user"], name

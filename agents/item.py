@@ -77,11 +77,11 @@ class ItemAgent(mesa.Agent):
         """Count the exposure, remember a choice, and flag a contradiction of its memory."""
         self.exposures += 1
         taste = user.favourite_genres[:3]
-        audience = set(self.audience())
-        fan = bool(audience & set(taste))
+        audience = self.audience()
         watched = interaction.action is Reaction.WATCH
         contradiction = None
-        if audience and len(self.chosen_by) >= 1:
+        if audience:
+            fan = any(g in audience for g in taste)
             liked = watched and (interaction.rating is None or interaction.rating >= 4)
             disliked = not watched or (interaction.rating is not None and interaction.rating <= 2)
             if fan and disliked:

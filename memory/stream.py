@@ -202,15 +202,21 @@ class MemoryStream:
         return out
 
     def _reinforce(self, records: list[MemoryRecord], vectors: np.ndarray) -> list[_Slot]:
-        """Match each record to its owner's slots; return the slots ready for promotion."""
+        """Match each record to its owner's slots; return the slots ready for promotion.
+
+        Records are taken in order (a record can reinforce a slot an earlier one opened),
+        comparing against all of an owner's slots in one product.
+        """
         ready: list[_Slot] = []
+        threshold = self.config.reinforce_threshold
         for record, vector in zip(records, vectors, strict=True):
             slots = self._short.setdefault(record.owner, deque())
-            best, best_sim = None, self.config.reinforce_threshold
-            for slot in slots:
-                sim = float(slot.vector @ vector)
-                if sim >= best_sim:
-                    best, best_sim = slot, sim
+            best = None
+            if slots:
+                sims = np.stack([s.vector for s in slots]) @ vector
+                i = int(np.argmax(sims))
+                if sims[i] >= threshold:
+                    best = slots[i]
             if best is None:
                 if len(slots) >= self.config.short_term_slots:
                     slots.popleft()

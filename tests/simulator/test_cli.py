@@ -7,6 +7,14 @@ from simulator.runlog import read_interactions
 runner = CliRunner()
 
 
+def run_data_scenario(name, out, data_dir, *options):
+    """``recworld run NAME --data-dir DIR --out OUT [options]``; fails the test on error."""
+    args = ["run", name, "--data-dir", str(data_dir), "--out", str(out), *options]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def test_run_quickstart_writes_a_run(tmp_path):
     out = tmp_path / "run"
     result = runner.invoke(
@@ -92,22 +100,7 @@ def test_truncated_u_data_is_one_line_and_exit_2(tmp_path, shared_data):
 @pytest.mark.data
 def test_movielens_scenario_runs_from_the_command_line(tmp_path, shared_data):
     out = tmp_path / "ml"
-    result = runner.invoke(
-        app,
-        [
-            "run",
-            "movielens-100k",
-            "--data-dir",
-            str(shared_data),
-            "--users",
-            "50",
-            "--steps",
-            "3",
-            "--out",
-            str(out),
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    run_data_scenario("movielens-100k", out, shared_data, "--users", "50", "--steps", "3")
     assert len(list((out / "interactions.parquet").iterdir())) == 3
     assert (out / "memory" / "chroma.sqlite3").exists()
 
@@ -181,24 +174,9 @@ def test_movielens_run_logs_every_kind_of_action(tmp_path, shared_data):
     from simulator.runlog import read_events
 
     out = tmp_path / "ml"
-    result = runner.invoke(
-        app,
-        [
-            "run",
-            "movielens-100k",
-            "--llm",
-            "scripted",
-            "--data-dir",
-            str(shared_data),
-            "--users",
-            "60",
-            "--steps",
-            "3",
-            "--out",
-            str(out),
-        ],
+    run_data_scenario(
+        "movielens-100k", out, shared_data, "--llm", "scripted", "--users", "60", "--steps", "3"
     )
-    assert result.exit_code == 0, result.output
     rows = read_interactions(out)
     assert {"watch", "skip"} == set(rows["action"])
     watched = rows[rows["action"] == "watch"]
@@ -213,22 +191,7 @@ def test_agentcf_scenario_runs_item_agent_updates(tmp_path, shared_data):
     from simulator.runlog import read_events
 
     out = tmp_path / "cds"
-    result = runner.invoke(
-        app,
-        [
-            "run",
-            "agentcf-cds",
-            "--llm",
-            "scripted",
-            "--data-dir",
-            str(shared_data),
-            "--steps",
-            "3",
-            "--out",
-            str(out),
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    run_data_scenario("agentcf-cds", out, shared_data, "--llm", "scripted", "--steps", "3")
     events = read_events(out)
     assert (events["kind"] == "item_memory").sum() > 0
     assert (events["kind"] == "correction").sum() > 0

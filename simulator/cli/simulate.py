@@ -1,4 +1,4 @@
-"""The ``recworld`` command line: run scenarios, list them, inspect datasets."""
+"""``recworld run``, ``scenarios`` and ``calibrate``: running and tuning simulations."""
 
 from __future__ import annotations
 
@@ -7,31 +7,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from simulator.cli.app import app, console
+from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
-
-app = typer.Typer(
-    help="Simulate recommender systems with LLM-driven user and item agents.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
-memory_app = typer.Typer(help="Inspect a run's agent memories.", no_args_is_help=True)
-app.add_typer(memory_app, name="memory")
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _fail(exc: RecworldError) -> None:
-    """Users' mistakes get one line and exit status 2, never a traceback."""
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 @app.command()
@@ -194,85 +176,3 @@ def calibrate(
     table.add_row("written to", str(out))
     console.print(table)
     console.print(f"use it with: utility: {{calibration: {out}}} and policy: utility")
-
-
-@data_app.command("info")
-def data_info(
-    path: Annotated[str, typer.Argument(help="Dataset folder or file.")],
-    kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
-) -> None:
-    """Print counts, sparsity and the top genres of a dataset."""
-    from scenarios.datasets import guess_kind, load_dataset
-
-    try:
-        dataset = load_dataset(kind or guess_kind(path), path)
-    except RecworldError as exc:
-        _fail(exc)
-    stats = dataset.stats()
-    table = Table(title=f"{stats['name']} ({path})")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key in ("users", "items", "interactions", "social_edges"):
-        table.add_row(key, f"{stats[key]:,}")
-    table.add_row("sparsity", f"{stats['sparsity']:.4%}")
-    if stats["mean_rating"] is not None:
-        table.add_row("mean rating", f"{stats['mean_rating']:.2f}")
-    for genre, count in stats["top_genres"]:
-        table.add_row(f"genre: {genre}", f"{count:,}")
-    console.print(table)
-
-
-_SHORT_HEADERS = {
-    "created": "made",
-    "last_access": "seen",
-    "importance": "imp",
-    "recency": "rec",
-    "relevance": "rel",
-    "retention": "ret",
-    "forgotten": "gone",
-}
-_MEMORY_LEGEND = (
-    "made/seen: step written / last retrieved; imp: importance; rec: recency; "
-    "rel: relevance to the query; ret: retention (forgotten below the threshold)"
-)
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else ""
-    if isinstance(value, float | np.floating):
-        return f"{value:.2f}"
-    return str(value)
-
-
-@memory_app.command("show")
-def memory_show(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
-    user: Annotated[str, typer.Option(help="The owner id (a user id; item:ID for items).")],
-    query: Annotated[str | None, typer.Option(help="Also score against this query.")] = None,
-    limit: Annotated[int, typer.Option(help="Rows to show, best first.")] = 30,
-) -> None:
-    """Print one agent's memories with their scores, forgotten ones included."""
-    from simulator.memory_report import describe_memories
-
-    try:
-        frame, now = describe_memories(run_dir, user, query)
-    except RecworldError as exc:
-        _fail(exc)
-    title = f"memories of {user} at step {now}" + (f", query {query!r}" if query else "")
-    forgotten = int(frame["forgotten"].sum())
-    frame = frame.rename(columns=_SHORT_HEADERS)
-    table = Table(title=title, expand=True, caption=_MEMORY_LEGEND)
-    for column in frame.columns:
-        if column == "text":
-            table.add_column(column, ratio=1, min_width=24, overflow="fold")
-        else:
-            table.add_column(column, no_wrap=True)
-    for row in frame.head(limit).itertuples(index=False):
-        table.add_row(*(_cell(v) for v in row))
-    console.print(table)
-    console.print(f"{len(frame)} records, {forgotten} forgotten")
-
-
-if __name__ == "__main__":
-    app()

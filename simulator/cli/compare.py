@@ -1,0 +1,3 @@
+"""``recworld compare``: closed-loop A/B of recommenders across seeds."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""``recworld fidelity``: how human the simulated users are."""
+
+from __future__ import annotations

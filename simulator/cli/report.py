@@ -1,0 +1,3 @@
+"""``recworld report``: one self-contained HTML page of a run."""
+
+from __future__ import annotations

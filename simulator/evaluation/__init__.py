@@ -1,0 +1,1 @@
+"""Evaluation: offline metrics, closed-loop comparisons and the statistics they share."""

@@ -1,0 +1,48 @@
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats as sst
+
+from simulator.evaluation.stats import entropy_bits, gini, mean_ci
+
+
+def test_mean_ci_matches_scipy_t_interval():
+    x = np.array([0.1, 0.4, 0.35, 0.8, 0.2])
+    est = mean_ci(x)
+    low, high = sst.t.interval(0.95, 4, loc=x.mean(), scale=sst.sem(x))
+    assert est.n == 5
+    assert np.isclose(est.mean, x.mean())
+    assert np.isclose(est.low, low) and np.isclose(est.high, high)
+
+
+def test_mean_ci_drops_nan_and_handles_tiny_samples():
+    assert mean_ci([1.0, float("nan"), 3.0]).n == 2
+    single = mean_ci([2.0])
+    assert single.mean == 2.0 and np.isnan(single.low)
+    assert mean_ci([]).n == 0
+    const = mean_ci([1.0, 1.0, 1.0])
+    assert const.low == const.high == 1.0
+
+
+def test_gini_hand_cases():
+    assert gini([5, 5, 5, 5]) == 0.0
+    assert np.isclose(gini([0, 0, 0, 10]), 0.75)  # (n-1)/n for one holder
+    assert np.isclose(gini([1, 2, 3]), 2 / 9)
+
+
+@given(st.lists(st.integers(0, 1000), min_size=1, max_size=50))
+def test_gini_bounded_and_permutation_invariant(counts):
+    g = gini(counts)
+    assert 0.0 <= g < 1.0
+    assert np.isclose(g, gini(list(reversed(counts))))
+
+
+@given(st.lists(st.integers(1, 100), min_size=1, max_size=30))
+def test_entropy_bounded_by_log_support(counts):
+    h = entropy_bits(counts)
+    assert -1e-12 <= h <= np.log2(len(counts)) + 1e-9
+
+
+def test_entropy_uniform():
+    assert np.isclose(entropy_bits([3, 3, 3, 3]), 2.0)
+    assert entropy_bits([0, 0]) == 0.0

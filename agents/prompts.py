@@ -97,6 +97,14 @@ INTERVIEW_CHOICE_TASK = (
     "9 (excellent)."
 )
 
+HISTORY = "Films you have watched, with your ratings:\n{memories}\n\n"
+JUDGE_TASK = HISTORY + "The platform suggests {item}. Would you watch it? Answer yes or no."
+RANK_TASK = (
+    HISTORY + "Here are ten films:\n{items}\n\n"
+    "Which one would you most like to watch? Answer with its letter."
+)
+RATE_AFTER_HISTORY_TASK = HISTORY + "You just watched {item}. How do you rate it from 1 to 5?"
+
 PROMPTS: dict[str, ChatPromptTemplate] = {
     "browse": _template(JSON_RULES, BROWSE_TASK),
     "pick": _template(CHOICE_RULES, PICK_TASK),
@@ -106,6 +114,10 @@ PROMPTS: dict[str, ChatPromptTemplate] = {
     "post": _template(JSON_RULES, POST_TASK),
     "interview": _template(JSON_RULES, INTERVIEW_TASK),
     "interview_choice": _template(CHOICE_RULES, INTERVIEW_CHOICE_TASK),
+    # The fidelity suite's probes: the same persona, questions answered by choice.
+    "judge": _template(CHOICE_RULES, JUDGE_TASK),
+    "rank": _template(CHOICE_RULES, RANK_TASK),
+    "rate_after_history": _template(CHOICE_RULES, RATE_AFTER_HISTORY_TASK),
 }
 """One template per action; every one takes ``persona`` plus the task's own fields."""
 
@@ -150,18 +162,26 @@ def _compiled(template: ChatPromptTemplate) -> tuple[tuple[str, str], ...]:
     return _COMPILED[key]
 
 
-def quote_items(items: Sequence[ItemProfile], notes: Sequence[str] | None = None) -> str:
+def quote_items(
+    items: Sequence[ItemProfile],
+    notes: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
+) -> str:
     """Number the items, quote each with ``describe()`` and fence them as data.
 
     Args:
         items: Items in the order the prompt refers to them (1 is the first).
         notes: Optional text of ours to append to each item (say, the user's rating).
+        labels: Labels instead of 1, 2, ... (letters keep ten options one token each).
     """
     if notes is not None and len(notes) != len(items):
         raise ValueError(f"got {len(notes)} notes for {len(items)} items; pass one per item")
+    if labels is not None and len(labels) != len(items):
+        raise ValueError(f"got {len(labels)} labels for {len(items)} items; pass one per item")
     lines = []
     for i, item in enumerate(items, 1):
-        line = f"{i}. {item.describe()}"
+        label = labels[i - 1] if labels is not None else str(i)
+        line = f"{label}. {item.describe()}"
         if notes is not None and notes[i - 1]:
             line += f" ({notes[i - 1]})"
         lines.append(line)

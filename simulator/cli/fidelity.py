@@ -1,3 +1,149 @@
 """``recworld fidelity``: how human the simulated users are."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from simulator.cli.app import app, console
+from simulator.cli.app import fail as _fail
+from simulator.errors import RecworldError
+
+POLICIES = ("utility", "llm")
+
+
+@app.command()
+def fidelity(
+    data: Annotated[str, typer.Option(help="Dataset folder (e.g. ../shared/data/ml-100k).")],
+    kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
+    policy: Annotated[str, typer.Option(help="The agents' policy: utility or llm.")] = "utility",
+    llm: Annotated[
+        str, typer.Option(help="LLM backend for --policy llm, BACKEND[:MODEL].")
+    ] = "scripted",
+    calibration: Annotated[
+        Path | None, typer.Option(help="Utility parameters from `recworld calibrate`.")
+    ] = None,
+    floors: Annotated[
+        str, typer.Option(help="Comma-separated floors to report beside the agents, or none.")
+    ] = "random,most-popular,item-knn",
+    users: Annotated[int, typer.Option(help="Held-out users.")] = 100,
+    positives: Annotated[int, typer.Option(help="Liked items withheld per user.")] = 5,
+    rated: Annotated[int, typer.Option(help="Rated items withheld per user in all.")] = 10,
+    multiples: Annotated[str, typer.Option(help="Negatives per positive.")] = "1,2,3,9",
+    behaviour: Annotated[bool, typer.Option(help="Run the behavioural checks.")] = True,
+    cache: Annotated[Path | None, typer.Option(help="SQLite LLM response cache.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Folder for fidelity.json and CSVs.")] = None,
+) -> None:
+    """Score the agents on held-out users against random, popularity and item-kNN floors.
+
+    Taste discrimination (Agent4Rec), rating fidelity, ranking fidelity (AgentCF) and
+    SUBER-style behavioural checks, on the same cases for every subject.
+    """
+    from scenarios.datasets import guess_kind, load_dataset
+    from simulator.fidelity import run_fidelity
+    from simulator.fidelity.cases import CaseConfig
+    from simulator.fidelity.floors import FLOORS, RecommenderFloor
+
+    try:
+        if policy not in POLICIES:
+            raise RecworldError(f"--policy: unknown policy {policy!r}; choose utility or llm")
+        floor_names = [] if floors.strip() == "none" else [f.strip() for f in floors.split(",")]
+        unknown = [f for f in floor_names if f not in FLOORS]
+        if unknown:
+            raise RecworldError(
+                f"--floors: unknown floor {unknown[0]!r}; choose from {', '.join(FLOORS)} or none"
+            )
+        config = CaseConfig(
+            users=users,
+            positives=positives,
+            rated=rated,
+            multiples=_multiples(multiples),
+            seed=seed,
+        )
+        dataset = load_dataset(kind or guess_kind(data), data)
+        agent = _agent(policy, llm, calibration, cache, seed)
+        subjects = [agent, *(RecommenderFloor(name, seed=seed) for name in floor_names)]
+        with console.status("fidelity") as status:
+            report = run_fidelity(
+                dataset, subjects, config, behaviour=behaviour, on_progress=status.update
+            )
+        close = getattr(getattr(agent, "llm", None), "close", None)
+        if close:
+            close()
+    except RecworldError as exc:
+        _fail(exc)
+    folder = out or Path("runs") / f"fidelity-{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    report.write(folder)
+    _print(report)
+    console.print(f"written to {folder}/fidelity.json (and one CSV per table)")
+
+
+def _multiples(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise RecworldError(
+            f"--multiples: expected comma-separated integers like 1,2,3,9, got {text!r}"
+        ) from None
+    return values
+
+
+def _agent(policy: str, llm: str, calibration: Path | None, cache: Path | None, seed: int):
+    from simulator.fidelity.subjects import LLMSubject, UtilitySubject
+
+    if policy == "utility":
+        if calibration is None:
+            return UtilitySubject()
+        from simulator.calibration import CalibrationResult
+
+        if not calibration.is_file():
+            raise RecworldError(f"--calibration: {calibration} does not exist; run calibrate")
+        return UtilitySubject(CalibrationResult.load(calibration).params)
+    from simulator.llm.cache import CachedLLM
+    from simulator.llm.registry import make_llm, parse_llm_spec
+    from simulator.llm.runtime import LLMRuntime
+
+    backend, model = parse_llm_spec(llm)
+    engine = make_llm(backend, model=model, seed=seed)
+    return LLMSubject(LLMRuntime(CachedLLM(engine, cache) if cache else engine))
+
+
+def _print(report) -> None:
+    tables = [
+        (
+            "taste discrimination (F1 own answers / F1 told the base rate / accuracy / AUC)",
+            report.discrimination,
+            ["subject", "negatives", "m", "f1", "f1_base_rate", "accuracy", "auc"],
+        ),
+        (
+            "ranking fidelity (1 held-out liked item + 9 unseen)",
+            report.ranking,
+            ["subject", "ndcg@1", "ndcg@5", "ndcg@10", "mean_rank"],
+        ),
+        (
+            "rating fidelity (withheld ratings)",
+            report.rating,
+            ["subject", "tv", "kl", "genre_tv_mean", "mae", "mean_real", "mean_simulated"],
+        ),
+        (
+            "behavioural checks (pairs passed)",
+            report.behaviour,
+            ["subject", "check", "passed", "pairs", "mean_gap"],
+        ),
+    ]
+    for title, frame, columns in tables:
+        if frame.empty:
+            continue
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(
+                column, justify="left" if column in ("subject", "negatives", "check") else "right"
+            )
+        for row in frame[columns].itertuples(index=False):
+            table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+        console.print(table)

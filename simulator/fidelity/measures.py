@@ -1,0 +1,95 @@
+"""Scores of the fidelity tasks, kept free of any subject or dataset.
+
+Ties in a subject's scores are broken by a seeded random key supplied by the caller, so
+a subject that cannot tell items apart (the random floor, a scripted model) is neither
+flattered nor punished by catalogue order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+RATING_LEVELS = 5
+SMOOTHING = 0.5
+"""Pseudo-count per rating level (Jeffreys) so KL stays finite when a level is never used."""
+
+
+def classification(labels: np.ndarray, decisions: np.ndarray) -> dict[str, float]:
+    """Precision, recall, accuracy and F1 of yes/no decisions (precision 0 with no yes)."""
+    y = np.asarray(labels, bool)
+    d = np.asarray(decisions, bool)
+    tp = float((y & d).sum())
+    precision = tp / d.sum() if d.any() else 0.0
+    recall = tp / y.sum() if y.any() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    accuracy = float((y == d).mean()) if len(y) else float("nan")
+    return {"precision": precision, "recall": recall, "accuracy": accuracy, "f1": f1}
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann–Whitney, ties count half); NaN with one class only."""
+    y = np.asarray(labels, bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(scores, float))
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def top_share_decisions(
+    groups: np.ndarray, scores: np.ndarray, tiebreak: np.ndarray, share: float
+) -> np.ndarray:
+    """Say yes to the best ``round(share · n)`` items of each group (user).
+
+    This is how a subject without a yes/no threshold of its own (a recommender) answers
+    when told the base rate; agents get the same rule as a second, threshold-free reading.
+    """
+    groups = np.asarray(groups)
+    out = np.zeros(len(groups), bool)
+    order = np.lexsort((tiebreak, -np.asarray(scores, float), groups))
+    sorted_groups = groups[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    sizes = np.diff(np.r_[starts, len(groups)])
+    for start, size in zip(starts, sizes, strict=True):
+        out[order[start : start + round(share * size)]] = True
+    return out
+
+
+def rank_of_target(scores: np.ndarray, tiebreak: np.ndarray, target: int) -> int:
+    """1-based rank of ``scores[target]`` when sorted best first (ties by ``tiebreak``)."""
+    order = np.lexsort((tiebreak, -np.asarray(scores, float)))
+    return int(np.flatnonzero(order == target)[0]) + 1
+
+
+def ndcg_single(rank: int | np.ndarray, k: int) -> float | np.ndarray:
+    """NDCG@k with one relevant item: 1/log2(1 + rank) inside the top k, else 0."""
+    r = np.asarray(rank, float)
+    value = np.where(r <= k, 1.0 / np.log2(1.0 + r), 0.0)
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def rating_shares(ratings: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Shares of ratings 1..5 (ratings are rounded and clipped to the scale)."""
+    r = np.clip(np.rint(np.asarray(ratings, float)), 1, RATING_LEVELS).astype(int)
+    counts = np.bincount(r - 1, minlength=RATING_LEVELS).astype(float)
+    return counts / counts.sum() if counts.sum() else counts
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    """Half the L1 distance between two distributions: 0 equal, 1 disjoint."""
+    return float(0.5 * np.abs(np.asarray(p, float) - np.asarray(q, float)).sum())
+
+
+def kl_divergence(real: Sequence[float], simulated: Sequence[float]) -> float:
+    """KL(real ‖ simulated) in bits over ratings 1..5, both smoothed by ``SMOOTHING``."""
+    p = np.bincount(_levels(real), minlength=RATING_LEVELS) + SMOOTHING
+    q = np.bincount(_levels(simulated), minlength=RATING_LEVELS) + SMOOTHING
+    p, q = p / p.sum(), q / q.sum()
+    return float((p * np.log2(p / q)).sum())
+
+
+def _levels(ratings: Sequence[float]) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(ratings, float)), 1, RATING_LEVELS).astype(int) - 1

@@ -1,0 +1,232 @@
+"""Who answers the fidelity cases: an agent under a policy and backend.
+
+A subject is fitted on the training data (the held-out users' remaining history and the
+behavioural personas) and then answers three kinds of question, each for many users at
+once, so an LLM subject sends one batch per question kind:
+
+* ``judge``: the probability that the user would watch each (user, item) pair;
+* ``rank``: a score per candidate for groups of ten candidates;
+* ``rate``: a distribution over ratings 1..5 for each (user, item) pair.
+
+``has_threshold`` says whether ``judge`` scores are probabilities with a meaning at 0.5
+(an agent's yes/no). Floors are only scores; they answer yes/no by the base rate.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from agents.profile import ItemProfile, Level, Traits, UserProfile, item_profiles
+from agents.prompts import PROMPTS, bullet_memories, quote_item, quote_items, render
+from agents.traits import traits_from_history
+from agents.utility import (
+    UtilityModel,
+    UtilityParams,
+    choice_probabilities,
+    rating_probabilities,
+)
+from simulator.dataset import Dataset
+from simulator.llm.runtime import LLMRuntime
+from simulator.types import LLMRequest
+
+RATINGS = ("1", "2", "3", "4", "5")
+LETTERS = tuple(string.ascii_uppercase)
+HISTORY_SHOWN = 15
+"""Latest rated films a persona prompt lists; Agent4Rec's profiles show about as many."""
+
+
+class Subject(Protocol):
+    name: str
+    has_threshold: bool
+
+    def fit(self, train: Dataset) -> None: ...
+
+    def judge(self, pairs: pd.DataFrame) -> np.ndarray: ...
+
+    def rank(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]: ...
+
+    def rate(self, pairs: pd.DataFrame) -> np.ndarray: ...
+
+
+class LLMSubject:
+    """The LLM agent: persona and rated history in the prompt, every answer a scored choice.
+
+    Choices (yes/no, a letter, a rating) never fail to parse on backends with
+    log-probabilities, and one forward pass gives the whole distribution: the ranking of
+    ten films is the distribution of the first pick among them.
+    """
+
+    has_threshold = True
+
+    def __init__(self, llm: LLMRuntime) -> None:
+        self.llm = llm
+        self.name = f"llm {llm.label}"
+        self.failures = 0
+        self._profiles: dict[str, UserProfile] = {}
+        self._memories: dict[str, str] = {}
+        self._items: dict[str, ItemProfile] = {}
+
+    def fit(self, train: Dataset) -> None:
+        self._items = {p.item_id: p for p in item_profiles(train.items)}
+        inter = train.interactions.sort_values(["user_id", "timestamp"], kind="stable")
+        titles = train.items.set_index("item_id")["title"]
+        genres = train.items.set_index("item_id")["genres"]
+        users = train.users.set_index("user_id")
+        demographic = [c for c in ("age", "gender", "occupation") if c in users.columns]
+        for user, rows in inter.groupby("user_id", sort=False):
+            recent = rows.tail(HISTORY_SHOWN)
+            lines = [
+                f'"{titles.get(i, i)}", {_stars(r)}'
+                for i, r in zip(recent["item_id"], recent["rating"], strict=True)
+            ]
+            self._memories[user] = bullet_memories(lines)
+            liked = rows[rows["rating"] >= 4]["item_id"] if rows["rating"].notna().any() else []
+            top = pd.Series([g for i in liked for g in genres.get(i, ())]).value_counts()
+            record = users.loc[user] if user in users.index else pd.Series(dtype=object)
+            self._profiles[user] = UserProfile(
+                user_id=str(user),
+                demographics={
+                    c: str(record[c]) for c in demographic if pd.notna(record.get(c, None))
+                },
+                favourite_genres=tuple(top.index[:5]),
+                traits=Traits(),
+            )
+
+    def _persona(self, user: str) -> tuple[str, str]:
+        profile = self._profiles.get(user) or UserProfile(user_id=user)
+        return profile.describe(), self._memories.get(user, bullet_memories([]))
+
+    def _ask(self, requests: list[LLMRequest]) -> list[dict[str, float] | None]:
+        answers = self.llm.generate(requests)
+        out = []
+        for answer in answers:
+            if not answer.ok or not answer.choice_probs:
+                self.failures += 1
+                out.append(None)
+            else:
+                out.append(answer.choice_probs)
+        return out
+
+    def judge(self, pairs: pd.DataFrame) -> np.ndarray:
+        requests = []
+        for user, item in zip(pairs["user_id"], pairs["item_id"], strict=True):
+            persona, memories = self._persona(user)
+            messages = render(
+                PROMPTS["judge"],
+                persona=persona,
+                memories=memories,
+                item=quote_item(self._items[item]),
+            )
+            requests.append(LLMRequest(messages=messages, choices=("yes", "no"), tag="judge"))
+        scores = np.full(len(requests), np.nan)
+        for i, probs in enumerate(self._ask(requests)):
+            if probs is not None:
+                total = probs.get("yes", 0.0) + probs.get("no", 0.0)
+                scores[i] = probs.get("yes", 0.0) / total if total else 0.5
+        return scores
+
+    def rank(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
+        requests = []
+        for user, items in groups:
+            persona, memories = self._persona(user)
+            labels = LETTERS[: len(items)]
+            listing = quote_items([self._items[i] for i in items], labels=labels)
+            messages = render(PROMPTS["rank"], persona=persona, memories=memories, items=listing)
+            requests.append(LLMRequest(messages=messages, choices=labels, tag="rank"))
+        out = []
+        for (_, items), probs in zip(groups, self._ask(requests), strict=True):
+            labels = LETTERS[: len(items)]
+            out.append(
+                np.full(len(items), np.nan)
+                if probs is None
+                else np.array([probs.get(x, 0.0) for x in labels])
+            )
+        return out
+
+    def rate(self, pairs: pd.DataFrame) -> np.ndarray:
+        requests = []
+        for user, item in zip(pairs["user_id"], pairs["item_id"], strict=True):
+            persona, memories = self._persona(user)
+            messages = render(
+                PROMPTS["rate_after_history"],
+                persona=persona,
+                memories=memories,
+                item=quote_item(self._items[item]),
+            )
+            requests.append(LLMRequest(messages=messages, choices=RATINGS, tag="rate"))
+        out = np.full((len(requests), len(RATINGS)), np.nan)
+        for i, probs in enumerate(self._ask(requests)):
+            if probs is not None:
+                row = np.array([probs.get(r, 0.0) for r in RATINGS])
+                out[i] = row / row.sum() if row.sum() else 1.0 / len(RATINGS)
+        return out
+
+
+class UtilitySubject:
+    """The LLM-free utility policy (``agents.utility``), asked the same questions.
+
+    ``judge`` is the click probability when the item is shown alone on a page, so the
+    outside option (watching nothing) competes with it exactly as in a run.
+    """
+
+    name = "utility"
+    has_threshold = True
+
+    def __init__(self, params: UtilityParams | None = None) -> None:
+        self.params = params or UtilityParams()
+        self.model: UtilityModel | None = None
+        self._traits: dict[str, tuple[float, float]] = {}
+
+    def fit(self, train: Dataset) -> None:
+        self.model = UtilityModel.from_dataset(train, self.params)
+        traits = traits_from_history(train)
+        p = self.params
+        self._traits = {
+            u: (p.multiplier(Level(c)), p.multiplier(Level(d)))
+            for u, c, d in zip(
+                traits["user_id"], traits["conformity"], traits["diversity"], strict=True
+            )
+        }
+
+    def _arrays(self, users: Sequence[str], items: np.ndarray):
+        model = self._fitted()
+        user_rows = model.user_rows([UserProfile(user_id=u) for u in users])
+        item_rows = model.item_rows([ItemProfile(item_id=i, title=i) for i in items.ravel()])
+        item_rows = item_rows.reshape(items.shape)
+        affinity = model.affinity(user_rows, item_rows)
+        medium = (1.0, 1.0)
+        conformity = np.array([self._traits.get(u, medium)[0] for u in users])
+        diversity = np.array([self._traits.get(u, medium)[1] for u in users])
+        return model, affinity, item_rows, conformity, diversity
+
+    def judge(self, pairs: pd.DataFrame) -> np.ndarray:
+        items = pairs["item_id"].to_numpy(dtype=object)[:, None]
+        model, affinity, rows, conformity, diversity = self._arrays(list(pairs["user_id"]), items)
+        utility = model.click_utilities(affinity, rows, conformity, diversity)
+        return choice_probabilities(utility, self.params.no_click)[:, 1]
+
+    def rank(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
+        users = [u for u, _ in groups]
+        items = np.array([list(i) for _, i in groups], dtype=object)
+        model, affinity, rows, conformity, diversity = self._arrays(users, items)
+        return list(model.click_utilities(affinity, rows, conformity, diversity))
+
+    def rate(self, pairs: pd.DataFrame) -> np.ndarray:
+        items = pairs["item_id"].to_numpy(dtype=object)[:, None]
+        model, affinity, rows, conformity, _ = self._arrays(list(pairs["user_id"]), items)
+        latent = model.rating_latent(affinity, rows, conformity)[:, 0]
+        return rating_probabilities(latent, self.params.cutpoints)
+
+    def _fitted(self) -> UtilityModel:
+        if self.model is None:
+            raise RuntimeError("UtilitySubject has not been fit; call fit(train) first")
+        return self.model
+
+
+def _stars(rating: float) -> str:
+    return f"{rating:.0f}/5" if pd.notna(rating) else "watched"

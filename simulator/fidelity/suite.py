@@ -1,0 +1,267 @@
+"""Run every fidelity task for every subject on the same cases, and tabulate the results."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator.dataset import Dataset
+from simulator.fidelity import measures
+from simulator.fidelity.behaviour import Personas, build_personas, score_pairs
+from simulator.fidelity.cases import NEGATIVE_KINDS, CaseConfig, Cases, build_cases
+from simulator.fidelity.subjects import Subject
+
+MIN_GENRE_RATINGS = 20
+"""Genres with fewer withheld ratings get no per-genre distance (too noisy)."""
+TABLES = ("discrimination", "ranking", "rating", "rating_by_genre", "behaviour")
+
+
+@dataclass
+class FidelityReport:
+    """The suite's tables, one row per subject (and case), and what produced them."""
+
+    dataset: str
+    config: dict[str, Any]
+    subjects: list[dict[str, Any]]
+    discrimination: pd.DataFrame
+    ranking: pd.DataFrame
+    rating: pd.DataFrame
+    rating_by_genre: pd.DataFrame
+    behaviour: pd.DataFrame
+    behaviour_cases: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def to_json(self) -> dict[str, Any]:
+        tables = {name: _records(getattr(self, name)) for name in (*TABLES, "behaviour_cases")}
+        return {"dataset": self.dataset, "config": self.config, "subjects": self.subjects, **tables}
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """``fidelity.json`` plus one CSV per table under ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = [out / "fidelity.json"]
+        written[0].write_text(json.dumps(self.to_json(), indent=2, default=_plain))
+        for name in (*TABLES, "behaviour_cases"):
+            path = out / f"{name}.csv"
+            getattr(self, name).to_csv(path, index=False)
+            written.append(path)
+        return written
+
+
+def run_fidelity(
+    dataset: Dataset,
+    subjects: Sequence[Subject],
+    config: CaseConfig | None = None,
+    *,
+    behaviour: bool = True,
+    on_progress: Callable[[str], None] | None = None,
+) -> FidelityReport:
+    """Withhold cases, fit each subject on the rest, and score all four tasks.
+
+    Every subject sees the same cases, personas, tie-breaks and rating draws, so the
+    differences between rows are the subjects' alone.
+    """
+    config = config or CaseConfig()
+    say = on_progress or (lambda _message: None)
+    say(f"withholding cases from {dataset.name}")
+    cases = build_cases(dataset, config)
+    personas = build_personas(cases.train, config.seed) if behaviour else None
+    train = personas.add_to(cases.train) if personas else cases.train
+    rng = np.random.default_rng(config.seed + 1)
+    tiebreak = rng.random(len(cases.discrimination))
+    rank_tiebreak = rng.random(len(cases.ranking))
+    rating_draws = rng.random(len(cases.rating))
+
+    tables: dict[str, list[pd.DataFrame]] = {name: [] for name in (*TABLES, "behaviour_cases")}
+    meta = []
+    for subject in subjects:
+        say(f"{subject.name}: fitting")
+        started = time.perf_counter()
+        stats_before = _llm_totals(subject)
+        subject.fit(train)
+        say(f"{subject.name}: taste discrimination")
+        tables["discrimination"].append(_discrimination(subject, cases, tiebreak))
+        say(f"{subject.name}: ranking")
+        tables["ranking"].append(_ranking(subject, cases, rank_tiebreak))
+        say(f"{subject.name}: rating")
+        overall, by_genre = _rating(subject, cases, dataset, rating_draws)
+        tables["rating"].append(overall)
+        tables["rating_by_genre"].append(by_genre)
+        if personas:
+            say(f"{subject.name}: behavioural checks")
+            summary, rows = _behaviour(subject, personas)
+            tables["behaviour"].append(summary)
+            tables["behaviour_cases"].append(rows)
+        meta.append(_subject_meta(subject, stats_before, time.perf_counter() - started))
+    return FidelityReport(
+        dataset=dataset.name,
+        config={**asdict(config), "multiples": list(config.multiples), "behaviour": behaviour},
+        subjects=meta,
+        **{name: _concat(frames) for name, frames in tables.items()},
+    )
+
+
+def _discrimination(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.DataFrame:
+    d = cases.discrimination
+    unique = d[["user_id", "item_id"]].drop_duplicates()
+    answers = pd.Series(subject.judge(unique), index=pd.MultiIndex.from_frame(unique))
+    scores = answers.reindex(pd.MultiIndex.from_frame(d[["user_id", "item_id"]])).to_numpy()
+    failed = np.isnan(scores)
+    scores = np.where(failed, 0.5, scores)
+    rows = []
+    for kind in NEGATIVE_KINDS:
+        for m in cases.config.multiples:
+            keep = ((d["kind"] == "positive") | ((d["kind"] == kind) & (d["slot"] < m))).to_numpy()
+            labels = d["label"].to_numpy()[keep]
+            s, groups, ties = scores[keep], d["user_id"].to_numpy()[keep], tiebreak[keep]
+            base_rate = measures.top_share_decisions(groups, s, ties, 1 / (m + 1))
+            own = (s >= 0.5) & ~failed[keep] if subject.has_threshold else base_rate
+            rows.append(
+                {
+                    "subject": subject.name,
+                    "negatives": kind,
+                    "m": m,
+                    **measures.classification(labels, own),
+                    "f1_base_rate": measures.classification(labels, base_rate)["f1"],
+                    "auc": measures.auc(labels, s),
+                    "yes_share": float(own.mean()),
+                    "n": int(keep.sum()),
+                    "failed": int(failed[keep].sum()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _ranking(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.DataFrame:
+    r = cases.ranking.assign(tiebreak=tiebreak).sort_values(["user_id", "position"])
+    groups = [(user, rows) for user, rows in r.groupby("user_id", sort=True)]
+    answers = subject.rank([(user, rows["item_id"].tolist()) for user, rows in groups])
+    ranks, failed = [], 0
+    for (_, rows), scores in zip(groups, answers, strict=True):
+        scores = np.asarray(scores, float)
+        if np.isnan(scores).all():
+            failed += 1
+            scores = np.zeros(len(rows))
+        target = int(np.flatnonzero(rows["label"].to_numpy())[0])
+        ranks.append(measures.rank_of_target(scores, rows["tiebreak"].to_numpy(), target))
+    ranks_arr = np.asarray(ranks)
+    return pd.DataFrame(
+        [
+            {
+                "subject": subject.name,
+                **{
+                    f"ndcg@{k}": float(measures.ndcg_single(ranks_arr, k).mean())
+                    for k in (1, 5, 10)
+                },
+                "mean_rank": float(ranks_arr.mean()),
+                "n": len(ranks),
+                "failed": failed,
+            }
+        ]
+    )
+
+
+def _rating(
+    subject: Subject, cases: Cases, dataset: Dataset, draws: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    probs = subject.rate(cases.rating[["user_id", "item_id"]])
+    ok = ~np.isnan(probs).any(axis=1)
+    cdf = np.cumsum(np.where(ok[:, None], probs, 0.2), axis=1)
+    simulated = 1 + (draws[:, None] >= cdf[:, :-1]).sum(axis=1)
+    frame = cases.rating.assign(simulated=simulated.astype(float))[ok]
+    real, sim = frame["rating"].to_numpy(), frame["simulated"].to_numpy()
+    overall = {
+        "subject": subject.name,
+        "tv": measures.total_variation(measures.rating_shares(real), measures.rating_shares(sim)),
+        "kl": measures.kl_divergence(real, sim),
+        "mae": float(np.abs(real - sim).mean()) if len(real) else float("nan"),
+        "mean_real": float(real.mean()) if len(real) else float("nan"),
+        "mean_simulated": float(sim.mean()) if len(sim) else float("nan"),
+        "n": len(frame),
+        "failed": int((~ok).sum()),
+    }
+    genres = dataset.items.set_index(dataset.items["item_id"].astype(str))["genres"]
+    exploded = (
+        frame.assign(genre=frame["item_id"].map(genres)).explode("genre").dropna(subset=["genre"])
+    )
+    per_genre = []
+    for genre, rows in exploded.groupby("genre"):
+        if len(rows) < MIN_GENRE_RATINGS:
+            continue
+        r, s = rows["rating"].to_numpy(), rows["simulated"].to_numpy()
+        per_genre.append(
+            {
+                "subject": subject.name,
+                "genre": genre,
+                "tv": measures.total_variation(
+                    measures.rating_shares(r), measures.rating_shares(s)
+                ),
+                "kl": measures.kl_divergence(r, s),
+                "mean_real": float(r.mean()),
+                "mean_simulated": float(s.mean()),
+                "n": len(rows),
+            }
+        )
+    by_genre = pd.DataFrame(per_genre)
+    overall["genre_tv_mean"] = float(by_genre["tv"].mean()) if len(by_genre) else float("nan")
+    return pd.DataFrame([overall]), by_genre
+
+
+def _behaviour(subject: Subject, personas: Personas) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = score_pairs(subject, personas).assign(subject=subject.name)
+    summary = (
+        rows.groupby("check", sort=False)
+        .agg(pairs=("passed", "size"), passed=("passed", "sum"), mean_gap=("gap", "mean"))
+        .reset_index()
+    )
+    summary["pass_rate"] = summary["passed"] / summary["pairs"]
+    summary.insert(0, "subject", subject.name)
+    return summary, rows[["subject", *[c for c in rows.columns if c != "subject"]]]
+
+
+def _llm_totals(subject: Subject) -> dict[str, float]:
+    llm = getattr(subject, "llm", None)
+    return dict(llm.stats.totals()) if llm is not None else {}
+
+
+def _subject_meta(subject: Subject, before: dict[str, float], seconds: float) -> dict[str, Any]:
+    llm = getattr(subject, "llm", None)
+    info: dict[str, Any] = {
+        "name": subject.name,
+        "kind": "floor" if not subject.has_threshold else "agent",
+        "seconds": round(seconds, 2),
+    }
+    if llm is not None:
+        after = llm.stats.totals()
+        info["backend"], info["model"] = (
+            llm.label.split(":", 1)
+            if ":" in llm.label
+            else (
+                llm.label,
+                "",
+            )
+        )
+        info.update({k: after[k] - before.get(k, 0) for k in after})
+        info["failures"] = getattr(subject, "failures", 0)
+    return info
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(frame.to_json(orient="records")) if len(frame) else []
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)

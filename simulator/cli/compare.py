@@ -1,3 +1,259 @@
-"""``recworld compare``: closed-loop A/B of recommenders across seeds."""
+"""``recworld compare``: closed-loop A/B of recommenders across seeds.
+
+Each recommender serves the whole population in its own runs (the scenario's ``arms`` and
+``switches`` are cleared), seed by seed, so differences between recommenders are paired
+by seed. The work is in ``simulator.evaluation.compare``; this module parses options,
+shows progress and prints the tables.
+"""
 
 from __future__ import annotations
+
+import math
+import shlex
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from simulator.cli.app import app, console, fail
+from simulator.errors import RecworldError
+
+if TYPE_CHECKING:
+    from scenarios.schema import Scenario
+    from simulator.evaluation.compare import CompareResult, RunSpec
+    from simulator.evaluation.stats import Estimate
+
+# How each metric is printed; counts get thousands separators.
+_FORMATS = {
+    "ctr": ".3f",
+    "watch_rate": ".3f",
+    "mean_rating": ".2f",
+    "pages_per_visit": ".2f",
+    "page_limit_share": ".3f",
+    "interview_score": ".2f",
+    "final_entropy": ".3f",
+    "exposure_gini": ".3f",
+    "llm_tokens": ",.0f",
+    "llm_calls": ",.0f",
+}
+_MAX_CURVE_ROWS = 12
+
+
+@app.command("compare")
+def compare_command(
+    scenario: Annotated[str, typer.Argument(help="A scenario file, or a shipped name.")],
+    recommenders: Annotated[
+        str,
+        typer.Option(help="Comma-separated recommender names; the first is the baseline."),
+    ],
+    seeds: Annotated[
+        int, typer.Option(min=1, help="Seeds per recommender: the scenario's seed + 0, 1, ...")
+    ] = 5,
+    steps: Annotated[int | None, typer.Option(help="Override the number of steps.")] = None,
+    users: Annotated[int | None, typer.Option(help="Override the population size.")] = None,
+    llm: Annotated[str | None, typer.Option(help="LLM backend, BACKEND[:MODEL].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the runs and the summary.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where datasets live.")] = None,
+    jobs: Annotated[int, typer.Option(min=1, help="Runs at once, in separate processes.")] = 1,
+    overwrite: Annotated[bool, typer.Option(help="Replace runs already in --out.")] = False,
+) -> None:
+    """Run a scenario under each recommender for several seeds; report means, 95% CIs and
+    paired differences against the first recommender."""
+    from scenarios.schema import load_scenario
+    from simulator.evaluation.compare import check_recommenders, compare
+    from simulator.llm.registry import parse_llm_spec
+
+    backend, model = parse_llm_spec(llm) if llm else (None, None)
+    try:
+        names = check_recommenders(recommenders.split(","))
+        sc = load_scenario(
+            scenario,
+            steps=steps,
+            data_dir=str(data_dir) if data_dir else None,
+            **{"population.size": users, "llm.backend": backend, "llm.model": model},
+        )
+        out_dir = (
+            out or Path(sc.output or "runs") / f"compare-{sc.name}-{datetime.now():%Y%m%d-%H%M%S}"
+        )
+        if sc.arms or sc.switches:
+            console.print(f"[yellow]note:[/] {_cleared(sc)}", highlight=False)
+        if sc.llm.backend == "scripted" and sc.policy != "utility":
+            console.print(
+                "[yellow]LLM: scripted backend[/] (deterministic stand-in answers, no model). "
+                "Use --llm to pick a real one."
+            )
+        command = _resolved_command(
+            scenario, names, seeds, sc.steps, sc.population.size, llm, out_dir, data_dir, jobs
+        )
+        started = time.perf_counter()
+        with _RunProgress(len(names) * seeds) as report:
+            result = compare(
+                sc,
+                names,
+                seeds,
+                out_dir=out_dir,
+                jobs=jobs,
+                overwrite=overwrite,
+                on_progress=report,
+            )
+        (out_dir / "command.txt").write_text(command + "\n")
+    except RecworldError as exc:
+        fail(exc)
+    _print_result(result, sc.name, time.perf_counter() - started)
+
+
+def _cleared(sc: Scenario) -> str:
+    """The notice for a scenario whose arms and switches compare sets aside."""
+    parts = []
+    if sc.arms:
+        parts.append(f"A/B arms ({', '.join(a.label or a.name for a in sc.arms)})")
+    if sc.switches:
+        parts.append(f"switches (at steps {', '.join(str(s.at_step) for s in sc.switches)})")
+    return (
+        f"{sc.name}'s {' and '.join(parts)} are cleared: each run serves one recommender "
+        "to every user."
+    )
+
+
+def _resolved_command(
+    scenario: str,
+    names: list[str],
+    seeds: int,
+    steps: int,
+    users: int | None,
+    llm: str | None,
+    out_dir: Path,
+    data_dir: Path | None,
+    jobs: int,
+) -> str:
+    """The command with every default spelled out, to rerun the comparison exactly."""
+    args = ["recworld", "compare", scenario, "--recommenders", ",".join(names)]
+    args += ["--seeds", str(seeds), "--steps", str(steps)]
+    args += ["--users", str(users)] if users is not None else []
+    args += ["--llm", llm] if llm else []  # the scenario's own llm block otherwise
+    args += ["--data-dir", str(data_dir)] if data_dir else []
+    args += ["--out", str(out_dir), "--jobs", str(jobs)]
+    return shlex.join(args)
+
+
+class _RunProgress:
+    """A rich progress display: one bar for all runs, one per run (per step with --jobs 1)."""
+
+    def __init__(self, total_runs: int) -> None:
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.total_runs = total_runs
+        self.tasks: dict[RunSpec, int] = {}
+        self.finished: set[RunSpec] = set()
+
+    def __enter__(self) -> _RunProgress:
+        self.bars.start()
+        self.all = self.bars.add_task("[bold]runs", total=self.total_runs)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def __call__(self, spec: RunSpec, done: int, total: int) -> None:
+        if spec not in self.tasks:
+            self.tasks[spec] = self.bars.add_task(f"  {spec.label}", total=total)
+        self.bars.update(self.tasks[spec], completed=done)
+        if done == total and spec not in self.finished:
+            self.finished.add(spec)
+            self.bars.advance(self.all)
+
+
+def _cell(est: Estimate, fmt: str, *, difference: bool = False) -> str:
+    if est.n == 0 or not math.isfinite(est.mean):
+        return "-"
+    sign = "+" if difference else ""
+    text = f"{est.mean:{sign}{fmt}}"
+    if est.n >= 2 and math.isfinite(est.low):
+        text += f" ± {est.half_width:{fmt}}"
+        if difference and (est.low > 0 or est.high < 0):
+            text += " *"
+    return text
+
+
+def _print_result(result: CompareResult, name: str, seconds: float) -> None:
+    from simulator.evaluation.compare import METRICS
+
+    seeds = result.seeds
+    seed_text = f"seeds {seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"
+    table = Table(
+        title=f"{name}: {len(result.runs)} runs ({seed_text}) in {seconds:.1f} s",
+        caption=(
+            f"mean ± half-width of the {result.level:.0%} t interval across seeds. "
+            "click-through: watched / exposed; genre entropy: bits, of each visitor's "
+            "exposures; Gini: exposures over the whole catalogue; tokens: prompt + completion"
+        ),
+    )
+    table.add_column("metric")
+    for rec in result.recommenders:
+        table.add_column(rec, justify="right")
+    for metric, label in METRICS.items():
+        cells = [_cell(result.estimate(r, metric), _FORMATS[metric]) for r in result.recommenders]
+        table.add_row(label, *cells)
+    console.print(table)
+
+    if len(result.recommenders) > 1:
+        base = result.baseline
+        diffs = Table(
+            title=f"paired differences against {base} (same seed = same population)",
+            caption="* the interval excludes 0",
+        )
+        diffs.add_column("metric")
+        for rec in result.recommenders[1:]:
+            diffs.add_column(f"{rec} − {base}", justify="right")
+        for metric, label in METRICS.items():
+            cells = [
+                _cell(result.estimate(r, metric, base), _FORMATS[metric], difference=True)
+                for r in result.recommenders[1:]
+            ]
+            diffs.add_row(label, *cells)
+        console.print(diffs)
+
+    _print_curves(result)
+    if result.out_dir is not None:
+        console.print(
+            f"written to {result.out_dir}: runs.csv, summary.csv, summary.json, "
+            "entropy_curves.csv, command.txt and one run directory per run"
+        )
+
+
+def _print_curves(result: CompareResult) -> None:
+    """Genre entropy per step; long runs show evenly spaced steps, the last included."""
+    from simulator.evaluation.stats import Estimate
+
+    curves = result.curves
+    steps = sorted(curves["step"].unique())
+    if not steps:
+        return
+    if len(steps) > _MAX_CURVE_ROWS:
+        picks = {
+            round(i * (len(steps) - 1) / (_MAX_CURVE_ROWS - 1)) for i in range(_MAX_CURVE_ROWS)
+        }
+        steps = [steps[i] for i in sorted(picks)]
+    table = Table(title="genre entropy of exposures by step (bits; the filter bubble)")
+    table.add_column("step", justify="right")
+    for rec in result.recommenders:
+        table.add_column(rec, justify="right")
+    cells = {
+        (r.recommender, r.step): Estimate(r.mean, r.low, r.high, r.n) for r in curves.itertuples()
+    }
+    for step in steps:
+        row = [
+            _cell(cells[(rec, step)], ".3f") if (rec, step) in cells else "-"
+            for rec in result.recommenders
+        ]
+        table.add_row(str(step), *row)
+    console.print(table)

@@ -63,7 +63,7 @@ class OfflineResult:
 
 def evaluate(
     dataset: Dataset,
-    recommenders: Mapping[str, RecommenderSpec],
+    recommenders: Mapping[str, RecommenderSpec] | Sequence[str],
     *,
     split: str | Split = "leave-last-out",
     k: int = 10,
@@ -78,7 +78,8 @@ def evaluate(
     Args:
         dataset: The full dataset; ignored for splitting when ``split`` is a ``Split``.
         recommenders: Label -> recommender instance, registry name, or
-            ``{"name": ..., "params": {...}}``. Instances are refitted on the split.
+            ``{"name": ..., "params": {...}}``; or a list of registry names. Instances are
+            refitted on the split.
         split: ``leave-last-out``, ``temporal``, ``random``, or a ready ``Split``.
         k: List length.
         seed: Seeds named recommenders, the random split and the user sample.
@@ -94,6 +95,8 @@ def evaluate(
     """
     if k < 1:
         raise RecworldError(f"k = {k}: the list length must be at least 1")
+    if not isinstance(recommenders, Mapping):
+        recommenders = {name: name for name in recommenders}
     if not recommenders:
         raise RecworldError("no recommender to evaluate; give at least one")
     built = {label: build_recommender(spec, seed=seed) for label, spec in recommenders.items()}

@@ -181,3 +181,13 @@ def test_ml100k_learned_beat_popularity_beats_random(shared_data):
     ndcg = result.table()["ndcg"]
     assert max(ndcg["item-knn"], ndcg["als"]) > ndcg["most-popular"] > ndcg["random"], ndcg
     assert result.split["scored_users"] == 400
+
+
+def test_a_list_of_names_is_the_same_as_a_mapping():
+    from scenarios.datasets import generate_synthetic
+    from simulator.evaluation.offline import evaluate
+
+    data = generate_synthetic(n_users=40, n_items=60, history_per_user=10, seed=2)
+    by_list = evaluate(data, ["most-popular", "item-knn"], seed=0)
+    by_map = evaluate(data, {"most-popular": "most-popular", "item-knn": "item-knn"}, seed=0)
+    pd.testing.assert_frame_equal(by_list.per_user, by_map.per_user)

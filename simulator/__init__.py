@@ -1,4 +1,4 @@
-"""The recworld engine: world loop, LLM runtime, recommenders, logs and CLI.
+"""The recworld engine: world loop, LLM runtime, recommenders, logs, evaluation and CLI.
 
 Heavy names load on first use, so ``import simulator.types`` (which agents and memory
 use) never pulls in the world.
@@ -23,6 +23,11 @@ _LAZY = {
     "ScenarioError": "simulator.errors",
     "DatasetError": "simulator.errors",
     "check_recommender": "simulator.testing",
+    "evaluate": "simulator.evaluation.offline",
+    "compare": "simulator.evaluation.compare",
+    "run_fidelity": "simulator.fidelity.suite",
+    "export_run": "simulator.export",
+    "write_report": "simulator.report",
 }
 
 __all__ = sorted(_LAZY)

@@ -27,6 +27,11 @@ PUBLIC = {
         "ScenarioError",
         "DatasetError",
         "check_recommender",
+        "evaluate",
+        "compare",
+        "run_fidelity",
+        "export_run",
+        "write_report",
     ],
     "agents": [
         "UserAgent",

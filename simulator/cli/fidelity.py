@@ -32,7 +32,9 @@ def fidelity(
     ] = "random,most-popular,item-knn",
     users: Annotated[int, typer.Option(help="Held-out users.")] = 100,
     positives: Annotated[int, typer.Option(help="Liked items withheld per user.")] = 5,
-    rated: Annotated[int, typer.Option(help="Rated items withheld per user in all.")] = 10,
+    rated: Annotated[
+        int, typer.Option(help="Further ratings withheld per user, for rating fidelity.")
+    ] = 10,
     multiples: Annotated[str, typer.Option(help="Negatives per positive.")] = "1,2,3,9",
     behaviour: Annotated[bool, typer.Option(help="Run the behavioural checks.")] = True,
     cache: Annotated[Path | None, typer.Option(help="SQLite LLM response cache.")] = None,
@@ -65,6 +67,7 @@ def fidelity(
             multiples=_multiples(multiples),
             seed=seed,
         )
+        _warn_unused(policy, llm, calibration, cache)
         dataset = load_dataset(kind or guess_kind(data), data)
         agent = _agent(policy, llm, calibration, cache, seed)
         subjects = [agent, *(RecommenderFloor(name, seed=seed) for name in floor_names)]
@@ -81,6 +84,17 @@ def fidelity(
     report.write(folder)
     _print(report)
     console.print(f"written to {folder}/fidelity.json (and one CSV per table)")
+
+
+def _warn_unused(policy: str, llm: str, calibration: Path | None, cache: Path | None) -> None:
+    """Options of the other policy are ignored; say so rather than silently."""
+    unused = (
+        ["--calibration"] * (calibration is not None)
+        if policy == "llm"
+        else ["--llm"] * (llm != "scripted") + ["--cache"] * (cache is not None)
+    )
+    if unused:
+        console.print(f"[yellow]note:[/] {', '.join(unused)} ignored with --policy {policy}")
 
 
 def _multiples(text: str) -> tuple[int, ...]:
@@ -123,7 +137,7 @@ def _print(report) -> None:
         (
             "ranking fidelity (1 held-out liked item + 9 unseen)",
             report.ranking,
-            ["subject", "ndcg@1", "ndcg@5", "ndcg@10", "mean_rank"],
+            ["subject", "negatives", "ndcg@1", "ndcg@5", "ndcg@10", "mean_rank"],
         ),
         (
             "rating fidelity (withheld ratings)",

@@ -1,14 +1,16 @@
 """Held-out cases that every subject answers: the same users, items and labels for all.
 
-For each sampled user, a few rated interactions are withheld from the training data:
-some liked ones (rating ≥ ``liked``) become the positives of taste discrimination and of
-ranking, and all of them are the real ratings that rating fidelity compares against.
-Negatives are items the user never touched, drawn two ways:
+For each sampled user, two disjoint sets of rated interactions are withheld from the
+training data: a few liked ones (rating ≥ ``liked``), the positives of taste discrimination
+and of ranking; and a uniform sample of the rest, whatever their rating, which are the real
+ratings that rating fidelity compares against (chosen without looking at the rating, so
+the real distribution is not skewed towards liked films). Negatives are items the user
+never touched, drawn two ways, for discrimination and for ranking alike:
 
 * ``uniform``: from the whole catalogue, as Agent4Rec did. Liked items are far more
   popular than random ones, so popularity alone tells them apart.
-* ``popularity``: each positive gets negatives of about its own popularity (the nearest
-  in log training count), which takes that shortcut away.
+* ``popularity``: each positive gets negatives of about its own popularity (drawn from a
+  window of unseen items centred on it in training count), which takes that shortcut away.
 
 Each positive gets ``max(multiples)`` negatives of each kind in a fixed order, and the
 case for multiple m uses the first m, so the cases for m = 1, 2, 3, 9 are nested and
@@ -28,7 +30,9 @@ from simulator.errors import RecworldError
 NEGATIVE_KINDS = ("uniform", "popularity")
 RANKING_CANDIDATES = 10
 POPULARITY_POOL = 30
-"""A popularity-matched negative is drawn from the positive's 30 nearest unseen items."""
+"""A popularity-matched negative comes from the 30 unseen items centred on the positive's
+rank in training count (centred, so head items get negatives above them as well)."""
+RATING_SCALE = (1.0, 5.0)
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,9 @@ class CaseConfig:
 
     Attributes:
         users: Held-out users (sampled among those with enough liked history).
-        positives: Liked items withheld per user for discrimination.
-        rated: Rated items withheld per user in all (positives included), for ratings.
+        positives: Liked items withheld per user for discrimination and ranking.
+        rated: Further rated items withheld per user, drawn regardless of their rating,
+            for rating fidelity.
         multiples: Negatives per positive in the discrimination cases.
         liked: Lowest rating that counts as liked.
         min_history: Fewest interactions a user keeps in training.
@@ -59,11 +64,8 @@ class CaseConfig:
                 f"fidelity needs at least one user and one positive; got users={self.users}, "
                 f"positives={self.positives}"
             )
-        if self.rated < self.positives:
-            raise RecworldError(
-                f"rated ({self.rated}) must be at least positives ({self.positives}): the "
-                "withheld liked items are among the withheld rated ones"
-            )
+        if self.rated < 1:
+            raise RecworldError(f"rated must be at least 1, got {self.rated}")
         if not self.multiples or min(self.multiples) < 1:
             raise RecworldError(f"multiples must be positive integers, got {self.multiples}")
 
@@ -78,8 +80,8 @@ class Cases:
         discrimination: Rows of (user_id, item_id, label, kind, slot): positives have
             kind "positive" and slot -1; a negative's slot is its index among the
             positive's negatives, so the case for multiple m keeps slots < m.
-        ranking: Rows of (user_id, item_id, label, position): one withheld liked item and
-            nine unseen items per user, shuffled.
+        ranking: Rows of (user_id, item_id, label, kind, position): per user and kind of
+            negatives, one withheld liked item and nine unseen items, shuffled.
         rating: Rows of (user_id, item_id, rating): the withheld real ratings.
         popularity: Training interaction count per item id.
     """
@@ -100,50 +102,50 @@ class Cases:
 
 
 def build_cases(dataset: Dataset, config: CaseConfig | None = None) -> Cases:
-    """Withhold cases from ``dataset`` (explicit ratings needed) and return them with train."""
+    """Withhold cases from ``dataset`` (explicit 1–5 ratings needed) and return them with train.
+
+    Each kind of draw has its own seeded stream, so changing the multiples does not change
+    the ranking or rating cases.
+    """
     config = config or CaseConfig()
-    inter = dataset.interactions
-    if not inter["rating"].notna().any():
-        raise RecworldError(
-            f"{dataset.name}: the fidelity suite needs explicit ratings (a rating column); "
-            "this dataset has none"
-        )
-    rng = np.random.default_rng(config.seed)
-    inter = inter[inter["rating"].notna()].reset_index(drop=True)
-    users = _eligible_users(inter, config, rng)
-    held_rows: list[int] = []
+    inter = _rated_catalogue_interactions(dataset)
+    holdout_rng, negative_rng, ranking_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3)
+    )
+    users = _eligible_users(inter, config, holdout_rng)
+    positive_rows: list[int] = []
+    rated_rows: list[int] = []
     positives: dict[str, list[str]] = {}
-    for user, rows in inter[inter["user_id"].isin(users)].groupby("user_id", sort=False):
+    for user, rows in inter[inter["user_id"].isin(users)].groupby("user_id", sort=True):
         liked = rows.index[rows["rating"] >= config.liked].to_numpy()
-        pos_rows = rng.choice(liked, size=config.positives, replace=False)
-        others = rows.index.difference(pos_rows).to_numpy()
-        n_more = min(config.rated - config.positives, len(others) - config.min_history)
-        more = rng.choice(others, size=max(0, n_more), replace=False)
-        held_rows.extend([*pos_rows.tolist(), *more.tolist()])
-        positives[str(user)] = inter.loc[pos_rows, "item_id"].astype(str).tolist()
-    held = inter.loc[sorted(held_rows)]
-    train_inter = dataset.interactions.drop(
-        dataset.interactions.index[
-            dataset.interactions.set_index(["user_id", "item_id"]).index.isin(
-                held.set_index(["user_id", "item_id"]).index
-            )
-        ]
-    ).reset_index(drop=True)
+        chosen = holdout_rng.choice(liked, size=config.positives, replace=False)
+        others = rows.index.difference(chosen).to_numpy()
+        sample = holdout_rng.choice(others, size=config.rated, replace=False)
+        positive_rows.extend(chosen.tolist())
+        rated_rows.extend(sample.tolist())
+        positives[str(user)] = inter.loc[chosen, "item_id"].tolist()
+    held = inter.loc[sorted(positive_rows + rated_rows)]
+    held_keys = pd.MultiIndex.from_frame(held[["user_id", "item_id"]])
+    all_keys = pd.MultiIndex.from_frame(dataset.interactions[["user_id", "item_id"]].astype(str))
     train = Dataset(
         dataset.name,
         dataset.users,
         dataset.items,
-        train_inter,
+        dataset.interactions[~all_keys.isin(held_keys)].reset_index(drop=True),
         social=dataset.social,
         source=dataset.source,
         meta=dataset.meta,
     )
-    item_ids = np.asarray(dataset.item_ids, dtype=object)
-    counts = train_inter["item_id"].astype(str).value_counts().reindex(item_ids, fill_value=0)
-    touched = dataset.interactions.groupby("user_id")["item_id"].agg(lambda s: set(map(str, s)))
-    discrimination = _discrimination(users, positives, touched, counts, config, rng)
-    ranking = _ranking(users, positives, touched, item_ids, rng)
-    rating = held[["user_id", "item_id", "rating"]].astype({"user_id": str, "item_id": str})
+    item_ids = np.asarray([str(i) for i in dataset.item_ids], dtype=object)
+    counts = (
+        train.interactions["item_id"].astype(str).value_counts().reindex(item_ids, fill_value=0)
+    )
+    touched = inter.groupby("user_id")["item_id"].agg(set)
+    unseen = {u: np.flatnonzero(~np.isin(item_ids, list(touched[u]))) for u in users}
+    draw = _NegativeDraw(counts, unseen, positives)
+    discrimination = _discrimination(users, draw, max(config.multiples), negative_rng)
+    ranking = _ranking(users, draw, ranking_rng)
+    rating = inter.loc[sorted(rated_rows), ["user_id", "item_id", "rating"]]
     return Cases(
         train=train,
         users=users,
@@ -155,76 +157,119 @@ def build_cases(dataset: Dataset, config: CaseConfig | None = None) -> Cases:
     )
 
 
+def _rated_catalogue_interactions(dataset: Dataset) -> pd.DataFrame:
+    """The rated interactions of catalogue items, ids as strings; refuses other scales."""
+    inter = dataset.interactions
+    if not inter["rating"].notna().any():
+        raise RecworldError(
+            f"{dataset.name}: the fidelity suite needs explicit ratings (a rating column); "
+            "this dataset has none"
+        )
+    inter = inter[inter["rating"].notna()].astype({"user_id": str, "item_id": str})
+    low, high = RATING_SCALE
+    ratings = inter["rating"].to_numpy(float)
+    if ratings.min() < low or ratings.max() > high or (ratings != np.rint(ratings)).any():
+        raise RecworldError(
+            f"{dataset.name}: ratings must be whole stars from 1 to 5 (found "
+            f"{ratings.min():g} to {ratings.max():g}); rescale them before the fidelity suite"
+        )
+    catalogue = {str(i) for i in dataset.item_ids}
+    inter = inter[inter["item_id"].isin(catalogue)]
+    return inter.drop_duplicates(["user_id", "item_id"], keep="last").reset_index(drop=True)
+
+
 def _eligible_users(inter: pd.DataFrame, config: CaseConfig, rng: np.random.Generator) -> list[str]:
     per_user = inter.groupby("user_id").agg(
         n=("item_id", "size"), liked=("rating", lambda r: int((r >= config.liked).sum()))
     )
     ok = per_user[
         (per_user["liked"] >= config.positives)
-        & (per_user["n"] >= config.min_history + config.positives)
+        & (per_user["n"] >= config.min_history + config.positives + config.rated)
     ]
     if ok.empty:
         raise RecworldError(
-            f"no user has {config.positives} liked items and {config.min_history} more "
-            "interactions; lower --positives or min_history"
+            f"no user has {config.positives} liked items and {config.rated + config.min_history}"
+            " more ratings; lower --positives or --rated"
         )
     ids = np.sort(ok.index.astype(str).to_numpy())
     n = min(config.users, len(ids))
     return sorted(rng.choice(ids, size=n, replace=False).tolist())
 
 
+class _NegativeDraw:
+    """Draws a user's negatives uniformly or matched to a positive's popularity."""
+
+    def __init__(
+        self, counts: pd.Series, unseen: dict[str, np.ndarray], positives: dict[str, list[str]]
+    ) -> None:
+        self.item_ids = counts.index.to_numpy()
+        self.counts = counts.to_numpy(dtype=float)
+        self.unseen = unseen
+        self.positives = positives
+
+    def check(self, user: str, need: int) -> None:
+        if len(self.unseen[user]) < need:
+            raise RecworldError(
+                f"user {user} has only {len(self.unseen[user])} unseen items for {need} "
+                "negatives; lower --multiples or --positives"
+            )
+
+    def uniform(self, user: str, n: int, rng: np.random.Generator) -> np.ndarray:
+        self.check(user, n)
+        return self.item_ids[rng.choice(self.unseen[user], size=n, replace=False)]
+
+    def matched(
+        self, user: str, item: str, n: int, rng: np.random.Generator, taken: np.ndarray
+    ) -> np.ndarray:
+        """``n`` unseen items from the window centred on ``item`` by training count.
+
+        ``taken`` (a mask over the user's unseen items) keeps one user's negatives distinct.
+        """
+        candidates = self.unseen[user][~taken]
+        order = np.argsort(self.counts[candidates], kind="stable")
+        ranked = candidates[order]
+        target = self.counts[np.flatnonzero(self.item_ids == item)[0]]
+        centre = int(np.searchsorted(self.counts[ranked], target))
+        width = max(POPULARITY_POOL, n)
+        start = min(max(0, centre - width // 2), max(0, len(ranked) - width))
+        chosen = rng.choice(ranked[start : start + width], size=n, replace=False)
+        taken[np.isin(self.unseen[user], chosen)] = True
+        return self.item_ids[chosen]
+
+
 def _discrimination(
-    users: list[str],
-    positives: dict[str, list[str]],
-    touched: pd.Series,
-    counts: pd.Series,
-    config: CaseConfig,
-    rng: np.random.Generator,
+    users: list[str], draw: _NegativeDraw, per_positive: int, rng: np.random.Generator
 ) -> pd.DataFrame:
-    per_positive = max(config.multiples)
-    item_ids = counts.index.to_numpy()
-    log_counts = np.log1p(counts.to_numpy(dtype=float))
     rows: list[tuple[str, str, bool, str, int]] = []
     for user in users:
-        unseen = np.flatnonzero(~np.isin(item_ids, list(touched[user])))
-        need = per_positive * len(positives[user])
-        if len(unseen) < need:
-            raise RecworldError(
-                f"user {user} has only {len(unseen)} unseen items for {need} negatives; "
-                "lower the largest multiple"
-            )
-        rows.extend((user, item, True, "positive", -1) for item in positives[user])
-        uniform = rng.choice(unseen, size=need, replace=False)
-        for j, row in enumerate(uniform):
-            rows.append((user, item_ids[row], False, "uniform", j // len(positives[user])))
-        available = np.ones(len(unseen), bool)
-        for item in positives[user]:
-            distance = np.abs(log_counts[unseen] - np.log1p(counts[item]))
-            distance[~available] = np.inf
-            pool = np.argsort(distance, kind="stable")[: max(POPULARITY_POOL, per_positive)]
-            pool = pool[np.isfinite(distance[pool])]
-            chosen = rng.choice(pool, size=per_positive, replace=False)
-            available[chosen] = False
+        positives = draw.positives[user]
+        need = per_positive * len(positives)
+        draw.check(user, need * 2)
+        rows.extend((user, item, True, "positive", -1) for item in positives)
+        for j, item in enumerate(draw.uniform(user, need, rng)):
+            rows.append((user, item, False, "uniform", j // len(positives)))
+        taken = np.zeros(len(draw.unseen[user]), bool)
+        for positive in positives:
+            matched = draw.matched(user, positive, per_positive, rng, taken)
             rows.extend(
-                (user, item_ids[unseen[c]], False, "popularity", slot)
-                for slot, c in enumerate(chosen)
+                (user, item, False, "popularity", slot) for slot, item in enumerate(matched)
             )
     return pd.DataFrame(rows, columns=["user_id", "item_id", "label", "kind", "slot"])
 
 
-def _ranking(
-    users: list[str],
-    positives: dict[str, list[str]],
-    touched: pd.Series,
-    item_ids: np.ndarray,
-    rng: np.random.Generator,
-) -> pd.DataFrame:
-    rows: list[tuple[str, str, bool, int]] = []
+def _ranking(users: list[str], draw: _NegativeDraw, rng: np.random.Generator) -> pd.DataFrame:
+    """Per user and kind: the first withheld liked item among nine negatives, shuffled."""
+    rows: list[tuple[str, str, bool, str, int]] = []
+    n = RANKING_CANDIDATES - 1
     for user in users:
-        unseen = np.flatnonzero(~np.isin(item_ids, list(touched[user])))
-        negatives = item_ids[rng.choice(unseen, size=RANKING_CANDIDATES - 1, replace=False)]
-        items = [positives[user][0], *negatives.tolist()]
-        labels = [True] + [False] * (RANKING_CANDIDATES - 1)
-        order = rng.permutation(RANKING_CANDIDATES)
-        rows.extend((user, items[i], labels[i], position) for position, i in enumerate(order, 1))
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "label", "position"])
+        positive = draw.positives[user][0]
+        for kind in NEGATIVE_KINDS:
+            if kind == "uniform":
+                negatives = draw.uniform(user, n, rng)
+            else:
+                taken = np.zeros(len(draw.unseen[user]), bool)
+                negatives = draw.matched(user, positive, n, rng, taken)
+            items = [positive, *negatives.tolist()]
+            for position, i in enumerate(rng.permutation(RANKING_CANDIDATES), 1):
+                rows.append((user, items[i], i == 0, kind, position))
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "label", "kind", "position"])

@@ -65,18 +65,24 @@ def run_fidelity(
     """Withhold cases, fit each subject on the rest, and score all four tasks.
 
     Every subject sees the same cases, personas, tie-breaks and rating draws, so the
-    differences between rows are the subjects' alone.
+    differences between rows are the subjects' alone. Subjects are fitted on the training
+    data for the three held-out tasks, and refitted with the personas added only for the
+    behavioural checks, so the made-up histories never touch the held-out scores.
     """
     config = config or CaseConfig()
     say = on_progress or (lambda _message: None)
     say(f"withholding cases from {dataset.name}")
     cases = build_cases(dataset, config)
     personas = build_personas(cases.train, config.seed) if behaviour else None
-    train = personas.add_to(cases.train) if personas else cases.train
-    rng = np.random.default_rng(config.seed + 1)
-    tiebreak = rng.random(len(cases.discrimination))
-    rank_tiebreak = rng.random(len(cases.ranking))
-    rating_draws = rng.random(len(cases.rating))
+    streams = np.random.SeedSequence([config.seed, 1]).spawn(3)
+    tiebreak, rank_tiebreak, rating_draws = (
+        np.random.default_rng(stream).random(n)
+        for stream, n in zip(
+            streams,
+            (len(cases.discrimination), len(cases.ranking), len(cases.rating)),
+            strict=True,
+        )
+    )
 
     tables: dict[str, list[pd.DataFrame]] = {name: [] for name in (*TABLES, "behaviour_cases")}
     meta = []
@@ -84,7 +90,7 @@ def run_fidelity(
         say(f"{subject.name}: fitting")
         started = time.perf_counter()
         stats_before = _llm_totals(subject)
-        subject.fit(train)
+        subject.fit(cases.train)
         say(f"{subject.name}: taste discrimination")
         tables["discrimination"].append(_discrimination(subject, cases, tiebreak))
         say(f"{subject.name}: ranking")
@@ -95,6 +101,7 @@ def run_fidelity(
         tables["rating_by_genre"].append(by_genre)
         if personas:
             say(f"{subject.name}: behavioural checks")
+            subject.fit(personas.add_to(cases.train))
             summary, rows = _behaviour(subject, personas)
             tables["behaviour"].append(summary)
             tables["behaviour_cases"].append(rows)
@@ -139,32 +146,35 @@ def _discrimination(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.
 
 
 def _ranking(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.DataFrame:
-    r = cases.ranking.assign(tiebreak=tiebreak).sort_values(["user_id", "position"])
-    groups = [(user, rows) for user, rows in r.groupby("user_id", sort=True)]
-    answers = subject.rank([(user, rows["item_id"].tolist()) for user, rows in groups])
-    ranks, failed = [], 0
-    for (_, rows), scores in zip(groups, answers, strict=True):
+    r = cases.ranking.assign(tiebreak=tiebreak).sort_values(["kind", "user_id", "position"])
+    groups = [(key, rows) for key, rows in r.groupby(["kind", "user_id"], sort=False)]
+    answers = subject.rank([(user, rows["item_id"].tolist()) for (_, user), rows in groups])
+    ranks: dict[str, list[int]] = {}
+    failed: dict[str, int] = {}
+    for ((kind, _), rows), scores in zip(groups, answers, strict=True):
         scores = np.asarray(scores, float)
         if np.isnan(scores).all():
-            failed += 1
+            failed[kind] = failed.get(kind, 0) + 1
             scores = np.zeros(len(rows))
         target = int(np.flatnonzero(rows["label"].to_numpy())[0])
-        ranks.append(measures.rank_of_target(scores, rows["tiebreak"].to_numpy(), target))
-    ranks_arr = np.asarray(ranks)
-    return pd.DataFrame(
-        [
+        rank = measures.rank_of_target(scores, rows["tiebreak"].to_numpy(), target)
+        ranks.setdefault(kind, []).append(rank)
+    out = []
+    for kind in NEGATIVE_KINDS:
+        ranked = np.asarray(ranks.get(kind, []))
+        if not len(ranked):
+            continue
+        out.append(
             {
                 "subject": subject.name,
-                **{
-                    f"ndcg@{k}": float(measures.ndcg_single(ranks_arr, k).mean())
-                    for k in (1, 5, 10)
-                },
-                "mean_rank": float(ranks_arr.mean()),
-                "n": len(ranks),
-                "failed": failed,
+                "negatives": kind,
+                **{f"ndcg@{k}": float(measures.ndcg_single(ranked, k).mean()) for k in (1, 5, 10)},
+                "mean_rank": float(ranked.mean()),
+                "n": len(ranked),
+                "failed": failed.get(kind, 0),
             }
-        ]
-    )
+        )
+    return pd.DataFrame(out)
 
 
 def _rating(
@@ -174,13 +184,15 @@ def _rating(
     ok = ~np.isnan(probs).any(axis=1)
     cdf = np.cumsum(np.where(ok[:, None], probs, 0.2), axis=1)
     simulated = 1 + (draws[:, None] >= cdf[:, :-1]).sum(axis=1)
-    frame = cases.rating.assign(simulated=simulated.astype(float))[ok]
+    # The median of each predicted distribution: the point prediction that minimises MAE.
+    median = 1 + (np.where(ok[:, None], cdf, 1.0)[:, :-1] < 0.5).sum(axis=1)
+    frame = cases.rating.assign(simulated=simulated.astype(float), median=median)[ok]
     real, sim = frame["rating"].to_numpy(), frame["simulated"].to_numpy()
     overall = {
         "subject": subject.name,
         "tv": measures.total_variation(measures.rating_shares(real), measures.rating_shares(sim)),
         "kl": measures.kl_divergence(real, sim),
-        "mae": float(np.abs(real - sim).mean()) if len(real) else float("nan"),
+        "mae": float(np.abs(real - frame["median"]).mean()) if len(real) else float("nan"),
         "mean_real": float(real.mean()) if len(real) else float("nan"),
         "mean_simulated": float(sim.mean()) if len(sim) else float("nan"),
         "n": len(frame),

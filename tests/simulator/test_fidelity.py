@@ -137,13 +137,16 @@ def test_cases_withhold_without_leaking(synthetic, cases):
             assert row.item_id not in touched[row.user_id]
     positives = d[d["label"]]
     assert (positives.groupby("user_id").size() == SMALL.positives).all()
-    assert set(zip(positives["user_id"], positives["item_id"], strict=True)) <= set(
-        zip(cases.rating["user_id"], cases.rating["item_id"], strict=True)
-    )
-    withheld = cases.rating.set_index(["user_id", "item_id"])["rating"]
-    liked = withheld.loc[list(zip(positives["user_id"], positives["item_id"], strict=True))]
-    assert (liked >= SMALL.liked).all()
-    assert len(synthetic.interactions) - len(cases.train.interactions) == len(cases.rating)
+    real = synthetic.interactions.astype({"user_id": str, "item_id": str})
+    real = real.set_index(["user_id", "item_id"])["rating"]
+    keys = list(zip(positives["user_id"], positives["item_id"], strict=True))
+    assert (real.loc[keys] >= SMALL.liked).all()
+    # Rating cases are disjoint from the positives, so they are not chosen for being liked.
+    rated = set(zip(cases.rating["user_id"], cases.rating["item_id"], strict=True))
+    assert not rated & set(keys)
+    assert (cases.rating.groupby("user_id").size() == SMALL.rated).all()
+    withheld = len(cases.rating) + len(positives)
+    assert len(synthetic.interactions) - len(cases.train.interactions) == withheld
 
 
 def test_negative_cases_are_nested_and_sized(cases):
@@ -157,8 +160,29 @@ def test_negative_cases_are_nested_and_sized(cases):
 
 def test_ranking_cases_hold_one_withheld_liked_item(cases):
     r = cases.ranking
-    assert (r.groupby("user_id").size() == 10).all()
-    assert (r.groupby("user_id")["label"].sum() == 1).all()
+    assert set(r["kind"]) == {"uniform", "popularity"}
+    assert (r.groupby(["kind", "user_id"]).size() == 10).all()
+    assert (r.groupby(["kind", "user_id"])["label"].sum() == 1).all()
+
+
+def test_changing_the_multiples_leaves_ranking_and_rating_cases_alone(synthetic, cases):
+    other = build_cases(synthetic, CaseConfig(**{**SMALL.__dict__, "multiples": (1,)}))
+    pd.testing.assert_frame_equal(cases.ranking, other.ranking)
+    pd.testing.assert_frame_equal(cases.rating, other.rating)
+
+
+def test_popularity_matched_negatives_surround_head_items(shared_data):
+    from scenarios.datasets import load_dataset
+
+    data = load_dataset("movielens-100k", shared_data / "ml-100k")
+    cases = build_cases(data, CaseConfig(users=40, positives=3, multiples=(1, 9), seed=0))
+    d = cases.discrimination
+    pop = d["item_id"].map(cases.popularity)
+    positive = d[d["label"]].set_index("user_id")["item_id"].map(cases.popularity)
+    matched = d["kind"] == "popularity"
+    # Negatives sit on both sides of the positives: about as many above as below.
+    above = (pop[matched].to_numpy() > positive.median()).mean()
+    assert 0.3 < above < 0.7
 
 
 def test_cases_are_seeded(synthetic):
@@ -182,7 +206,7 @@ def test_bad_config_names_the_value():
     from simulator.errors import RecworldError
 
     with pytest.raises(RecworldError, match="rated"):
-        CaseConfig(positives=5, rated=3)
+        CaseConfig(rated=0)
     with pytest.raises(RecworldError, match="multiples"):
         CaseConfig(multiples=(0,))
 
@@ -224,7 +248,8 @@ def test_subject_contract(make, cases):
     pairs = cases.discrimination[["user_id", "item_id"]].head(30)
     judged = subject.judge(pairs)
     assert judged.shape == (30,) and np.all((judged >= 0) & (judged <= 1))
-    groups = [(u, rows["item_id"].tolist()) for u, rows in cases.ranking.groupby("user_id")]
+    by_case = cases.ranking.groupby(["kind", "user_id"])
+    groups = [(user, rows["item_id"].tolist()) for (_, user), rows in by_case]
     ranked = subject.rank(groups)
     assert [len(r) for r in ranked] == [10] * len(groups)
     rated = subject.rate(cases.rating[["user_id", "item_id"]])
@@ -298,8 +323,12 @@ def test_popularity_matched_negatives_remove_the_popularity_shortcut(shared_data
     # Matched negatives take that away; random stays at chance either way.
     assert d.loc[("most-popular", "popularity", 1), "accuracy"] < 0.65
     assert d.loc[("random", "uniform", 1), "accuracy"] < 0.65
-    ranking = report.ranking.set_index("subject")
-    assert ranking.loc["item-knn", "ndcg@10"] > ranking.loc["random", "ndcg@10"]
+    ranking = report.ranking.set_index(["subject", "negatives"])
+    for kind in ("uniform", "popularity"):
+        assert ranking.loc[("item-knn", kind), "ndcg@10"] > ranking.loc[("random", kind), "ndcg@10"]
+    # The popularity shortcut in ranking is gone with matched negatives, too.
+    popular = ranking.loc["most-popular", "ndcg@1"]
+    assert popular["popularity"] < popular["uniform"]
 
 
 # -- CLI --------------------------------------------------------------------------------
@@ -343,5 +372,5 @@ def test_smollm2_answers_the_suite(synthetic):
     report = run_fidelity(synthetic, [subject], config, behaviour=False)
     assert subject.failures == 0
     assert report.discrimination["failed"].sum() == 0
-    assert report.rating["n"].iloc[0] == 4
+    assert report.rating["n"].iloc[0] == 4  # 2 users × 2 withheld ratings
     assert subject.llm.stats.calls > 0

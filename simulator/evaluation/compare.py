@@ -37,7 +37,7 @@ METRICS: dict[str, str] = {
     "pages_per_visit": "pages per visit",
     "page_limit_share": "visits ending at page limit",
     "interview_score": "interview score (1-10)",
-    "final_entropy": "genre entropy, last step",  # bits, of each visitor's exposures
+    "final_entropy": "genre entropy, last step",  # bits; the last step that had visitors
     "exposure_gini": "exposure Gini",  # over the whole catalogue, unseen items as zeros
     "llm_tokens": "LLM tokens",  # prompt + completion
     "llm_calls": "LLM calls",
@@ -194,7 +194,8 @@ def run_metrics(run_dir: str | Path, *, catalogue_items: int | None = None) -> d
         "pages_per_visit": _mean(exits["value"]),
         "page_limit_share": _mean(exits["text"] == PAGE_LIMIT),
         "interview_score": _mean(interviews["value"].dropna()),
-        "final_entropy": float(curve.iloc[-1]) if len(curve) else float("nan"),
+        # The last step with visitors: a quiet last step would otherwise read as NaN.
+        "final_entropy": float(curve.dropna().iloc[-1]) if curve.notna().any() else float("nan"),
         "exposure_gini": gini(counts),
         "llm_tokens": float(totals.get("prompt_tokens", 0) + totals.get("completion_tokens", 0)),
         "llm_calls": float(totals.get("calls", 0)),

@@ -190,6 +190,8 @@ def _test_users(split: Split, users: int | Sequence[str] | None, seed: int) -> l
         )
     if users is None:
         return available
+    if isinstance(users, str):
+        users = [users]
     if isinstance(users, int):
         if users < 1:
             raise RecworldError(f"users = {users}: sample at least 1 user, or leave it out")

@@ -79,22 +79,24 @@ class RecommenderFloor:
         return np.array([1.0 - rank.get(i, len(items)) / len(items) for i in items])
 
     def _fit_neighbours(self, inter: pd.DataFrame, item_ids: Sequence[str]) -> None:
+        """Binary user × item columns; similarities are computed per prediction, so a large
+        catalogue never needs a dense item × item matrix."""
+        inter = inter.drop_duplicates(["user_id", "item_id"], keep="last")
         self._items = pd.Index([str(i) for i in item_ids])
         users = pd.Index(inter["user_id"].astype(str).unique())
         rows = users.get_indexer(inter["user_id"].astype(str))
         cols = self._items.get_indexer(inter["item_id"].astype(str))
         keep = cols >= 0
-        ratings = sparse.csr_matrix(
-            (inter["rating"].to_numpy(float)[keep], (rows[keep], cols[keep])),
-            shape=(len(users), len(self._items)),
+        shape = (len(users), len(self._items))
+        self._ratings = sparse.csr_matrix(
+            (inter["rating"].to_numpy(float)[keep], (rows[keep], cols[keep])), shape=shape
         )
-        binary = (ratings > 0).astype(float)
-        norms = np.sqrt(np.asarray(binary.multiply(binary).sum(axis=0))).ravel()
-        norms[norms == 0] = 1.0
-        self._similarity = (binary.T @ binary).toarray() / np.outer(norms, norms)
-        np.fill_diagonal(self._similarity, 0.0)
+        self._binary = sparse.csc_matrix(
+            (np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape
+        )
+        self._norms = np.sqrt(np.asarray(self._binary.sum(axis=0))).ravel()
+        self._norms[self._norms == 0] = 1.0
         self._users = users
-        self._ratings = ratings
 
     def _knn_rating(self, user: str, item: str) -> float:
         """Similarity-weighted mean of the user's ratings of the item's nearest rated items."""
@@ -102,9 +104,12 @@ class RecommenderFloor:
         if row < 0 or col < 0:
             return float(self._item_mean.get(item, self._global_mean))
         rated = self._ratings[row]
-        sims = self._similarity[col, rated.indices]
+        others = rated.indices != col
+        neighbours, ratings = rated.indices[others], rated.data[others]
+        overlap = (self._binary[:, [col]].T @ self._binary[:, neighbours]).toarray().ravel()
+        sims = overlap / (self._norms[col] * self._norms[neighbours])
         top = np.argsort(-sims, kind="stable")[:NEIGHBOURS]
         weights = sims[top]
         if weights.sum() <= 0:
             return float(self._item_mean.get(item, self._global_mean))
-        return float(weights @ rated.data[top] / weights.sum())
+        return float(weights @ ratings[top] / weights.sum())

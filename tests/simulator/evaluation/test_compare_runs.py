@@ -79,7 +79,7 @@ def test_run_metrics_by_hand(hand_run):
     assert m["pages_per_visit"] == pytest.approx(4 / 3)
     assert m["page_limit_share"] == pytest.approx(1 / 3)
     assert m["interview_score"] == pytest.approx(6.0)
-    assert np.isnan(m["final_entropy"])  # nobody visited in the last step
+    assert m["final_entropy"] == 2.0  # nobody visited in step 3: step 2's mean
     assert m["exposure_gini"] == pytest.approx(gini([3, 2, 2, 0, 0]))
     assert m["llm_tokens"] == 120 and m["llm_calls"] == 7
     assert set(METRICS) <= set(m)

@@ -203,29 +203,23 @@ class _Builder:
 
 def score_pairs(subject, personas: Personas) -> pd.DataFrame:
     """One row per persona pair: A's score, B's score and whether A > B as expected."""
-    rate_rows = [
-        (p, user, item)
-        for p in personas.pairs
-        if p.kind == "rate"
-        for user in (p.a, p.b)
-        for item in p.probes
-    ]
-    judge_rows = [
-        (p, user, item)
-        for p in personas.pairs
-        if p.kind == "judge"
-        for user in (p.a, p.b)
-        for item in p.probes
-    ]
+    answers = {
+        "rate": lambda pairs: subject.rate(pairs) @ np.arange(1, 6),  # expected rating
+        "judge": subject.judge,
+    }
     values: dict[tuple[int, str], list[tuple[str, float]]] = {}
-    if rate_rows:
-        pairs = pd.DataFrame([(u, i) for _, u, i in rate_rows], columns=["user_id", "item_id"])
-        expected = subject.rate(pairs) @ np.arange(1, 6)
-        for (p, user, item), value in zip(rate_rows, expected, strict=True):
-            values.setdefault((id(p), user), []).append((item, float(value)))
-    if judge_rows:
-        pairs = pd.DataFrame([(u, i) for _, u, i in judge_rows], columns=["user_id", "item_id"])
-        for (p, user, item), value in zip(judge_rows, subject.judge(pairs), strict=True):
+    for kind, answer in answers.items():
+        rows = [
+            (p, user, item)
+            for p in personas.pairs
+            if p.kind == kind
+            for user in (p.a, p.b)
+            for item in p.probes
+        ]
+        if not rows:
+            continue
+        pairs = pd.DataFrame([(u, i) for _, u, i in rows], columns=["user_id", "item_id"])
+        for (p, user, item), value in zip(rows, answer(pairs), strict=True):
             values.setdefault((id(p), user), []).append((item, float(value)))
     out = []
     for p in personas.pairs:

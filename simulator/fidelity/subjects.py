@@ -112,19 +112,25 @@ class LLMSubject:
                 out.append(answer.choice_probs)
         return out
 
-    def judge(self, pairs: pd.DataFrame) -> np.ndarray:
+    def _about_items(
+        self, pairs: pd.DataFrame, task: str, choices: tuple[str, ...]
+    ) -> list[dict[str, float] | None]:
+        """One choice request per (user, item) pair: the persona asked about one film."""
         requests = []
         for user, item in zip(pairs["user_id"], pairs["item_id"], strict=True):
             persona, memories = self._persona(user)
             messages = render(
-                PROMPTS["judge"],
+                PROMPTS[task],
                 persona=persona,
                 memories=memories,
                 item=quote_item(self._items[item]),
             )
-            requests.append(LLMRequest(messages=messages, choices=("yes", "no"), tag="judge"))
-        scores = np.full(len(requests), np.nan)
-        for i, probs in enumerate(self._ask(requests)):
+            requests.append(LLMRequest(messages=messages, choices=choices, tag=task))
+        return self._ask(requests)
+
+    def judge(self, pairs: pd.DataFrame) -> np.ndarray:
+        scores = np.full(len(pairs), np.nan)
+        for i, probs in enumerate(self._about_items(pairs, "judge", ("yes", "no"))):
             if probs is not None:
                 total = probs.get("yes", 0.0) + probs.get("no", 0.0)
                 scores[i] = probs.get("yes", 0.0) / total if total else 0.5
@@ -149,18 +155,8 @@ class LLMSubject:
         return out
 
     def rate(self, pairs: pd.DataFrame) -> np.ndarray:
-        requests = []
-        for user, item in zip(pairs["user_id"], pairs["item_id"], strict=True):
-            persona, memories = self._persona(user)
-            messages = render(
-                PROMPTS["rate_after_history"],
-                persona=persona,
-                memories=memories,
-                item=quote_item(self._items[item]),
-            )
-            requests.append(LLMRequest(messages=messages, choices=RATINGS, tag="rate"))
-        out = np.full((len(requests), len(RATINGS)), np.nan)
-        for i, probs in enumerate(self._ask(requests)):
+        out = np.full((len(pairs), len(RATINGS)), np.nan)
+        for i, probs in enumerate(self._about_items(pairs, "rate_after_history", RATINGS)):
             if probs is not None:
                 row = np.array([probs.get(r, 0.0) for r in RATINGS])
                 out[i] = row / row.sum() if row.sum() else 1.0 / len(RATINGS)

@@ -13,14 +13,16 @@ from simulator.cli.app import app, console
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
-POLICIES = ("utility", "llm")
+POLICIES = ("utility", "llm", "hybrid")
 
 
 @app.command()
 def fidelity(
     data: Annotated[str, typer.Option(help="Dataset folder (e.g. ../shared/data/ml-100k).")],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
-    policy: Annotated[str, typer.Option(help="The agents' policy: utility or llm.")] = "utility",
+    policy: Annotated[
+        str, typer.Option(help="The agents' policy: utility, llm or hybrid.")
+    ] = "utility",
     llm: Annotated[
         str, typer.Option(help="LLM backend for --policy llm, BACKEND[:MODEL].")
     ] = "scripted",
@@ -53,7 +55,9 @@ def fidelity(
 
     try:
         if policy not in POLICIES:
-            raise RecworldError(f"--policy: unknown policy {policy!r}; choose utility or llm")
+            raise RecworldError(
+                f"--policy: unknown policy {policy!r}; choose utility, llm or hybrid"
+            )
         floor_names = [] if floors.strip() == "none" else [f.strip() for f in floors.split(",")]
         unknown = [f for f in floor_names if f not in FLOORS]
         if unknown:
@@ -88,11 +92,11 @@ def fidelity(
 
 def _warn_unused(policy: str, llm: str, calibration: Path | None, cache: Path | None) -> None:
     """Options of the other policy are ignored; say so rather than silently."""
-    unused = (
-        ["--calibration"] * (calibration is not None)
-        if policy == "llm"
-        else ["--llm"] * (llm != "scripted") + ["--cache"] * (cache is not None)
-    )
+    unused = []
+    if policy == "llm" and calibration is not None:
+        unused.append("--calibration")
+    if policy == "utility":
+        unused += ["--llm"] * (llm != "scripted") + ["--cache"] * (cache is not None)
     if unused:
         console.print(f"[yellow]note:[/] {', '.join(unused)} ignored with --policy {policy}")
 
@@ -108,23 +112,28 @@ def _multiples(text: str) -> tuple[int, ...]:
 
 
 def _agent(policy: str, llm: str, calibration: Path | None, cache: Path | None, seed: int):
-    from simulator.fidelity.subjects import LLMSubject, UtilitySubject
+    from simulator.fidelity.subjects import HybridSubject, LLMSubject, UtilitySubject
 
-    if policy == "utility":
-        if calibration is None:
-            return UtilitySubject()
-        from simulator.calibration import CalibrationResult
+    utility = None
+    if policy in ("utility", "hybrid"):
+        params = None
+        if calibration is not None:
+            from simulator.calibration import CalibrationResult
 
-        if not calibration.is_file():
-            raise RecworldError(f"--calibration: {calibration} does not exist; run calibrate")
-        return UtilitySubject(CalibrationResult.load(calibration).params)
+            if not calibration.is_file():
+                raise RecworldError(f"--calibration: {calibration} does not exist; run calibrate")
+            params = CalibrationResult.load(calibration).params
+        utility = UtilitySubject(params)
+        if policy == "utility":
+            return utility
     from simulator.llm.cache import CachedLLM
     from simulator.llm.registry import make_llm, parse_llm_spec
     from simulator.llm.runtime import LLMRuntime
 
     backend, model = parse_llm_spec(llm)
     engine = make_llm(backend, model=model, seed=seed)
-    return LLMSubject(LLMRuntime(CachedLLM(engine, cache) if cache else engine))
+    agent = LLMSubject(LLMRuntime(CachedLLM(engine, cache) if cache else engine))
+    return HybridSubject(utility, agent) if utility is not None else agent
 
 
 def _print(report) -> None:

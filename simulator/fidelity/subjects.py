@@ -226,3 +226,68 @@ class UtilitySubject:
 
 def _stars(rating: float) -> str:
     return f"{rating:.0f}/5" if pd.notna(rating) else "watched"
+
+
+class HybridSubject:
+    """The hybrid policy's routing rule (``agents.hybrid``) applied to the fidelity cases.
+
+    The utility model answers; a question goes to the LLM when the model's probability of
+    a watch is within ``band`` of 0.5 or the film has no training history, as pages do in
+    a run. For ranking, that probability is the chance of any pick among the ten films.
+    ``routed`` and ``asked`` count the questions sent to the LLM and all questions.
+    """
+
+    has_threshold = True
+
+    def __init__(self, utility: UtilitySubject, llm: LLMSubject, *, band: float = 0.15) -> None:
+        self.utility = utility
+        self.llm = llm.llm
+        self._llm_subject = llm
+        self.band = band
+        self.name = f"hybrid {self.llm.label}"
+        self.routed = 0
+        self.asked = 0
+
+    @property
+    def failures(self) -> int:
+        return self._llm_subject.failures
+
+    def fit(self, train: Dataset) -> None:
+        self.utility.fit(train)
+        self._llm_subject.fit(train)
+        self._cold = set(train.items["item_id"].astype(str)) - set(
+            train.interactions["item_id"].astype(str)
+        )
+
+    def _route(self, probability: np.ndarray, items: Sequence[Sequence[str]]) -> np.ndarray:
+        uncertain = np.abs(np.asarray(probability) - 0.5) <= self.band
+        cold = np.array([any(i in self._cold for i in group) for group in items], bool)
+        route = uncertain | cold
+        self.routed += int(route.sum())
+        self.asked += len(route)
+        return route
+
+    def judge(self, pairs: pd.DataFrame) -> np.ndarray:
+        scores = self.utility.judge(pairs)
+        route = self._route(scores, [[i] for i in pairs["item_id"]])
+        if route.any():
+            scores = scores.copy()
+            scores[route] = self._llm_subject.judge(pairs[route])
+        return scores
+
+    def rank(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
+        utilities = self.utility.rank(groups)
+        no_click = self.utility.params.no_click
+        pick = [1 - choice_probabilities(u[None, :], no_click)[0, 0] for u in utilities]
+        route = self._route(np.array(pick), [items for _, items in groups])
+        answers = self._llm_subject.rank([g for g, r in zip(groups, route, strict=True) if r])
+        routed = iter(answers)
+        return [next(routed) if r else u for u, r in zip(utilities, route, strict=True)]
+
+    def rate(self, pairs: pd.DataFrame) -> np.ndarray:
+        ratings = self.utility.rate(pairs)
+        route = self._route(self.utility.judge(pairs), [[i] for i in pairs["item_id"]])
+        if route.any():
+            ratings = ratings.copy()
+            ratings[route] = self._llm_subject.rate(pairs[route])
+        return ratings

@@ -261,6 +261,9 @@ def _subject_meta(subject: Subject, before: dict[str, float], seconds: float) ->
         )
         info.update({k: after[k] - before.get(k, 0) for k in after})
         info["failures"] = getattr(subject, "failures", 0)
+        if hasattr(subject, "routed"):
+            info["routed_to_llm"] = subject.routed
+            info["questions"] = subject.asked
     return info
 
 

@@ -18,7 +18,7 @@ from simulator.fidelity import measures, run_fidelity
 from simulator.fidelity.behaviour import build_personas, score_pairs, sequel_pairs
 from simulator.fidelity.cases import CaseConfig, build_cases
 from simulator.fidelity.floors import FLOORS, RecommenderFloor
-from simulator.fidelity.subjects import LLMSubject, UtilitySubject
+from simulator.fidelity.subjects import HybridSubject, LLMSubject, UtilitySubject
 from simulator.llm.registry import make_llm
 from simulator.llm.runtime import LLMRuntime
 
@@ -237,6 +237,9 @@ def test_sequel_pairs_from_titles():
 SUBJECTS = {
     "utility": UtilitySubject,
     "llm": lambda: LLMSubject(LLMRuntime(make_llm("scripted", seed=0))),
+    "hybrid": lambda: HybridSubject(
+        UtilitySubject(), LLMSubject(LLMRuntime(make_llm("scripted", seed=0))), band=0.5
+    ),
     **{name: (lambda name=name: RecommenderFloor(name, seed=0)) for name in FLOORS},
 }
 
@@ -351,7 +354,7 @@ def test_cli_fidelity_writes_tables(tmp_path, shared_data):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--policy", "hybrid"], "unknown policy 'hybrid'"),
+        (["--policy", "mixed"], "unknown policy 'mixed'"),
         (["--floors", "als"], "unknown floor 'als'"),
         (["--multiples", "1,x"], "--multiples"),
     ],
@@ -374,3 +377,21 @@ def test_smollm2_answers_the_suite(synthetic):
     assert report.discrimination["failed"].sum() == 0
     assert report.rating["n"].iloc[0] == 4  # 2 users × 2 withheld ratings
     assert subject.llm.stats.calls > 0
+
+
+def test_hybrid_routes_only_uncertain_questions_to_the_llm(cases):
+    llm = LLMSubject(LLMRuntime(make_llm("scripted", seed=0)))
+    hybrid = HybridSubject(UtilitySubject(), llm, band=0.0)
+    hybrid.fit(cases.train)
+    pairs = cases.discrimination[["user_id", "item_id"]]
+    alone = UtilitySubject()
+    alone.fit(cases.train)
+    # With a zero band only films without history go to the LLM; the rest are the model's.
+    scores = hybrid.judge(pairs)
+    cold = pairs["item_id"].isin(hybrid._cold).to_numpy()
+    assert np.array_equal(scores[~cold], alone.judge(pairs)[~cold])
+    assert hybrid.routed == cold.sum() and hybrid.asked == len(pairs)
+    wide = HybridSubject(UtilitySubject(), llm, band=0.5)
+    wide.fit(cases.train)
+    wide.judge(pairs)
+    assert wide.routed == len(pairs)  # every probability is within 0.5 of 0.5

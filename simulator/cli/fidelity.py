@@ -154,9 +154,9 @@ def _print(report) -> None:
             ["subject", "tv", "kl", "genre_tv_mean", "mae", "mean_real", "mean_simulated"],
         ),
         (
-            "behavioural checks (pairs passed)",
+            "behavioural checks (pairs passed; p: sign test against chance)",
             report.behaviour,
-            ["subject", "check", "passed", "pairs", "mean_gap"],
+            ["subject", "check", "passed", "pairs", "mean_gap", "p_value"],
         ),
     ]
     for title, frame, columns in tables:

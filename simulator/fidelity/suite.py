@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from simulator.dataset import Dataset
 from simulator.fidelity import measures
@@ -233,6 +234,12 @@ def _behaviour(subject: Subject, personas: Personas) -> tuple[pd.DataFrame, pd.D
         .reset_index()
     )
     summary["pass_rate"] = summary["passed"] / summary["pairs"]
+    # One-sided sign test against a subject that passes each pair by chance (p = 0.5):
+    # with five pairs, even 4 passes happen by chance 19% of the time.
+    summary["p_value"] = [
+        binomtest(int(k), int(n), 0.5, alternative="greater").pvalue
+        for k, n in zip(summary["passed"], summary["pairs"], strict=True)
+    ]
     summary.insert(0, "subject", subject.name)
     return summary, rows[["subject", *[c for c in rows.columns if c != "subject"]]]
 

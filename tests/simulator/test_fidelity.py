@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -295,6 +296,10 @@ def test_suite_tables_and_json(synthetic, tmp_path):
     assert set(report.ranking.columns) >= {"ndcg@1", "ndcg@5", "ndcg@10"}
     assert (report.rating["n"] == len(build_cases(synthetic, SMALL).rating)).all()
     assert set(report.behaviour["check"]) >= {"genre-love", "generous-harsh"}
+    row = report.behaviour.set_index(["subject", "check"]).loc[("utility", "sequel")]
+    n, passed = int(row["pairs"]), int(row["passed"])
+    chance = sum(math.comb(n, k) for k in range(passed, n + 1)) / 2**n
+    assert row["p_value"] == pytest.approx(chance)
     files = report.write(tmp_path)
     data = json.loads((tmp_path / "fidelity.json").read_text())
     llm = next(s for s in data["subjects"] if s["name"].startswith("llm"))

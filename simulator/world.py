@@ -519,7 +519,10 @@ class World(mesa.Model):
                 "user_id": [u.user_id for u in active],
                 "arm": [self.arm_of[u.user_id] for u in active],
                 "exposure_entropy": [genre_entropy(shown[u.user_id]) for u in active],
-                "watched_entropy": [genre_entropy(u.watched_genres) for u in active],
+                # NaN until a user has watched something: 0 would read as a narrow taste.
+                "watched_entropy": [
+                    genre_entropy(u.watched_genres) if u.watched_genres else np.nan for u in active
+                ],
             }
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
@@ -24,3 +26,22 @@ def fail(exc: RecworldError | str) -> None:
     """Users' mistakes get one line and exit status 2, never a traceback."""
     err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+def prepare_out(path: Path, *, option: str = "--out", is_file: bool = False) -> Path:
+    """Create the output folder (a file's parent) before any work, so a bad path fails fast.
+
+    Raises:
+        RecworldError: The folder cannot be created (a file is in the way, no permission).
+    """
+    folder = path.parent if is_file else path
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RecworldError(
+            f"{option} {path}: cannot create {folder} ({exc.strerror or exc}); "
+            "choose a writable folder"
+        ) from None
+    if is_file and path.is_dir():
+        raise RecworldError(f"{option} {path}: is a folder; give a file name")
+    return path

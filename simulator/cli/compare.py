@@ -19,7 +19,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from simulator.cli.app import app, console, fail
+from simulator.cli.app import app, console, fail, prepare_out
 from simulator.errors import RecworldError
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ def compare_command(
         out_dir = (
             out or Path(sc.output or "runs") / f"compare-{sc.name}-{datetime.now():%Y%m%d-%H%M%S}"
         )
+        prepare_out(out_dir)
         if sc.arms or sc.switches:
             console.print(f"[yellow]note:[/] {_cleared(sc)}", highlight=False)
         if sc.llm.backend == "scripted" and sc.policy != "utility":

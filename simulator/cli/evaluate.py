@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from simulator.cli.app import app, console
+from simulator.cli.app import app, console, prepare_out
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -89,6 +89,8 @@ def evaluate_command(
         _fail(f"--out {out}: unsupported suffix {out.suffix!r}; use {', '.join(OUT_FORMATS)}")
 
     try:
+        if out is not None:
+            prepare_out(out, is_file=True)
         dataset = load_dataset(kind or guess_kind(data, data_dir), data, data_dir=data_dir)
         with console.status(f"fitting and scoring {len(names)} recommender(s)"):
             result = evaluate(

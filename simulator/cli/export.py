@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from simulator.cli.app import app, console
+from simulator.cli.app import app, console, prepare_out
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -38,6 +38,8 @@ def export(
         fmt = check_format(fmt)
         run = FinishedRun(run_dir)
         dataset = load_run_dataset(run, data_dir) if fmt == "recbole" else None
+        if out is not None:
+            prepare_out(out)
         result = export_run(run, fmt, out, dataset=dataset)
     except RecworldError as exc:
         _fail(exc)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simulator.cli.app import app, console
+from simulator.cli.app import app, console, prepare_out
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -20,6 +20,9 @@ POLICIES = ("utility", "llm", "hybrid")
 def fidelity(
     data: Annotated[str, typer.Option(help="Dataset folder (e.g. ../shared/data/ml-100k).")],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where a relative --data is also looked for.")
+    ] = None,
     policy: Annotated[
         str, typer.Option(help="The agents' policy: utility, llm or hybrid.")
     ] = "utility",
@@ -72,7 +75,9 @@ def fidelity(
             seed=seed,
         )
         _warn_unused(policy, llm, calibration, cache)
-        dataset = load_dataset(kind or guess_kind(data), data)
+        dataset = load_dataset(kind or guess_kind(data, data_dir), data, data_dir=data_dir)
+        folder = out or Path("runs") / f"fidelity-{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
+        prepare_out(folder)
         agent = _agent(policy, llm, calibration, cache, seed)
         subjects = [agent, *(RecommenderFloor(name, seed=seed) for name in floor_names)]
         with console.status("fidelity") as status:
@@ -84,7 +89,6 @@ def fidelity(
             close()
     except RecworldError as exc:
         _fail(exc)
-    folder = out or Path("runs") / f"fidelity-{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
     report.write(folder)
     _print(report)
     console.print(f"written to {folder}/fidelity.json (and one CSV per table)")

@@ -50,7 +50,7 @@ def run(
             },
         )
         run_dir = out or Path(sc.output or "runs") / f"{sc.name}-{datetime.now():%Y%m%d-%H%M%S}"
-        if sc.llm.backend == "scripted":
+        if sc.llm.backend == "scripted" and sc.policy != "utility":
             console.print(
                 "[yellow]LLM: scripted backend[/] (deterministic stand-in answers, no model). "
                 "Use --llm to pick a real one."
@@ -102,12 +102,17 @@ def _summary(world, run_dir: Path, seconds: float) -> None:
     table.add_column("value", justify="right")
     exposures = int(m["exposures"].sum())
     watches = int(m["watches"].sum())
+    # Pooled over every rated watch, as `report` and `compare` compute it.
+    from simulator.runlog import read_interactions
+
+    ratings = read_interactions(run_dir)["rating"].dropna()
+    mean_rating = float(ratings.mean()) if len(ratings) else None
     rows = [
         ("users simulated", f"{len(world.users)}"),
         ("visits", f"{int(m['active_users'].sum())}"),
         ("exposures", f"{exposures}"),
-        ("watch rate", f"{watches / exposures:.3f}" if exposures else "-"),
-        ("mean rating", f"{m['mean_rating'].mean():.2f}" if watches else "-"),
+        ("click-through (watches / exposures)", f"{watches / exposures:.3f}" if exposures else "-"),
+        ("mean rating", f"{mean_rating:.2f}" if mean_rating is not None else "-"),
         ("pages per visit", f"{m['pages_per_visit'].mean():.2f}"),
         ("LLM", world.llm.label),
         ("LLM calls / batches", f"{stats.calls} / {stats.batches}"),

@@ -31,7 +31,7 @@ def summary_rows(run: FinishedRun, arm_totals: pd.DataFrame) -> list[tuple[str, 
         ("visits", f"{len(run.users):,}"),
         ("exposures / watches", f"{exposures:,} / {len(watches):,}"),
         (
-            "watch rate",
+            "click-through (watches / exposures)",
             _with_arms(len(watches) / exposures if exposures else None, arm_totals, "ctr"),
         ),
         ("mean rating", _rating(rating, arm_totals)),

@@ -105,7 +105,7 @@ def test_the_page_fetches_nothing(page):
 
 def test_summary_and_captions_name_both_arms(page):
     html = page.read_text()
-    for text in ("filter-bubble", "watch rate", "mean rating", "tokens", "scripted"):
+    for text in ("filter-bubble", "click-through", "mean rating", "tokens", "scripted"):
         assert text in html
     entropy = parse(html).figures["genre-entropy"]["caption"]
     assert "popularity" in entropy and "diverse" in entropy

@@ -101,6 +101,11 @@ def evaluate(
         raise RecworldError("no recommender to evaluate; give at least one")
     built = {label: build_recommender(spec, seed=seed) for label, spec in recommenders.items()}
     if not isinstance(split, Split):
+        if dataset.interactions.empty:
+            raise RecworldError(
+                f"{dataset.name}: no interactions to split; offline evaluation needs a logged "
+                "history (a dataset of profiles only can still drive a simulation)"
+            )
         split = make_split(
             dataset, split, seed=seed, test_share=test_share, relevant_rating=relevant_rating
         )
@@ -184,9 +189,12 @@ class _Context:
 def _test_users(split: Split, users: int | Sequence[str] | None, seed: int) -> list[str]:
     available = sorted(split.test)
     if not available:
+        counts = ", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in split.meta.items() if k.endswith("users")
+        )
         raise RecworldError(
-            f"the {split.meta.get('split')} split left no user to test ({split.meta}); "
-            "try another split, a smaller test share or no relevance threshold"
+            f"the {split.meta.get('split')} split left no user to test ({counts}); "
+            "try another split or a lower --relevant-rating"
         )
     if users is None:
         return available

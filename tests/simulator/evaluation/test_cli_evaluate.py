@@ -108,3 +108,17 @@ def test_evaluate_on_ml100k_temporal(shared_data):
     assert result.exit_code == 0, result.output
     assert "ml-100k: accuracy @10" in result.output
     assert "without training history" in flat(result)
+
+
+def test_a_dataset_without_history_is_named():
+    import pytest
+
+    from scenarios.datasets import generate_synthetic
+    from simulator.dataset import Dataset
+    from simulator.errors import RecworldError
+    from simulator.evaluation.offline import evaluate
+
+    data = generate_synthetic(n_users=10, n_items=20, history_per_user=3, seed=0)
+    profiles_only = Dataset("profiles", data.users, data.items, data.interactions.iloc[:0])
+    with pytest.raises(RecworldError, match="profiles: no interactions to split"):
+        evaluate(profiles_only, ["random"])

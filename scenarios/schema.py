@@ -373,7 +373,15 @@ def load_scenario(source: str | Path, **overrides: Any) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(f"{path}: {describe_error(exc)}") from None
+        loc = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        given = {k for k, v in overrides.items() if v is not None}
+        # A value from the command line is the user's, not the file's: say so.
+        where = (
+            "command-line override"
+            if any(loc == k or loc.startswith(f"{k}.") for k in given)
+            else path
+        )
+        raise ScenarioError(f"{where}: {describe_error(exc)}") from None
 
 
 def describe_error(exc: ValidationError) -> str:

@@ -40,6 +40,7 @@ from agents.utility import (
 )
 from memory.embedders import Embedder
 from simulator.dataset import Dataset
+from simulator.evaluation.stats import total_variation
 
 DEFAULT_TARGET_CTR = 0.2
 """Share of pages that end in a watch, when the data cannot say."""
@@ -158,7 +159,7 @@ def calibrate(
     if real is not None:
         counts = np.bincount(ratings, minlength=N_RATINGS + 1)[1:].astype(float)
         simulated = counts / max(1.0, counts.sum())
-        tv = float(0.5 * np.abs(simulated - real).sum())
+        tv = total_variation(simulated, real)
     return CalibrationResult(
         dataset=dataset.name,
         params=params,
@@ -171,11 +172,6 @@ def calibrate(
         n_ratings=len(ratings),
         rating_fit=fit_info,
     )
-
-
-def total_variation(p: Sequence[float], q: Sequence[float]) -> float:
-    """Half the L1 distance between two distributions over the same outcomes."""
-    return float(0.5 * np.abs(np.asarray(p, dtype=float) - np.asarray(q, dtype=float)).sum())
 
 
 # -- the data ----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from agents.user import UserAgent
 from agents.utility import UtilityModel, UtilityPolicy
 from memory.records import MemoryRecord, ScoredMemory
 from memory.stream import MemoryStream, StepMemory
+from simulator.evaluation.stats import entropy_bits
 from simulator.llm.runtime import LLMRuntime
 from simulator.recommenders.llm_rerank import RecommenderContext
 from simulator.runlog import RunLog
@@ -564,11 +565,7 @@ _LOG_COLUMNS = ("user_id", "item_id", "timestamp", "rating")
 def genre_entropy(genres: Iterable[str] | Counter[str]) -> float:
     """Shannon entropy (bits) of a genre distribution; the filter-bubble measure."""
     counts = genres if isinstance(genres, Counter) else Counter(genres)
-    total = sum(counts.values())
-    if total == 0:
-        return 0.0
-    p = np.fromiter(counts.values(), float) / total
-    return float(-(p * np.log2(p)).sum())
+    return entropy_bits(np.fromiter(counts.values(), float, count=len(counts)))
 
 
 def _exit_reason(visit: Sequence[PageOutcome], page_limit: int) -> str:

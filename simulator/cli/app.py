@@ -45,3 +45,13 @@ def prepare_out(path: Path, *, option: str = "--out", is_file: bool = False) -> 
     if is_file and path.is_dir():
         raise RecworldError(f"{option} {path}: is a folder; give a file name")
     return path
+
+
+def load_data(path: str, kind: str | None = None, data_dir: Path | None = None):
+    """The dataset a command's ``--data``/``--kind``/``--data-dir`` name (kind guessed).
+
+    Returns a ``simulator.dataset.Dataset``; ``scenarios`` loads only when a command runs.
+    """
+    from scenarios.datasets import guess_kind, load_dataset
+
+    return load_dataset(kind or guess_kind(path, data_dir), path, data_dir=data_dir)

@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from simulator.cli.app import app, console, prepare_out
+from simulator.cli.app import app, console, load_data, prepare_out
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -67,7 +67,6 @@ def evaluate_command(
     ] = None,
 ) -> None:
     """Fit recommenders on a split of a dataset and score their top K offline."""
-    from scenarios.datasets import guess_kind, load_dataset
     from simulator.evaluation.offline import evaluate
     from simulator.evaluation.splits import SPLITS
     from simulator.recommenders.registry import RECOMMENDERS
@@ -91,7 +90,7 @@ def evaluate_command(
     try:
         if out is not None:
             prepare_out(out, is_file=True)
-        dataset = load_dataset(kind or guess_kind(data, data_dir), data, data_dir=data_dir)
+        dataset = load_data(data, kind, data_dir)
         with console.status(f"fitting and scoring {len(names)} recommender(s)"):
             result = evaluate(
                 dataset,

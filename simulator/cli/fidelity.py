@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simulator.cli.app import app, console, prepare_out
+from simulator.cli.app import app, console, load_data, prepare_out
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -51,7 +51,6 @@ def fidelity(
     Taste discrimination (Agent4Rec), rating fidelity, ranking fidelity (AgentCF) and
     SUBER-style behavioural checks, on the same cases for every subject.
     """
-    from scenarios.datasets import guess_kind, load_dataset
     from simulator.fidelity import run_fidelity
     from simulator.fidelity.cases import CaseConfig
     from simulator.fidelity.floors import FLOORS, RecommenderFloor
@@ -75,7 +74,7 @@ def fidelity(
             seed=seed,
         )
         _warn_unused(policy, llm, calibration, cache)
-        dataset = load_dataset(kind or guess_kind(data, data_dir), data, data_dir=data_dir)
+        dataset = load_data(data, kind, data_dir)
         folder = out or Path("runs") / f"fidelity-{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
         prepare_out(folder)
         agent = _agent(policy, llm, calibration, cache, seed)

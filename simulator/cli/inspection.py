@@ -9,7 +9,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from simulator.cli.app import console, data_app, memory_app
+from simulator.cli.app import console, data_app, load_data, memory_app
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -20,10 +20,9 @@ def data_info(
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
 ) -> None:
     """Print counts, sparsity and the top genres of a dataset."""
-    from scenarios.datasets import guess_kind, load_dataset
 
     try:
-        dataset = load_dataset(kind or guess_kind(path), path)
+        dataset = load_data(path, kind)
     except RecworldError as exc:
         _fail(exc)
     stats = dataset.stats()

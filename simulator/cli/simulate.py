@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from simulator.cli.app import app, console
+from simulator.cli.app import app, console, load_data
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -103,9 +103,10 @@ def _summary(world, run_dir: Path, seconds: float) -> None:
     exposures = int(m["exposures"].sum())
     watches = int(m["watches"].sum())
     # Pooled over every rated watch, as `report` and `compare` compute it.
-    from simulator.runlog import read_interactions
+    import pandas as pd
 
-    ratings = read_interactions(run_dir)["rating"].dropna()
+    log = pd.read_parquet(run_dir / "interactions.parquet", columns=["rating"])
+    ratings = log["rating"].dropna()
     mean_rating = float(ratings.mean()) if len(ratings) else None
     rows = [
         ("users simulated", f"{len(world.users)}"),
@@ -157,11 +158,10 @@ def calibrate(
     seed: Annotated[int, typer.Option(help="Seed of the calibration samples.")] = 0,
 ) -> None:
     """Fit the utility policy to a dataset's click and rating statistics."""
-    from scenarios.datasets import guess_kind, load_dataset
     from simulator.calibration import calibrate as fit
 
     try:
-        dataset = load_dataset(kind or guess_kind(data), data)
+        dataset = load_data(data, kind)
     except RecworldError as exc:
         _fail(exc)
     result = fit(dataset, target_ctr=target_ctr, seed=seed)

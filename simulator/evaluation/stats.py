@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,8 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> Estimate:
     sem = float(x.std(ddof=1)) / np.sqrt(n)
     if sem == 0.0:
         return Estimate(mean, mean, mean, n)
+    from scipy import stats as st  # on first use: the world imports this module for entropy
+
     low, high = st.t.interval(level, n - 1, loc=mean, scale=sem)
     return Estimate(mean, float(low), float(high), n)
 
@@ -74,3 +75,11 @@ def entropy_bits(counts: Iterable[float]) -> float:
         return 0.0
     p = x[x > 0] / total
     return float(-(p * np.log2(p)).sum())
+
+
+def total_variation(p: Iterable[float], q: Iterable[float]) -> float:
+    """Half the L1 distance between two distributions over the same outcomes: 0 equal,
+    1 disjoint."""
+    a = np.asarray(list(p) if not isinstance(p, np.ndarray) else p, float)
+    b = np.asarray(list(q) if not isinstance(q, np.ndarray) else q, float)
+    return float(0.5 * np.abs(a - b).sum())

@@ -12,6 +12,19 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
+from simulator.evaluation.stats import total_variation
+
+__all__ = [
+    "auc",
+    "classification",
+    "kl_divergence",
+    "ndcg_single",
+    "rank_of_target",
+    "rating_shares",
+    "top_share_decisions",
+    "total_variation",
+]
+
 RATING_LEVELS = 5
 SMOOTHING = 0.5
 """Pseudo-count per rating level (Jeffreys) so KL stays finite when a level is never used."""
@@ -76,11 +89,6 @@ def rating_shares(ratings: Sequence[float] | np.ndarray) -> np.ndarray:
     r = np.clip(np.rint(np.asarray(ratings, float)), 1, RATING_LEVELS).astype(int)
     counts = np.bincount(r - 1, minlength=RATING_LEVELS).astype(float)
     return counts / counts.sum() if counts.sum() else counts
-
-
-def total_variation(p: np.ndarray, q: np.ndarray) -> float:
-    """Half the L1 distance between two distributions: 0 equal, 1 disjoint."""
-    return float(0.5 * np.abs(np.asarray(p, float) - np.asarray(q, float)).sum())
 
 
 def kl_divergence(real: Sequence[float], simulated: Sequence[float]) -> float:

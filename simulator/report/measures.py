@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simulator.evaluation.stats import gini, mean_ci
+from simulator.evaluation.stats import gini, mean_ci, total_variation
 from simulator.report.run import FinishedRun
 
 ENTROPY_MEASURES = {
@@ -109,7 +109,7 @@ def rating_shares(ratings: np.ndarray, values: np.ndarray) -> RatingShares:
 
 def tv_distance(a: RatingShares, b: RatingShares) -> float:
     """Total-variation distance between two rating distributions on one scale."""
-    return float(np.abs(a.shares - b.shares).sum() / 2)
+    return total_variation(a.shares, b.shares)
 
 
 def exposure_counts(items: pd.Series, catalogue: pd.Index) -> np.ndarray:

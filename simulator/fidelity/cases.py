@@ -94,11 +94,15 @@ class Cases:
     popularity: pd.Series
     config: CaseConfig = field(default_factory=CaseConfig)
 
-    def discrimination_case(self, kind: str, multiple: int) -> pd.DataFrame:
-        """The positives plus the first ``multiple`` negatives of ``kind`` per positive."""
+    def case_mask(self, kind: str, multiple: int) -> np.ndarray:
+        """Which discrimination rows form the case for ``kind`` negatives at ``multiple``."""
         d = self.discrimination
         keep = (d["kind"] == "positive") | ((d["kind"] == kind) & (d["slot"] < multiple))
-        return d[keep]
+        return keep.to_numpy()
+
+    def discrimination_case(self, kind: str, multiple: int) -> pd.DataFrame:
+        """The positives plus the first ``multiple`` negatives of ``kind`` per positive."""
+        return self.discrimination[self.case_mask(kind, multiple)]
 
 
 def build_cases(dataset: Dataset, config: CaseConfig | None = None) -> Cases:

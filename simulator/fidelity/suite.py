@@ -125,7 +125,7 @@ def _discrimination(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.
     rows = []
     for kind in NEGATIVE_KINDS:
         for m in cases.config.multiples:
-            keep = ((d["kind"] == "positive") | ((d["kind"] == kind) & (d["slot"] < m))).to_numpy()
+            keep = cases.case_mask(kind, m)
             labels = d["label"].to_numpy()[keep]
             s, groups, ties = scores[keep], d["user_id"].to_numpy()[keep], tiebreak[keep]
             base_rate = measures.top_share_decisions(groups, s, ties, 1 / (m + 1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from agents.actions.base import PageObservation, PageOutcome
+from agents.actions.base import Action, PageObservation, PageOutcome
 from agents.user import UserAgent
 from simulator.types import LLM
 
@@ -18,32 +18,36 @@ class Policy(Protocol):
 
 
 class LLMPolicy:
-    """Every agent's browse request goes into a single ``llm.generate`` call."""
+    """Every agent's browse request goes into a single ``llm.generate`` call.
+
+    Args:
+        llm: The batched model.
+        browse: The action that turns a page into a request and the answer into an outcome:
+            ``PickAction`` for scored choices, ``BrowseAction`` for one JSON answer per page.
+    """
 
     name = "llm"
 
-    def __init__(self, llm: LLM) -> None:
+    def __init__(self, llm: LLM, browse: Action) -> None:
         self.llm = llm
+        self.browse = browse
 
     def decide(
         self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]
     ) -> list[PageOutcome]:
-        actions = [agent.actions["browse"] for agent in agents]
+        action = self.browse
         requests = [
-            action.request(agent, obs)
-            for action, agent, obs in zip(actions, agents, observations, strict=True)
+            action.request(agent, obs) for agent, obs in zip(agents, observations, strict=True)
         ]
         responses = self.llm.generate(requests)
         outcomes = [
             action.apply(agent, obs, response)
-            for action, agent, obs, response in zip(
-                actions, agents, observations, responses, strict=True
-            )
+            for agent, obs, response in zip(agents, observations, responses, strict=True)
         ]
         # Follow-up questions (a rating after a pick) of every agent go in one more batch.
         pending = [i for i, o in enumerate(outcomes) if o.follow_up is not None]
         if pending:
             answers = self.llm.generate([outcomes[i].follow_up for i in pending])
             for i, answer in zip(pending, answers, strict=True):
-                outcomes[i] = actions[i].resolve(agents[i], observations[i], outcomes[i], answer)
+                outcomes[i] = action.resolve(agents[i], observations[i], outcomes[i], answer)
         return outcomes

@@ -1,17 +1,17 @@
-"""The user agent: a profile, a memory handle, action modules and a little state."""
+"""The user agent: a profile and a little state (what it saw, watched, heard of).
+
+Actions and policies act *on* agents; an agent holds no action modules, so the agent
+module depends on nothing that depends on it.
+"""
 
 from __future__ import annotations
 
 from collections import Counter, deque
-from typing import TYPE_CHECKING
 
 import mesa
 
 from agents.profile import ItemProfile, Level, UserProfile
 from memory.records import MemoryKind, MemoryRecord
-
-if TYPE_CHECKING:
-    from agents.actions.base import Action
 
 ACTIVITY_PROBABILITY = {Level.LOW: 0.15, Level.MEDIUM: 0.35, Level.HIGH: 0.7}
 
@@ -22,7 +22,6 @@ class UserAgent(mesa.Agent):
     Args:
         model: The Mesa model the agent lives in (the world).
         profile: Identity and traits.
-        actions: The action modules this agent can take, by name.
         activity: Probability of visiting in a step; defaults from the activity trait.
     """
 
@@ -30,13 +29,11 @@ class UserAgent(mesa.Agent):
         self,
         model: mesa.Model,
         profile: UserProfile,
-        actions: dict[str, Action],
         *,
         activity: float | None = None,
     ) -> None:
         super().__init__(model)
         self.profile = profile
-        self.actions = actions
         self.activity = (
             ACTIVITY_PROBABILITY[profile.traits.activity] if activity is None else activity
         )

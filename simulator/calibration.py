@@ -40,7 +40,7 @@ from agents.utility import (
 )
 from memory.embedders import Embedder
 from simulator.dataset import Dataset
-from simulator.evaluation.stats import total_variation
+from simulator.stats import total_variation
 
 DEFAULT_TARGET_CTR = 0.2
 """Share of pages that end in a watch, when the data cannot say."""

@@ -1,133 +1,150 @@
-"""The world: a Mesa model whose ``step`` runs the phases of DESIGN.md, top to bottom."""
+"""The world: a Mesa model whose ``step`` runs the phases of docs/ARCHITECTURE.md, top to bottom.
+
+The world runs parts it is given (``WorldParts``, built from a ``RunConfig`` by
+``simulator.compose``); it never loads data or builds a backend itself.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 
 import mesa
 import numpy as np
 import pandas as pd
 
-from agents.actions import BrowseAction, PageObservation, PageOutcome, PickAction
+from agents.actions import PageObservation, PageOutcome
 from agents.actions.chat import ChatAction
 from agents.actions.interview import InterviewAction, VisitSummary
-from agents.actions.search import CatalogueSearch, SearchAction
-from agents.hybrid import HybridPolicy
-from agents.item import ItemAgent
-from agents.policy import LLMPolicy, Policy
-from agents.profile import item_profiles
+from agents.actions.search import SearchAction
+from agents.policy import Policy
+from agents.profile import ItemProfile, UserProfile, item_profiles
 from agents.social import SocialGraph
 from agents.taste import taste_request, with_taste
 from agents.user import UserAgent
-from agents.utility import UtilityModel, UtilityPolicy
 from memory.records import MemoryRecord, ScoredMemory
 from memory.stream import MemoryStream, StepMemory
-from simulator.evaluation.stats import entropy_bits
+from simulator.catalogue import Catalogue
+from simulator.config import WorldSettings
+from simulator.dataset import Dataset
+from simulator.engagement import click_through, mean_rating
 from simulator.llm.runtime import LLMRuntime
+from simulator.population import Population
+from simulator.recommenders.base import Recommender
 from simulator.recommenders.llm_rerank import RecommenderContext
 from simulator.runlog import RunLog
-from simulator.setup import ScenarioLike
+from simulator.seeding import RunSeeds
+from simulator.stats import entropy_bits
 from simulator.types import Event, Interaction, Reaction, StepStats
 
 Slates = dict[str, list[list[str]]]
 Outcomes = dict[str, list[PageOutcome]]
 
 
+@dataclass
+class WorldParts:
+    """Everything a world runs, built and seeded by ``simulator.compose``.
+
+    Attributes:
+        dataset: The platform's log and catalogue (held-back arrivals excluded); every
+            recommender is fit on it.
+        users: The simulated population's profiles, in population order.
+        items: The catalogue as item agents will present it.
+        arms: One recommender, or several A/B arms, by the name logs give them.
+        arm_of: Each user's arm.
+        llm: The batched LLM runtime every phase calls.
+        policy: Decides pages (LLM, utility or hybrid).
+        memory: The memory stream over the store.
+        social: Who chats with whom.
+        decisions: ``choice`` (scored choices) or ``json`` (one structured answer).
+        uses_llm: False for the utility policy: every LLM phase is off.
+        activity: Per-user visit probability, or ``None`` to use the activity trait.
+        switches: A recommender that takes over at a step.
+        arrivals: Items (dataset rows) that enter the catalogue at a step: cold start.
+    """
+
+    dataset: Dataset
+    users: list[UserProfile]
+    items: list[ItemProfile]
+    arms: dict[str, Recommender]
+    arm_of: dict[str, str]
+    llm: LLMRuntime
+    policy: Policy
+    memory: MemoryStream
+    social: SocialGraph
+    decisions: str = "json"
+    uses_llm: bool = True
+    activity: list[float] | None = None
+    switches: dict[int, Recommender] = field(default_factory=dict)
+    arrivals: dict[int, pd.DataFrame] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Close what the parts opened (the memory store's writer, the LLM backend)."""
+        try:
+            self.memory.close()
+        finally:
+            self.llm.close()
+
+
 class World(mesa.Model):
-    """Users, items, a recommender, an LLM runtime and a memory stream, stepped in phases.
+    """Users, items, recommenders, an LLM runtime and a memory stream, stepped in phases.
 
     Args:
-        scenario: Anything with ``build(rng, seed=..., run_dir=...)`` returning a ``Setup``.
-        seed: Seeds everything; defaults to the scenario's seed. One ``SeedSequence``
-            is split into independent streams per component, so adding draws in one
-            component never shifts another's.
-        run_dir: Where logs (and a Chroma memory store) go; ``None`` keeps the run in memory.
-        overwrite: Replace logs already in ``run_dir``.
+        parts: What the world runs; ``simulator.compose.open_world`` builds them from a
+            ``RunConfig``.
+        settings: The world loop's knobs (steps, pages, rates).
+        seed: The run's seed; the world draws activation and decision streams from it
+            (``RunSeeds``), independent of the streams the parts were built with.
+        log: Where each step's rows go; ``None`` keeps the run in memory.
+        name: The run's name, for summaries.
     """
 
     def __init__(
         self,
-        scenario: ScenarioLike,
+        parts: WorldParts,
+        settings: WorldSettings,
         *,
-        seed: int | None = None,
-        run_dir: str | Path | None = None,
-        overwrite: bool = False,
+        seed: int,
+        log: RunLog | None = None,
+        name: str = "run",
     ) -> None:
-        self.seed = scenario.seed if seed is None else seed
-        super().__init__(seed=self.seed)
-        seeds = np.random.SeedSequence(self.seed).spawn(4)
-        build_seq, activation_seq, component_seq, decision_seq = seeds
-        out = Path(run_dir) if run_dir is not None else None
-        self.log = RunLog(out, overwrite=overwrite) if out is not None else None
-        self.setup = scenario.build(
-            np.random.default_rng(build_seq),
-            seed=int(component_seq.generate_state(1)[0]),
-            run_dir=out,
-        )
-        try:
-            self._start(activation_seq, component_seq, decision_seq)
-        except BaseException:
-            _close_quietly(self.setup.memory, self.setup.llm)
-            raise
-
-    def _start(
-        self,
-        activation_seq: np.random.SeedSequence,
-        component_seq: np.random.SeedSequence,
-        decision_seq: np.random.SeedSequence,
-    ) -> None:
-        """Everything after the build; a failure here closes what the build opened."""
-        if self.log is not None:
-            self.log.write_config(self.setup.config)
-        self.settings = self.setup.settings
-        self._activation_rng = np.random.default_rng(activation_seq)
-        self._decision_rng = np.random.default_rng(decision_seq)
-        self.llm = LLMRuntime(self.setup.llm)
-        self.policy = self._policy()
-        # The utility policy is the no-LLM baseline: every LLM phase is off with it.
-        self.uses_llm = self.setup.policy != "utility"
-        stream_llm = self.llm if self.uses_llm else None
-        self.memory = MemoryStream(self.setup.memory, stream_llm, self.setup.memory_config)
-        # One recommender, or several A/B arms that each serve a seeded share of the users.
-        self.arms = self.setup.arms or {self.setup.recommender.name: self.setup.recommender}
-        actions = {"browse": PickAction() if self.setup.decisions == "choice" else BrowseAction()}
-        activity = self.setup.activity or [None] * len(self.setup.users)
-        self.users = [
-            UserAgent(self, profile, actions, activity=a)
-            for profile, a in zip(self.setup.users, activity, strict=True)
-        ]
-        self.items = {p.item_id: ItemAgent(self, p) for p in self.setup.items}
-        self._profiles = {u.user_id: u.profile for u in self.users}
-        self._users = {u.user_id: u for u in self.users}
-        self._item_profiles = {i: item.profile for i, item in self.items.items()}
-        self.social = self.setup.social or SocialGraph.generate(
-            [u.user_id for u in self.users],
-            np.random.default_rng(component_seq.spawn(1)[0]),
-            favourite_genres={u.user_id: u.profile.favourite_genres for u in self.users},
-        )
-        self._searcher = SearchAction(CatalogueSearch(self.setup.items, self.memory.store.embedder))
+        super().__init__(seed=seed)
+        self.seed = seed
+        self.name = name
+        self.parts = parts
+        self.settings = settings
+        self.log = log
+        seeds = RunSeeds(seed)
+        self._activation_rng = seeds.activation()
+        self._decision_rng = seeds.decision()
+        self.llm = parts.llm
+        self.policy = parts.policy
+        self.uses_llm = parts.uses_llm
+        self.memory = parts.memory
+        self.dataset = parts.dataset
+        self.arms = dict(parts.arms)
+        self.arm_of = dict(parts.arm_of)
+        self.social = parts.social
+        self.users = Population(self, parts.users, parts.activity)
+        self.items = Catalogue(self, parts.items, self.memory.store.embedder)
+        self._searcher = SearchAction(self.items.search)
         self._events: list[Event] = []
         if self.settings.taste_summary and self.uses_llm:
             self._summarise_tastes()
-        self._train = [self.setup.dataset.interactions[list(_LOG_COLUMNS)]]
-        stamps = self.setup.dataset.interactions["timestamp"]
+        self._train = [self.dataset.interactions[list(_LOG_COLUMNS)]]
+        stamps = self.dataset.interactions["timestamp"]
         self._clock = int(stamps.max()) if len(stamps) else 0
         for recommender in self.arms.values():
             self._lend_context(recommender)
-            recommender.fit(self.setup.dataset)
-        order = np.random.default_rng(component_seq.spawn(2)[1]).permutation(len(self.users))
-        names = list(self.arms)
-        self.arm_of = {self.users[i].user_id: names[n % len(names)] for n, i in enumerate(order)}
+            recommender.fit(self.dataset)
         self.terminated = False
         self.truncated = False
         self.last = StepStats(step=0)
+        self.last_mean_rating = float("nan")
         self.last_memory = StepMemory()
         self.overhead_s = 0.0
         self.datacollector = mesa.DataCollector(model_reporters=_METRICS)
@@ -136,21 +153,11 @@ class World(mesa.Model):
         gc.collect()
         gc.freeze()
 
-    def _policy(self) -> Policy:
-        """The scenario's policy: ``llm``, the no-LLM ``utility`` model, or ``hybrid``."""
-        if self.setup.policy == "llm":
-            return LLMPolicy(self.llm)
-        model = UtilityModel.from_dataset(self.setup.dataset, self.setup.utility)
-        utility = UtilityPolicy(model, seed=self.seed)
-        if self.setup.policy == "utility":
-            return utility
-        return HybridPolicy(utility, LLMPolicy(self.llm))
-
     def _summarise_tastes(self) -> None:
         """One batch: every user with a history gets a taste summary in their profile."""
-        data = self.setup.dataset
+        data = self.dataset
         titles = dict(zip(data.items["item_id"], data.items["title"], strict=True))
-        inter = data.interactions[data.interactions["user_id"].isin(self._users)]
+        inter = data.interactions[data.interactions["user_id"].isin(set(self.users.ids))]
         inter = inter.sort_values(["user_id", "timestamp"], kind="stable")
         rated = inter["rating"].notna()
         liked = inter[~rated | (inter["rating"] >= 4)].groupby("user_id")["item_id"].apply(list)
@@ -166,7 +173,6 @@ class World(mesa.Model):
         ]
         for user, answer in zip(users, self.llm.generate(requests), strict=True):
             user.profile = with_taste(user.profile, answer)
-            self._profiles[user.user_id] = user.profile
 
     def step(self) -> None:
         """One step: activate, recommend, recall, decide, act, items, feed back, record."""
@@ -188,14 +194,14 @@ class World(mesa.Model):
 
     def _intervene(self, step: int) -> None:
         """Scheduled changes: new items arrive; a recommender switch takes over."""
-        arriving = self.setup.arrivals.get(step)
+        arriving = self.parts.arrivals.get(step)
         if arriving is not None:
             self._arrive(step, arriving)
-        new = self.setup.switches.get(step)
+        new = self.parts.switches.get(step)
         if new is None:
             return
         self._lend_context(new)
-        new.fit(replace(self.setup.dataset, interactions=pd.concat(self._train)))
+        new.fit(replace(self.dataset, interactions=pd.concat(self._train)))
         label = getattr(new, "name", "switched")
         self.arms = {label: new}
         self.arm_of = dict.fromkeys(self.arm_of, label)
@@ -204,17 +210,14 @@ class World(mesa.Model):
     def _arrive(self, step: int, arriving: pd.DataFrame) -> None:
         """New items join the catalogue with text and no history; every arm refits on it."""
         dataset = replace(
-            self.setup.dataset,
-            items=pd.concat([self.setup.dataset.items, arriving], ignore_index=True),
+            self.dataset, items=pd.concat([self.dataset.items, arriving], ignore_index=True)
         )
-        self.setup.dataset = dataset
-        for profile in item_profiles(arriving):
-            self.items[profile.item_id] = ItemAgent(self, profile)
-            self._item_profiles[profile.item_id] = profile
-            self._events.append(Event(step, "arrival", item_id=profile.item_id, text=profile.title))
-        self._searcher = SearchAction(
-            CatalogueSearch([i.profile for i in self.items.values()], self.memory.store.embedder)
-        )
+        self.dataset = dataset
+        profiles = item_profiles(arriving)
+        self.items.add(profiles)
+        self._events += [
+            Event(step, "arrival", item_id=p.item_id, text=p.title) for p in profiles
+        ]
         log = replace(dataset, interactions=pd.concat(self._train, ignore_index=True))
         for recommender in self.arms.values():
             recommender.fit(log)
@@ -229,9 +232,9 @@ class World(mesa.Model):
             RecommenderContext(
                 llm=self.llm,
                 user_text=lambda u: (
-                    self._profiles[u].describe() if u in self._profiles else f"User {u}."
+                    self.users.profile(u).describe() if u in self.users else f"User {u}."
                 ),
-                item_text=lambda i: self.items[i].profile.describe(),
+                item_text=lambda i: self.items.profile(i).describe(),
                 user_memories=lambda u: [r.text for r in self.memory.store.records(u)[-5:]],
             )
         )
@@ -261,7 +264,7 @@ class World(mesa.Model):
         if not active or self.settings.memory_k == 0:
             return {}
         queries = [
-            " ".join(self.items[i].profile.title for i in (slates[u.user_id] or [[]])[0])
+            " ".join(self.items.profile(i).title for i in (slates[u.user_id] or [[]])[0])
             for u in active
         ]
         owners = [u.user_id for u in active]
@@ -286,7 +289,7 @@ class World(mesa.Model):
                 PageObservation(
                     step=step,
                     page=page,
-                    items=tuple(self.items[i].profile for i in slates[u.user_id][page - 1]),
+                    items=tuple(self.items.profile(i) for i in slates[u.user_id][page - 1]),
                     recommender=self.arm_of[u.user_id],
                     memories=memories.get(u.user_id, ()),
                     draws=tuple(self._decision_rng.random(3)),
@@ -333,7 +336,7 @@ class World(mesa.Model):
         for row in interactions:
             by_user.setdefault(row.user_id, []).append(row)
             if row.action is Reaction.WATCH:
-                self._users[row.user_id].recent.append(self.items[row.item_id].profile)
+                self.users[row.user_id].recent.append(self.items.profile(row.item_id))
         if not self.uses_llm:
             return
         if self.settings.interviews:
@@ -356,10 +359,10 @@ class World(mesa.Model):
     ) -> None:
         action = InterviewAction()
         visits = [
-            VisitSummary.from_interactions(by_user[u.user_id], self._item_profiles)
+            VisitSummary.from_interactions(by_user[u.user_id], self.items.descriptions)
             for u in visitors
         ]
-        choice = self.setup.decisions == "choice"
+        choice = self.parts.decisions == "choice"
         requests = [
             action.request_choice(u, v) if choice else action.request(u, v)
             for u, v in zip(visitors, visits, strict=True)
@@ -396,7 +399,7 @@ class World(mesa.Model):
         requests = [
             action.request(
                 u,
-                self._profiles.get(p) if p else None,
+                self.users.profile(p) if p in self.users else None,
                 list(u.recent),
                 relation=(self.social.relation(u.user_id, p) or "friend") if p else "friend",
             )
@@ -414,10 +417,10 @@ class World(mesa.Model):
                 followers=self.social.followers(user.user_id),
             )
             for listener in outcome.listeners:
-                if listener in self._users:
-                    self._users[listener].heard_of.update(outcome.mentioned_item_ids)
+                if listener in self.users:
+                    self.users[listener].heard_of.update(outcome.mentioned_item_ids)
             self._events += outcome.events(step)
-            records += [m for m in outcome.memories if m.owner in self._users]
+            records += [m for m in outcome.memories if m.owner in self.users]
         return records
 
     def _update_items(self, step: int, interactions: Sequence[Interaction]) -> None:
@@ -425,14 +428,14 @@ class World(mesa.Model):
         batch (AgentCF's backward step); every new memory is one batched write."""
         records, clashes = [], []
         for row in interactions:
-            record, clash = self.items[row.item_id].observe(row, self._profiles[row.user_id])
+            record, clash = self.items[row.item_id].observe(row, self.users.profile(row.user_id))
             records += [record] if record else []
             clashes += [clash] if clash else []
         clashes = clashes[: self.settings.item_corrections if self.uses_llm else 0]
         answers = self.llm.generate([self.items[c.item_id].correction_request(c) for c in clashes])
         for clash, answer in zip(clashes, answers, strict=True):
-            user = self._users[clash.user_id]
-            fixed = self.items[clash.item_id].apply_correction(clash, answer, user.next_memory_id())
+            user = self.users[clash.user_id]
+            fixed = self.items.correct(clash, answer, user.next_memory_id())
             records += fixed
             if fixed:
                 self._events.append(
@@ -457,7 +460,7 @@ class World(mesa.Model):
         watched = pd.DataFrame(rows, columns=list(_LOG_COLUMNS))
         self._train.append(watched)
         refit = self.settings.refit_every and step % self.settings.refit_every == 0
-        log = replace(self.setup.dataset, interactions=pd.concat(self._train)) if refit else None
+        log = replace(self.dataset, interactions=pd.concat(self._train)) if refit else None
         for recommender in self.arms.values():
             recommender.update(watched)
             if log is not None:
@@ -475,6 +478,7 @@ class World(mesa.Model):
         self.memory.flush()
         watches = [r for r in interactions if r.action is Reaction.WATCH]
         ratings = [r.rating for r in watches if r.rating is not None]
+        self.last_mean_rating = mean_rating(ratings)
         llm_step = self.llm.stats.close_step(step)
         self.last = StepStats(
             step=step,
@@ -493,7 +497,7 @@ class World(mesa.Model):
         )
         self.datacollector.collect(self)
         self.truncated = step >= self.settings.steps
-        self.terminated = all(u.left for u in self.users)
+        self.terminated = self.users.all_left
         self.running = not (self.truncated or self.terminated)
         users = self._user_measures(step, active, interactions)
         if self.log is not None:
@@ -510,10 +514,10 @@ class World(mesa.Model):
         """Per active user: genre entropy of this step's exposures and of all watches so far."""
         shown: dict[str, list[str]] = {u.user_id: [] for u in active}
         for row in interactions:
-            genres = self.items[row.item_id].profile.genres
+            genres = self.items.profile(row.item_id).genres
             shown[row.user_id] += genres
             if row.action is Reaction.WATCH:
-                self._users[row.user_id].watched_genres.update(genres)
+                self.users[row.user_id].watched_genres.update(genres)
         return pd.DataFrame(
             {
                 "step": [step] * len(active),
@@ -542,10 +546,7 @@ class World(mesa.Model):
 
     def close(self) -> None:
         """Close the memory store (waiting for its writes) and the LLM backend."""
-        try:
-            self.memory.close()
-        finally:
-            self.llm.close()
+        self.parts.close()
 
     def __enter__(self) -> World:
         return self
@@ -577,14 +578,6 @@ def _exit_reason(visit: Sequence[PageOutcome], page_limit: int) -> str:
     return "chose to leave"
 
 
-def _close_quietly(*resources: object) -> None:
-    for resource in resources:
-        close = getattr(resource, "close", None)
-        if close is not None:
-            with contextlib.suppress(Exception):
-                close()
-
-
 def _ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
@@ -594,10 +587,10 @@ _METRICS = {
     "active_users": lambda w: w.last.active,
     "exposures": lambda w: w.last.exposures,
     "watches": lambda w: w.last.watches,
-    "ctr": lambda w: _ratio(w.last.watches, w.last.exposures),
-    "mean_rating": lambda w: _ratio(w.last.rating_sum, w.last.ratings),
+    "ctr": lambda w: click_through(w.last.watches, w.last.exposures),
+    "mean_rating": lambda w: w.last_mean_rating,
     "pages_per_visit": lambda w: _ratio(w.last.pages, w.last.active),
-    "users_left": lambda w: sum(u.left for u in w.users),
+    "users_left": lambda w: w.users.left,
     "llm_calls": lambda w: w.last.extra["llm"]["calls"],
     "llm_batches": lambda w: w.last.llm_batches,
     "prompt_tokens": lambda w: w.last.extra["llm"]["prompt_tokens"],

@@ -7,14 +7,12 @@ a phase into one batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from agents.profile import ItemProfile
+from agents.user import UserAgent
 from memory.records import MemoryRecord, ScoredMemory
 from simulator.types import Interaction, LLMRequest, LLMResponse, Reaction
-
-if TYPE_CHECKING:
-    from agents.user import UserAgent
 
 
 @dataclass(frozen=True, slots=True)

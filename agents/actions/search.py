@@ -94,15 +94,42 @@ class CatalogueSearch:
         self.genre_weight = genre_weight
         self.chunk = chunk
         self._index = {item.item_id: i for i, item in enumerate(self.items)}
-        self._matrix = np.asarray(
-            embedder.embed([self.item_text(item) for item in self.items]), dtype=np.float32
-        )
+        self._matrix = self._embed(self.items)
 
     def item_text(self, item: ItemProfile) -> str:
-        """Title, genres (repeated ``genre_weight`` times) and description, as plain words."""
+        """Title, genres (repeated ``genre_weight`` times), description and, once the item
+        agent has one, its note of who it suits, as plain words."""
         genres = " ".join(item.genres)
-        text = " ".join([item.title, *[genres] * self.genre_weight, item.description])
+        parts = [item.title, *[genres] * self.genre_weight, item.description]
+        text = " ".join([*parts, item.note] if item.note else parts)
         return normalise(text, self.stopwords)
+
+    def title(self, item_id: str) -> str:
+        return self.items[self._index[item_id]].title
+
+    def update(self, items: Sequence[ItemProfile]) -> None:
+        """Re-index items whose text changed and append new ones, in one embedding batch."""
+        if not items:
+            return
+        vectors = self._embed(items)
+        rows = list(self.items)
+        matrix = [self._matrix]
+        for item, vector in zip(items, vectors, strict=True):
+            at = self._index.get(item.item_id)
+            if at is None:
+                self._index[item.item_id] = len(rows)
+                rows.append(item)
+                matrix.append(vector[None, :])
+            else:
+                rows[at] = item
+                self._matrix[at] = vector
+        self.items = tuple(rows)
+        self._matrix = np.vstack(matrix) if len(matrix) > 1 else self._matrix
+
+    def _embed(self, items: Sequence[ItemProfile]) -> np.ndarray:
+        return np.asarray(
+            self.embedder.embed([self.item_text(item) for item in items]), dtype=np.float32
+        )
 
     def search(
         self,
@@ -169,7 +196,6 @@ class SearchAction:
     def __init__(self, catalogue: CatalogueSearch, *, k: int = 5) -> None:
         self.catalogue = catalogue
         self.k = k
-        self._titles = {item.item_id: item.title for item in catalogue.items}
 
     def request(self, agent: UserAgent, memories: Sequence[ScoredMemory] = ()) -> LLMRequest:
         """Ask for a query, with what the agent recalls (as the browse prompt shows it)."""
@@ -214,7 +240,7 @@ class SearchAction:
     def _memory(
         self, agent: UserAgent, query: str, item_ids: tuple[str, ...], step: int
     ) -> MemoryRecord:
-        titles = ", ".join(f'"{clean(self._titles[i], 80)}"' for i in item_ids)
+        titles = ", ".join(f'"{clean(self.catalogue.title(i), 80)}"' for i in item_ids)
         return MemoryRecord(
             id=agent.next_memory_id(),
             owner=agent.user_id,

@@ -25,7 +25,7 @@ from simulator.errors import RecworldError
 if TYPE_CHECKING:
     from scenarios.schema import Scenario
     from simulator.evaluation.compare import CompareResult, RunSpec
-    from simulator.evaluation.stats import Estimate
+    from simulator.stats import Estimate
 
 # How each metric is printed; counts get thousands separators.
 _FORMATS = {
@@ -233,7 +233,7 @@ def _print_result(result: CompareResult, name: str, seconds: float) -> None:
 
 def _print_curves(result: CompareResult) -> None:
     """Genre entropy per step; long runs show evenly spaced steps, the last included."""
-    from simulator.evaluation.stats import Estimate
+    from simulator.stats import Estimate
 
     curves = result.curves
     steps = sorted(curves["step"].unique())

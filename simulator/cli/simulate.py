@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime
 from pathlib import Path
@@ -31,9 +32,9 @@ def run(
     overwrite: Annotated[bool, typer.Option(help="Replace logs already in --out.")] = False,
 ) -> None:
     """Run a scenario and write its logs to a run directory."""
-    from scenarios.schema import load_scenario
+    from scenarios.loader import load_scenario
+    from simulator.compose import open_world
     from simulator.llm.registry import parse_llm_spec
-    from simulator.world import World
 
     backend, model = parse_llm_spec(llm) if llm else (None, None)
     try:
@@ -56,7 +57,7 @@ def run(
                 "Use --llm to pick a real one."
             )
         started = time.perf_counter()
-        with World(sc, run_dir=run_dir, overwrite=overwrite) as world:
+        with open_world(sc, run_dir=run_dir, overwrite=overwrite) as world:
             _run_with_progress(world)
             _summary(world, run_dir, time.perf_counter() - started)
     except RecworldError as exc:
@@ -95,25 +96,22 @@ def _run_with_progress(world) -> None:
 
 
 def _summary(world, run_dir: Path, seconds: float) -> None:
+    from simulator.engagement import log_totals
+    from simulator.runlog import read_interactions
+
     m = world.metrics()
     stats = world.llm.stats
-    table = Table(title=f"{world.setup.name}: {world.steps} steps in {seconds:.1f} s")
+    table = Table(title=f"{world.name}: {world.steps} steps in {seconds:.1f} s")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    exposures = int(m["exposures"].sum())
-    watches = int(m["watches"].sum())
-    # Pooled over every rated watch, as `report` and `compare` compute it.
-    import pandas as pd
-
-    log = pd.read_parquet(run_dir / "interactions.parquet", columns=["rating"])
-    ratings = log["rating"].dropna()
-    mean_rating = float(ratings.mean()) if len(ratings) else None
+    # Pooled over the whole log, as `report` and `compare` compute them.
+    totals = log_totals(read_interactions(run_dir)).iloc[0]
     rows = [
         ("users simulated", f"{len(world.users)}"),
         ("visits", f"{int(m['active_users'].sum())}"),
-        ("exposures", f"{exposures}"),
-        ("click-through (watches / exposures)", f"{watches / exposures:.3f}" if exposures else "-"),
-        ("mean rating", f"{mean_rating:.2f}" if mean_rating is not None else "-"),
+        ("exposures", f"{int(totals['exposures'])}"),
+        ("click-through (watches / exposures)", _number(totals["ctr"], ".3f")),
+        ("mean rating", _number(totals["mean_rating"], ".2f")),
         ("pages per visit", f"{m['pages_per_visit'].mean():.2f}"),
         ("LLM", world.llm.label),
         ("LLM calls / batches", f"{stats.calls} / {stats.batches}"),
@@ -127,10 +125,14 @@ def _summary(world, run_dir: Path, seconds: float) -> None:
     console.print(table)
 
 
+def _number(value: float, fmt: str) -> str:
+    return "-" if math.isnan(value) else f"{value:{fmt}}"
+
+
 @app.command("scenarios")
 def list_scenarios() -> None:
     """List the scenarios shipped with recworld."""
-    from scenarios.schema import load_scenario, shipped_scenarios
+    from scenarios.loader import load_scenario, shipped_scenarios
 
     table = Table(title="shipped scenarios")
     for col in ("name", "dataset", "users", "steps", "recommender"):

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.errors import RecworldError
-from simulator.evaluation.stats import Estimate, gini, mean_ci
+from simulator.stats import Estimate, gini, mean_ci
 from simulator.recommenders.registry import RECOMMENDERS
 from simulator.runlog import USER_COLUMNS, RunLog, read_events, read_interactions, read_log
 

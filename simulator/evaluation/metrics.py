@@ -26,7 +26,7 @@ from collections.abc import Collection, Sequence
 import numpy as np
 import pandas as pd
 
-from simulator.evaluation.stats import gini
+from simulator.stats import gini
 
 RANKING_METRICS = ("hit_rate", "precision", "recall", "ndcg", "mrr", "map")
 """Column names of ``ranking_metrics``, in display order."""

@@ -21,7 +21,7 @@ from simulator.dataset import Dataset
 from simulator.errors import RecworldError
 from simulator.evaluation import metrics as m
 from simulator.evaluation.splits import Split, make_split
-from simulator.evaluation.stats import mean_ci
+from simulator.stats import mean_ci
 from simulator.recommenders.base import Recommender
 
 USER_METRICS = (*m.RANKING_METRICS, "diversity", "novelty", "arp")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from simulator.evaluation.stats import total_variation
+from simulator.stats import total_variation
 
 __all__ = [
     "auc",

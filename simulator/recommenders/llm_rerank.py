@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from pydantic import Field
 
-from simulator.recommenders.base import RecommenderConfig, Reranker
+from simulator.recommenders.base import RecommenderConfig
+from simulator.recommenders.rerank import Reranker
 from simulator.types import LLM, ChatMessage, LLMRequest
 
 SYSTEM = (

@@ -13,7 +13,8 @@ import numpy as np
 from pydantic import Field
 
 from simulator.dataset import Dataset
-from simulator.recommenders.base import RecommenderConfig, Reranker
+from simulator.recommenders.base import RecommenderConfig
+from simulator.recommenders.rerank import Reranker
 
 
 class MMRConfig(RecommenderConfig):

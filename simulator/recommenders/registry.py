@@ -1,52 +1,54 @@
-"""Build a recommender from its scenario name and parameters."""
+"""Every built-in recommender by name, the one check of a name, and the builders."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from pydantic import ValidationError
-
 from simulator.errors import ScenarioError
-from simulator.recommenders.base import Recommender
-from simulator.recommenders.baselines import (
-    MostPopularConfig,
-    MostPopularRecommender,
-    RandomConfig,
-    RandomRecommender,
-)
+from simulator.recommenders.base import Recommender, RecommenderConfig
+from simulator.recommenders.llm_rerank import AgentCFRanker, LLMRerankConfig, LLMReranker
+from simulator.recommenders.mmr import MMRConfig, MMRRecommender
+from simulator.recommenders.retrievers import RETRIEVERS, build
 
-RECOMMENDERS: dict[str, tuple[type, type]] = {
-    "random": (RandomRecommender, RandomConfig),
-    "most-popular": (MostPopularRecommender, MostPopularConfig),
+RECOMMENDERS: dict[str, tuple[type, type[RecommenderConfig]]] = {
+    **RETRIEVERS,
+    "mmr": (MMRRecommender, MMRConfig),
+    "llm-rerank": (LLMReranker, LLMRerankConfig),
+    "agentcf": (AgentCFRanker, LLMRerankConfig),
 }
 
 
-def _register_rerankers() -> None:
-    # Imported here: MMR itself builds its base recommender through this registry.
-    from simulator.recommenders.content import ContentConfig, ContentRecommender
-    from simulator.recommenders.implicit_mf import (
-        ALSConfig,
-        ALSRecommender,
-        BPRConfig,
-        BPRRecommender,
-    )
-    from simulator.recommenders.knn import ItemKNNConfig, ItemKNNRecommender
-    from simulator.recommenders.llm_rerank import AgentCFRanker, LLMRerankConfig, LLMReranker
-    from simulator.recommenders.mmr import MMRConfig, MMRRecommender
-    from simulator.recommenders.sasrec import SASRecConfig, SASRecRecommender
+def check_recommender_name(name: str) -> str:
+    """``name`` if a built-in recommender has it.
 
-    RECOMMENDERS["item-knn"] = (ItemKNNRecommender, ItemKNNConfig)
-    RECOMMENDERS["als"] = (ALSRecommender, ALSConfig)
-    RECOMMENDERS["bpr"] = (BPRRecommender, BPRConfig)
-    RECOMMENDERS["content"] = (ContentRecommender, ContentConfig)
-    RECOMMENDERS["sasrec"] = (SASRecRecommender, SASRecConfig)
-
-    RECOMMENDERS["mmr"] = (MMRRecommender, MMRConfig)
-    RECOMMENDERS["llm-rerank"] = (LLMReranker, LLMRerankConfig)
-    RECOMMENDERS["agentcf"] = (AgentCFRanker, LLMRerankConfig)
+    Raises:
+        ValueError: naming the value and listing the built-ins; callers prefix their field.
+    """
+    if name not in RECOMMENDERS:
+        raise ValueError(
+            f"unknown recommender {name!r}; choose one of {', '.join(sorted(RECOMMENDERS))}"
+        )
+    return name
 
 
-_register_rerankers()
+def check_recommender_names(names: Iterable[str]) -> list[str]:
+    """The names, stripped, each a built-in, none repeated, at least one.
+
+    Raises:
+        ValueError: The first problem, in one line; callers prefix their option.
+    """
+    cleaned = [n.strip() for n in names if n.strip()]
+    if not cleaned:
+        raise ValueError(
+            f"no recommender given; choose from {', '.join(sorted(RECOMMENDERS))}"
+        )
+    for name in cleaned:
+        check_recommender_name(name)
+    repeated = sorted({n for n in cleaned if cleaned.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repeated)} given twice; name each once")
+    return cleaned
 
 
 def import_recommender(
@@ -84,16 +86,8 @@ def import_recommender(
 
 def make_recommender(name: str, params: dict[str, Any] | None = None, *, seed: int) -> Recommender:
     """Create a built-in recommender; bad names and parameters get a field-level error."""
-    if name not in RECOMMENDERS:
-        raise ScenarioError(
-            f"recommender.name: unknown recommender {name!r}; "
-            f"choose one of {', '.join(sorted(RECOMMENDERS))}"
-        )
-    cls, config_cls = RECOMMENDERS[name]
     try:
-        config = config_cls(**(params or {}))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise ScenarioError(f"recommender.params.{field}: {err['msg']}") from None
-    return cls(config, seed=seed)
+        check_recommender_name(name)
+    except ValueError as exc:
+        raise ScenarioError(f"recommender.name: {exc}") from None
+    return build(RECOMMENDERS, name, params, seed=seed)

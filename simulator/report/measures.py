@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simulator.evaluation.stats import gini, mean_ci, total_variation
+from simulator.stats import gini, mean_ci, total_variation
 from simulator.report.run import FinishedRun
 
 ENTROPY_MEASURES = {

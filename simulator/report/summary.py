@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from simulator.evaluation.stats import Estimate, mean_ci
+from simulator.stats import Estimate, mean_ci
 from simulator.report.run import FinishedRun
 
 

@@ -18,7 +18,7 @@ from simulator.evaluation.metrics import (
     popularity_counts,
     popularity_lift,
 )
-from simulator.evaluation.stats import gini
+from simulator.stats import gini
 
 ITEMS = pd.DataFrame(
     {

@@ -18,7 +18,7 @@ from simulator.evaluation.compare import (
     single_recommender,
     summarise,
 )
-from simulator.evaluation.stats import gini, mean_ci
+from simulator.stats import gini, mean_ci
 from simulator.runlog import RunLog, read_interactions, read_log
 from simulator.types import Event, Interaction, Reaction
 

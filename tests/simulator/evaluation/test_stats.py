@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats as sst
 
-from simulator.evaluation.stats import entropy_bits, gini, mean_ci
+from simulator.stats import entropy_bits, gini, mean_ci
 
 
 def test_mean_ci_matches_scipy_t_interval():

@@ -1,4 +1,5 @@
-"""Summary statistics shared by offline evaluation, closed-loop comparison and fidelity.
+"""Summary statistics shared by the world, offline evaluation, closed-loop comparison,
+fidelity and the report.
 
 Confidence intervals use Student's t over independent units (users offline, seeds in
 closed loop): the units are few in closed loop (5 seeds), where a bootstrap interval is
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as st
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,6 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> Estimate:
     sem = float(x.std(ddof=1)) / np.sqrt(n)
     if sem == 0.0:
         return Estimate(mean, mean, mean, n)
-    from scipy import stats as st  # on first use: the world imports this module for entropy
-
     low, high = st.t.interval(level, n - 1, loc=mean, scale=sem)
     return Estimate(mean, float(low), float(high), n)
 

@@ -1,0 +1,164 @@
+"""A run, composed: a ``RunConfig`` becomes a population, parts and a running ``World``.
+
+This is the composition root. Everything random here draws from the build and component
+streams of ``RunSeeds``, in a fixed order, so the same configuration and seed always give
+the same parts; the world draws its own streams from the same seed.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from agents.actions import BrowseAction, PickAction
+from agents.hybrid import HybridPolicy
+from agents.policy import LLMPolicy, Policy
+from agents.social import SocialGraph
+from agents.utility import UtilityModel, UtilityPolicy
+from memory.stream import MemoryStream
+from scenarios.profiles import item_profiles, pareto_activity, user_profiles
+from simulator.compose.components import (
+    build_arms,
+    build_llm,
+    build_memory_store,
+    build_recommender,
+    load_config_dataset,
+    utility_params,
+)
+from simulator.config import ArrivalSpec, RunConfig
+from simulator.dataset import Dataset
+from simulator.llm.runtime import LLMRuntime
+from simulator.runlog import RunLog
+from simulator.seeding import RunSeeds
+from simulator.types import LLM
+from simulator.world import World, WorldParts
+
+
+def open_world(
+    config: RunConfig,
+    *,
+    run_dir: str | Path | None = None,
+    overwrite: bool = False,
+    seed: int | None = None,
+    llm: LLM | None = None,
+) -> World:
+    """Build every part of ``config`` and the world that runs them.
+
+    Args:
+        config: The run; ``scenarios.load_scenario`` reads one from a scenario file.
+        run_dir: Where logs (and an embedded Chroma store) go; ``None`` keeps the run in
+            memory. A folder that already holds a run is refused before anything is built.
+        overwrite: Replace a run already in ``run_dir``.
+        seed: Overrides ``config.seed``; ``config.yaml`` records the seed used.
+        llm: A ready backend in place of the one ``config.llm`` names (a test double).
+
+    Returns:
+        The world, ready to ``step``; close it (or use it as a context manager).
+    """
+    seed = config.seed if seed is None else seed
+    if seed != config.seed:
+        config = config.model_copy(update={"seed": seed})
+    out = Path(run_dir) if run_dir is not None else None
+    log = RunLog(out, overwrite=overwrite) if out is not None else None
+    parts = build_parts(config, RunSeeds(seed), run_dir=out, llm=llm)
+    try:
+        if log is not None:
+            log.write_config(config.model_dump(mode="json"))
+        return World(parts, config.settings, seed=seed, log=log, name=config.name)
+    except BaseException:
+        parts.close()
+        raise
+
+
+def build_parts(
+    config: RunConfig,
+    seeds: RunSeeds,
+    *,
+    run_dir: Path | None = None,
+    llm: LLM | None = None,
+) -> WorldParts:
+    """Load the data, draw the population and build every component, seeded.
+
+    Whatever was opened (the LLM backend, the memory store) is closed again if a later
+    part fails to build.
+    """
+    rng = seeds.build()
+    dataset = load_config_dataset(config.dataset, config.data_dir)
+    if config.population.sampling == "first" and config.population.size:
+        users = dataset.users.head(config.population.size)
+    else:
+        users = dataset.sample_users(config.population.size, rng).users
+    dataset, arriving = hold_back_new_items(dataset, config.arrivals, rng)
+    profiles = user_profiles(users, dataset, rng, config.traits.model_dump())
+    activity = None
+    if config.activation.mode == "pareto":
+        activity = pareto_activity(
+            profiles, rng, alpha=config.activation.alpha, mean=config.activation.mean
+        )
+    component = seeds.component
+    arms = build_arms(config, component)
+    switches = {s.at_step: build_recommender(s.recommender, component) for s in config.switches}
+    with ExitStack() as opened:
+        runtime = LLMRuntime(llm if llm is not None else build_llm(config.llm, component))
+        opened.callback(runtime.close)
+        store = build_memory_store(config.memory, run_dir)
+        opened.callback(store.close)
+        memory = MemoryStream(store, runtime if config.uses_llm else None, config.memory.stream)
+        social = SocialGraph.from_edges(dataset.social) if dataset.social is not None else None
+        if not social:  # no edges in the data: a generated graph
+            social = SocialGraph.generate(
+                [p.user_id for p in profiles],
+                seeds.social(),
+                favourite_genres={p.user_id: p.favourite_genres for p in profiles},
+            )
+        order = seeds.arms().permutation(len(profiles))
+        names = list(arms)
+        parts = WorldParts(
+            dataset=dataset,
+            users=profiles,
+            items=item_profiles(dataset),
+            arms=arms,
+            arm_of={profiles[i].user_id: names[n % len(names)] for n, i in enumerate(order)},
+            llm=runtime,
+            policy=build_policy(config, dataset, runtime, seed=seeds.seed),
+            memory=memory,
+            social=social,
+            decisions=config.llm.decision_mode,
+            uses_llm=config.uses_llm,
+            activity=activity,
+            switches=switches,
+            arrivals={config.arrivals.at_step: arriving} if arriving is not None else {},
+        )
+        opened.pop_all()
+    return parts
+
+
+def build_policy(config: RunConfig, dataset: Dataset, llm: LLMRuntime, *, seed: int) -> Policy:
+    """The configured policy: ``llm``, the no-LLM ``utility`` model, or ``hybrid``."""
+    browse = PickAction() if config.llm.decision_mode == "choice" else BrowseAction()
+    if config.policy == "llm":
+        return LLMPolicy(llm, browse)
+    model = UtilityModel.from_dataset(dataset, utility_params(config))
+    utility = UtilityPolicy(model, seed=seed)
+    if config.policy == "utility":
+        return utility
+    return HybridPolicy(utility, LLMPolicy(llm, browse))
+
+
+def hold_back_new_items(
+    dataset: Dataset, arrivals: ArrivalSpec | None, rng: np.random.Generator
+) -> tuple[Dataset, pd.DataFrame | None]:
+    """Cold start: a share of the catalogue is kept out, with its history, until it arrives."""
+    if arrivals is None:
+        return dataset, None
+    n = max(1, round(arrivals.items * len(dataset.items)))
+    new = rng.choice(len(dataset.items), size=n, replace=False)
+    arriving = dataset.items.iloc[np.sort(new)].reset_index(drop=True)
+    ids = set(arriving["item_id"])
+    items = dataset.items[~dataset.items["item_id"].isin(ids)].reset_index(drop=True)
+    inter = dataset.interactions[~dataset.interactions["item_id"].isin(ids)]
+    return replace(dataset, items=items, interactions=inter.reset_index(drop=True)), arriving

@@ -1,0 +1,274 @@
+"""The run configuration: one typed description of a run, from scenario file to run directory.
+
+A scenario file validates into ``RunConfig``; a run directory's ``config.yaml`` is the
+same model, serialised; report, export, compare and ``memory show`` read it back through
+the model. Nothing here builds anything: ``simulator.compose`` turns a config into parts.
+
+Names that registries own are checked by their owners: recommender names and LLM backends
+here (their registries sit below this module), dataset kinds by ``scenarios.datasets``
+when a scenario file loads, and again by the loader when the dataset is built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from memory.scoring import ScoringWeights
+from memory.stream import StreamConfig
+from simulator.errors import RecworldError
+from simulator.llm.registry import BACKENDS, CHOICE_BACKENDS
+from simulator.recommenders.registry import check_recommender_name
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorldSettings(_Strict):
+    """The knobs of the world loop itself; ``RunConfig`` carries them at its top level."""
+
+    steps: int = Field(10, ge=1)
+    slate_size: int = Field(5, ge=1, le=50)
+    pages: int = Field(3, ge=1, le=20)
+    memory_k: int = Field(5, ge=0, le=50)
+    refit_every: int = Field(0, ge=0, description="full refit every N steps; 0 = never")
+    churn_after: int = Field(0, ge=0, description="leave after N idle visits; 0 = never")
+    item_corrections: int = Field(50, ge=0, description="AgentCF corrections per step, at most")
+    taste_summary: bool = Field(True, description="summarise each user's taste once, at start")
+    interviews: bool = Field(True, description="ask every visitor to rate the recommender")
+    search_rate: float = Field(0.15, ge=0, le=1, description="share of visitors who search")
+    chat_rate: float = Field(0.15, ge=0, le=1, description="share of visitors who chat or post")
+
+
+class DatasetSpec(_Strict):
+    """Which dataset, where, and the loader's options; ``scenarios.datasets`` owns the kinds."""
+
+    kind: str = "synthetic"
+    path: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def describe(self) -> str:
+        if self.kind == "synthetic":
+            return "synthetic (seeded generator)"
+        return f"{self.kind}: {self.path or '(default path)'}"
+
+
+class PopulationSpec(_Strict):
+    size: int | None = Field(100, ge=1, description="users simulated; null = all")
+    sampling: Literal["random", "first"] = "random"
+
+
+class TraitSpec(_Strict):
+    """Shares of low / medium / high, used where the data has no traits."""
+
+    activity: tuple[float, float, float] = (0.3, 0.5, 0.2)
+    conformity: tuple[float, float, float] = (0.3, 0.4, 0.3)
+    diversity: tuple[float, float, float] = (0.3, 0.4, 0.3)
+
+
+class ActivationSpec(_Strict):
+    """Who visits in a step: by activity trait, or RecAgent's Pareto-distributed activity."""
+
+    mode: Literal["trait", "pareto"] = "trait"
+    alpha: float = Field(1.5, gt=0, description="Pareto shape; smaller = longer tail")
+    mean: float = Field(0.3, gt=0, le=1, description="mean visit probability per step")
+
+
+class RecommenderSpec(_Strict):
+    """A built-in by ``name``, or your own class by import path (``class: pkg.mod.Class``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = "most-popular"
+    import_path: str | None = Field(None, alias="class")
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = Field(None, description="the arm's name in logs; defaults to name")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return check_recommender_name(v)
+
+    @property
+    def display(self) -> str:
+        """The arm's name in logs and reports: its label, else its name."""
+        return self.label or self.name
+
+
+class ArrivalSpec(_Strict):
+    """Cold start: a share of the items enters the world at a step, with text, no history."""
+
+    at_step: int = Field(ge=2)
+    items: float = Field(0.1, gt=0, lt=1, description="share of the catalogue held back")
+
+
+class SwitchSpec(_Strict):
+    """Replace the recommender at a step (a deployment); it is fit on the log so far."""
+
+    at_step: int = Field(ge=2)
+    recommender: RecommenderSpec
+
+
+class LLMSpec(_Strict):
+    """The model behind every agent decision.
+
+    ``decisions: choice`` asks scored choices (which item, which rating) and samples them;
+    ``json`` asks one structured answer per page with reasons and feelings. ``auto`` picks
+    ``choice`` for backends that expose log-probabilities locally, ``json`` otherwise.
+    ``cache`` is a SQLite file: a rerun replays its answers at zero cost.
+    """
+
+    backend: str = "scripted"
+    model: str | None = None
+    decisions: Literal["auto", "json", "choice"] = "auto"
+    cache: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def decision_mode(self) -> Literal["json", "choice"]:
+        if self.decisions != "auto":
+            return self.decisions
+        return "choice" if self.backend in CHOICE_BACKENDS else "json"
+
+    @field_validator("backend")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in BACKENDS:
+            raise ValueError(f"unknown LLM backend {v!r}; choose one of {', '.join(BACKENDS)}")
+        return v
+
+
+class MemorySpec(_Strict):
+    """Where memories live and how they are embedded, scored and staged.
+
+    ``chroma`` keeps the store under ``RUN/memory`` (embedded), or on a Chroma server
+    when ``host`` is set; ``in-memory`` keeps nothing after the run.
+    """
+
+    backend: Literal["chroma", "in-memory"] = "chroma"
+    embedder: Literal["minilm", "hashing"] = "minilm"
+    host: str | None = None
+    port: int = 8000
+    collection: str | None = Field(
+        None, description="Chroma collection; on a server it defaults to one per run directory"
+    )
+    background: bool = True
+    weights: ScoringWeights = Field(default_factory=ScoringWeights)
+    stream: StreamConfig = Field(default_factory=StreamConfig)
+
+
+Policy = Literal["llm", "utility", "hybrid"]
+
+
+class _Identity(_Strict):
+    name: str
+    description: str = ""
+    seed: int = 0
+
+
+class RunConfig(WorldSettings, _Identity):
+    """One simulation, fully specified: what a scenario file says and ``config.yaml`` holds.
+
+    The world loop's settings (``WorldSettings``) sit at the top level, after the name,
+    description and seed; ``settings`` hands them to the world.
+    """
+
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+    population: PopulationSpec = Field(default_factory=PopulationSpec)
+    traits: TraitSpec = Field(default_factory=TraitSpec)
+    activation: ActivationSpec = Field(default_factory=ActivationSpec)
+    recommender: RecommenderSpec = Field(default_factory=RecommenderSpec)
+    switches: list[SwitchSpec] = Field(
+        default_factory=list, description="recommender switches at given steps"
+    )
+    arrivals: ArrivalSpec | None = None
+    arms: list[RecommenderSpec] = Field(
+        default_factory=list,
+        description="A/B test: each arm serves a seeded, equal share of the users",
+    )
+    llm: LLMSpec = Field(default_factory=LLMSpec)
+    memory: MemorySpec = Field(default_factory=MemorySpec)
+    policy: Policy = "llm"
+    utility: dict[str, Any] = Field(
+        default_factory=dict,
+        description="UtilityParams overrides, or {calibration: FILE} from `recworld calibrate`",
+    )
+    output: str | None = None
+    data_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _pages_fit_the_decisions(self) -> RunConfig:
+        if self.uses_llm and self.llm.decision_mode == "choice" and self.slate_size > 9:
+            raise ValueError(
+                f"slate_size: choice decisions label items 1-9 (one token each), got "
+                f"{self.slate_size}; use at most 9, or llm.decisions: json"
+            )
+        return self
+
+    @property
+    def settings(self) -> WorldSettings:
+        return WorldSettings(**{k: getattr(self, k) for k in WorldSettings.model_fields})
+
+    @property
+    def uses_llm(self) -> bool:
+        """The utility policy is the no-LLM baseline: every LLM phase is off with it."""
+        return self.policy != "utility"
+
+    @property
+    def arm_names(self) -> list[str]:
+        """The A/B arms' names in logs, in the scenario's order; empty for one recommender."""
+        return [arm.display for arm in self.arms]
+
+    def describe_recommenders(self) -> str:
+        """The recommender line of a report: the arms or the recommender, then any switches."""
+        if self.arms:
+            text = "A/B arms: " + ", ".join(f"{a.display} ({a.name})" for a in self.arms)
+        else:
+            text = self.recommender.name
+        if self.switches:
+            text += "; then " + ", ".join(
+                f"{s.recommender.display} from step {s.at_step}" for s in self.switches
+            )
+        return text
+
+    def with_one_recommender(self, name: str, seed: int) -> RunConfig:
+        """This run with one recommender (default parameters) for everyone, at ``seed``.
+
+        A/B ``arms`` and ``switches`` are cleared; everything else is kept.
+        """
+        return self.model_copy(
+            update={
+                "recommender": RecommenderSpec(name=name),
+                "arms": [],
+                "switches": [],
+                "seed": seed,
+            }
+        )
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunConfig:
+        """A run directory's ``config.yaml``, validated.
+
+        Raises:
+            RecworldError: The file is missing, not YAML, or not a run configuration.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise RecworldError(f"{path}: not found; is {path.parent} a recworld run directory?")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise RecworldError(f"{path}: not valid YAML ({exc}); rerun the scenario") from None
+        if not isinstance(data, dict):
+            raise RecworldError(f"{path}: expected the resolved scenario, a mapping of fields")
+        try:
+            return cls.model_validate(data)
+        except ValueError as exc:
+            raise RecworldError(
+                f"{path}: not a run configuration of this recworld version ({exc}); "
+                "rerun the scenario"
+            ) from None

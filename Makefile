@@ -29,9 +29,12 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/recworld run quickstart --out runs/quickstart --overwrite
 
-# pytest exits 5 when it collects nothing; that is not a failure of the suite.
+# The layering contracts (.importlinter) first, then the suite; pytest exits 5 when it
+# collects nothing, which is not a failure of the suite.
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports

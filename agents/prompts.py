@@ -24,7 +24,7 @@ from agents.profile import ItemProfile, UserProfile
 from simulator.types import ChatMessage
 
 if TYPE_CHECKING:
-    from agents.actions.base import PageObservation
+    from agents.page import PageObservation
 
 try:
     from langchain_core.prompts import ChatPromptTemplate

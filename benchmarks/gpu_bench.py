@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 
@@ -52,20 +51,12 @@ class Recorder:
         return self.inner.generate(requests)
 
 
-class WithBackend:
-    def __init__(self, scenario, backend) -> None:
-        self.scenario, self.backend, self.seed = scenario, backend, scenario.seed
-
-    def build(self, rng, *, seed, run_dir=None):
-        return replace(self.scenario.build(rng, seed=seed, run_dir=run_dir), llm=self.backend)
-
-
 def main() -> None:
     import torch
 
-    from scenarios.schema import load_scenario
+    from scenarios.loader import load_scenario
+    from simulator.compose import open_world
     from simulator.llm.transformers_backend import TransformersLLM
-    from simulator.world import World
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=200)
@@ -96,7 +87,7 @@ def main() -> None:
             "dataset.options": {"n_users": max(args.agents, 200)},
         },
     )
-    with World(WithBackend(scenario, backend), seed=0) as world:
+    with open_world(scenario, llm=backend, seed=0) as world:
         for user in world.users:
             user.activity = 1.0
         torch.cuda.synchronize()

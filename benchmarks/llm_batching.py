@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from dataclasses import replace
 
-from scenarios.schema import load_scenario
-from simulator.world import World
+from scenarios.loader import load_scenario
+from simulator.compose import build_llm, open_world
+from simulator.seeding import RunSeeds
 
 
 class Counting:
@@ -33,16 +33,6 @@ class Counting:
         return self.inner.generate(requests)
 
 
-class WithCounting:
-    def __init__(self, scenario) -> None:
-        self.scenario, self.seed, self.counter = scenario, scenario.seed, None
-
-    def build(self, rng, *, seed, run_dir=None):
-        setup = self.scenario.build(rng, seed=seed, run_dir=run_dir)
-        self.counter = Counting(setup.llm)
-        return replace(setup, llm=self.counter)
-
-
 def measure(decisions: str, users: int, steps: int) -> None:
     scenario = load_scenario(
         "quickstart",
@@ -58,13 +48,12 @@ def measure(decisions: str, users: int, steps: int) -> None:
             "dataset.options": {"n_users": max(users, 200)},
         },
     )
-    wrapped = WithCounting(scenario)
-    with World(wrapped, seed=0) as world:
+    c = Counting(build_llm(scenario.llm, RunSeeds(0).component))
+    with open_world(scenario, seed=0, llm=c) as world:
         world.run()
         m = world.metrics()
         stats = world.llm.stats
     pages = int((m["pages_per_visit"] * m["active_users"]).sum())
-    c = wrapped.counter
     decision_calls = c.requests["browse"] + c.requests["rate"]
     print(f"[{decisions}] {users} users, {steps} steps, {pages} agent-pages")
     print(

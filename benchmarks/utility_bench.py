@@ -21,7 +21,7 @@ from agents.actions.base import PageObservation
 from agents.user import UserAgent
 from agents.utility import UtilityModel, UtilityPolicy
 from scenarios.datasets import generate_synthetic
-from scenarios.population import item_profiles, user_profiles
+from scenarios.profiles import item_profiles, user_profiles
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     shares = {name: (0.3, 0.4, 0.3) for name in ("activity", "conformity", "diversity")}
     profiles = user_profiles(dataset.users, dataset, rng, shares)
-    agents = [UserAgent(world, p, {}) for p in profiles]
+    agents = [UserAgent(world, p) for p in profiles]
     items = {p.item_id: p for p in item_profiles(dataset)}
     counts = dataset.interactions["item_id"].value_counts()
     ranking = [i for i in counts.index if i in items] + [i for i in items if i not in counts]

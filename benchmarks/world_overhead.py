@@ -13,8 +13,8 @@ import argparse
 import tempfile
 import time
 
-from scenarios.schema import load_scenario
-from simulator.world import World
+from scenarios.loader import load_scenario
+from simulator.compose import open_world
 
 
 def main() -> None:
@@ -66,7 +66,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as out:
         build_start = time.perf_counter()
-        world = World(scenario, seed=0, run_dir=out)
+        world = open_world(scenario, seed=0, run_dir=out)
         build_s = time.perf_counter() - build_start
         for user in world.users:
             user.activity = 1.0

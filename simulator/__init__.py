@@ -11,6 +11,10 @@ from typing import Any
 
 _LAZY = {
     "World": "simulator.world",
+    "WorldParts": "simulator.world",
+    "RunConfig": "simulator.config",
+    "open_world": "simulator.compose",
+    "FinishedRun": "simulator.rundir",
     "Dataset": "simulator.dataset",
     "LLMRuntime": "simulator.llm.runtime",
     "ScriptedLLM": "simulator.llm.scripted",
@@ -24,7 +28,7 @@ _LAZY = {
     "DatasetError": "simulator.errors",
     "check_recommender": "simulator.testing",
     "evaluate": "simulator.evaluation.offline",
-    "compare": "simulator.evaluation.compare",
+    "compare": "simulator.compose.compare",
     "run_fidelity": "simulator.fidelity.suite",
     "export_run": "simulator.export",
     "write_report": "simulator.report",

@@ -24,7 +24,7 @@ import pandas as pd
 
 from simulator.dataset import Dataset
 from simulator.errors import RecworldError
-from simulator.report.run import FinishedRun
+from simulator.rundir import FinishedRun
 
 TABLE_FORMATS = ("parquet", "csv", "jsonl")
 FORMATS = (*TABLE_FORMATS, "recbole")

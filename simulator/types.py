@@ -128,3 +128,12 @@ class StepStats:
     pages: int = 0
     llm_batches: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ExitReason(StrEnum):
+    """Why a visit ended: the ``text`` of an ``exit`` event."""
+
+    FAILED = "answer failed"
+    PAGE_LIMIT = "page limit"
+    NO_MORE = "no more recommendations"
+    LEFT = "chose to leave"

@@ -39,7 +39,7 @@ from simulator.recommenders.llm_rerank import RecommenderContext
 from simulator.runlog import RunLog
 from simulator.seeding import RunSeeds
 from simulator.stats import entropy_bits
-from simulator.types import Event, Interaction, Reaction, StepStats
+from simulator.types import Event, ExitReason, Interaction, Reaction, StepStats
 
 Slates = dict[str, list[list[str]]]
 Outcomes = dict[str, list[PageOutcome]]
@@ -572,10 +572,10 @@ def genre_entropy(genres: Iterable[str] | Counter[str]) -> float:
 def _exit_reason(visit: Sequence[PageOutcome], page_limit: int) -> str:
     last = visit[-1]
     if last.failed:
-        return "answer failed"
+        return str(ExitReason.FAILED)
     if last.next_page:
-        return "page limit" if len(visit) >= page_limit else "no more recommendations"
-    return "chose to leave"
+        return str(ExitReason.PAGE_LIMIT if len(visit) >= page_limit else ExitReason.NO_MORE)
+    return str(ExitReason.LEFT)
 
 
 def _ratio(a: float, b: float) -> float:

@@ -1,10 +1,11 @@
-"""Public names import from their packages, and dependencies flow one way.
+"""Public names import from their packages.
 
 ``simulator``, ``agents``, ``memory`` and ``scenarios`` install as top-level packages;
-``agents`` in particular clashes with other distributions, so this guards the names.
+``agents`` in particular clashes with other distributions, so this guards the names. The
+direction of imports is checked by ``lint-imports`` (the contracts in ``.importlinter``),
+which the test command runs first.
 """
 
-import ast
 import importlib
 from pathlib import Path
 
@@ -15,6 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = {
     "simulator": [
         "World",
+        "WorldParts",
+        "RunConfig",
+        "open_world",
+        "FinishedRun",
         "Dataset",
         "LLMRuntime",
         "ScriptedLLM",
@@ -53,7 +58,7 @@ PUBLIC = {
         "ScoringWeights",
         "retrieval_score",
     ],
-    "scenarios": ["Scenario", "load_scenario", "shipped_scenarios", "load_dataset"],
+    "scenarios": ["RunConfig", "load_scenario", "shipped_scenarios", "load_dataset"],
 }
 
 
@@ -65,43 +70,9 @@ def test_public_names_import(package):
         assert getattr(module, name) is not None
 
 
-# package -> packages it may import (besides simulator.types, which anyone may use)
-ALLOWED = {
-    "memory": set(),
-    "agents": {"memory"},
-    "simulator": {"agents", "memory"},
-    "scenarios": {"simulator", "agents", "memory"},
-}
+def test_import_contracts_hold():
+    """The layers of docs/ARCHITECTURE.md, as ``lint-imports`` checks them (make test runs it
+    too, so a plain ``pytest`` run catches an import that points up)."""
+    from importlinter.cli import lint_imports
 
-
-def _imports(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-        elif isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-    return names
-
-
-# The CLI is the composition root: it alone wires scenarios into the world.
-COMPOSITION_ROOTS = set((ROOT / "simulator" / "cli").glob("*.py"))
-
-
-@pytest.mark.parametrize("package", sorted(ALLOWED))
-def test_dependencies_flow_one_way(package):
-    ours = set(ALLOWED)
-    for path in set((ROOT / package).rglob("*.py")) - COMPOSITION_ROOTS:
-        for name in _imports(path):
-            top = name.split(".")[0]
-            if top in ours and top != package and name != "simulator.types":
-                assert top in ALLOWED[package], f"{path.relative_to(ROOT)} imports {name}"
-
-
-def test_types_imports_none_of_ours():
-    assert not {n.split(".")[0] for n in _imports(ROOT / "simulator/types.py")} & set(ALLOWED)
-
-
-def test_agents_never_call_a_backend_directly():
-    for path in (ROOT / "agents").rglob("*.py"):
-        assert not any(n.startswith("simulator.llm") for n in _imports(path)), path
+    assert lint_imports(config_filename=str(ROOT / ".importlinter")) == 0

@@ -6,42 +6,13 @@ a phase into one batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
-from agents.profile import ItemProfile
+from agents.page import PageObservation, PageOutcome
 from agents.user import UserAgent
-from memory.records import MemoryRecord, ScoredMemory
-from simulator.types import Interaction, LLMRequest, LLMResponse, Reaction
+from simulator.types import LLMRequest, LLMResponse
 
-
-@dataclass(frozen=True, slots=True)
-class PageObservation:
-    """What a user sees on one page of a visit."""
-
-    step: int
-    page: int
-    items: tuple[ItemProfile, ...]
-    recommender: str
-    memories: tuple[ScoredMemory, ...] = ()
-    draws: tuple[float, ...] = ()
-    """Uniform numbers from the world's seeded stream, for sampling scored choices."""
-
-
-@dataclass(slots=True)
-class PageOutcome:
-    """What one page did: exposures, new memories, and whether the visit goes on."""
-
-    interactions: list[Interaction]
-    memories: list[MemoryRecord] = field(default_factory=list)
-    next_page: bool = False
-    failed: bool = False
-    follow_up: LLMRequest | None = None
-    """A second question in the same page round (say, a rating); ``resolve`` applies it."""
-
-    @property
-    def watched(self) -> int:
-        return sum(r.action is Reaction.WATCH for r in self.interactions)
+__all__ = ["Action", "PageObservation", "PageOutcome"]
 
 
 class Action(Protocol):

@@ -2,8 +2,9 @@
 
 Each recommender serves the whole population in its own runs (the scenario's ``arms`` and
 ``switches`` are cleared), seed by seed, so differences between recommenders are paired
-by seed. The work is in ``simulator.evaluation.compare``; this module parses options,
-shows progress and prints the tables.
+by seed. Running is in ``simulator.compose.compare``, the statistics in
+``simulator.evaluation.paired``; this module parses options, shows progress and prints the
+tables.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from simulator.cli.app import app, console, fail, prepare_out
 from simulator.errors import RecworldError
 
 if TYPE_CHECKING:
-    from scenarios.schema import Scenario
-    from simulator.evaluation.compare import CompareResult, RunSpec
+    from simulator.config import RunConfig
+    from simulator.evaluation.paired import CompareResult, RunSpec
     from simulator.stats import Estimate
 
 # How each metric is printed; counts get thousands separators.
@@ -63,13 +64,17 @@ def compare_command(
 ) -> None:
     """Run a scenario under each recommender for several seeds; report means, 95% CIs and
     paired differences against the first recommender."""
-    from scenarios.schema import load_scenario
-    from simulator.evaluation.compare import check_recommenders, compare
+    from scenarios.loader import load_scenario
+    from simulator.compose.compare import compare
     from simulator.llm.registry import parse_llm_spec
+    from simulator.recommenders.registry import check_recommender_names
 
     backend, model = parse_llm_spec(llm) if llm else (None, None)
     try:
-        names = check_recommenders(recommenders.split(","))
+        try:
+            names = check_recommender_names(recommenders.split(","))
+        except ValueError as exc:
+            raise RecworldError(f"--recommenders: {exc}") from None
         sc = load_scenario(
             scenario,
             steps=steps,
@@ -107,11 +112,11 @@ def compare_command(
     _print_result(result, sc.name, time.perf_counter() - started)
 
 
-def _cleared(sc: Scenario) -> str:
+def _cleared(sc: RunConfig) -> str:
     """The notice for a scenario whose arms and switches compare sets aside."""
     parts = []
     if sc.arms:
-        parts.append(f"A/B arms ({', '.join(a.label or a.name for a in sc.arms)})")
+        parts.append(f"A/B arms ({', '.join(sc.arm_names)})")
     if sc.switches:
         parts.append(f"switches (at steps {', '.join(str(s.at_step) for s in sc.switches)})")
     return (
@@ -186,7 +191,7 @@ def _cell(est: Estimate, fmt: str, *, difference: bool = False) -> str:
 
 
 def _print_result(result: CompareResult, name: str, seconds: float) -> None:
-    from simulator.evaluation.compare import METRICS
+    from simulator.evaluation.closed_loop import METRICS
 
     seeds = result.seeds
     seed_text = f"seeds {seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"

@@ -69,15 +69,12 @@ def evaluate_command(
     """Fit recommenders on a split of a dataset and score their top K offline."""
     from simulator.evaluation.offline import evaluate
     from simulator.evaluation.splits import SPLITS
-    from simulator.recommenders.registry import RECOMMENDERS
+    from simulator.recommenders.registry import check_recommender_names
 
-    names = list(dict.fromkeys(n.strip() for n in recommender.split(",") if n.strip()))
-    allowed = ", ".join(sorted(RECOMMENDERS))
-    if not names:
-        _fail(f"--recommender {recommender!r} names no recommender; choose from {allowed}")
-    unknown = [n for n in names if n not in RECOMMENDERS]
-    if unknown:
-        _fail(f"--recommender: unknown {', '.join(map(repr, unknown))}; choose from {allowed}")
+    try:
+        names = check_recommender_names(recommender.split(","))
+    except ValueError as exc:
+        _fail(f"--recommender: {exc}")
     if split not in SPLITS:
         _fail(f"--split {split!r} is not a split; choose one of {', '.join(SPLITS)}")
     if k < 1:

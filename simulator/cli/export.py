@@ -13,7 +13,7 @@ from simulator.errors import RecworldError
 
 if TYPE_CHECKING:
     from simulator.dataset import Dataset
-    from simulator.report.run import FinishedRun
+    from simulator.rundir import FinishedRun
 
 
 @app.command()
@@ -32,7 +32,7 @@ def export(
 ) -> None:
     """Write a run's logs as single files, or as RecBole atomic files of its watches."""
     from simulator.export import check_format, export_run
-    from simulator.report.run import FinishedRun
+    from simulator.rundir import FinishedRun
 
     try:
         fmt = check_format(fmt)
@@ -59,12 +59,6 @@ def load_run_dataset(run: FinishedRun, data_dir: Path | None = None) -> Dataset:
     Raises:
         DatasetError: Not found (naming every place tried and ``--data-dir``) or malformed.
     """
-    from scenarios.datasets import load_dataset
+    from simulator.compose import load_config_dataset
 
-    spec = run.config.get("dataset") or {}
-    return load_dataset(
-        spec.get("kind", "synthetic"),
-        spec.get("path"),
-        data_dir=data_dir or run.config.get("data_dir"),
-        **(spec.get("options") or {}),
-    )
+    return load_config_dataset(run.config.dataset, data_dir or run.config.data_dir)

@@ -70,10 +70,18 @@ def memory_show(
     limit: Annotated[int, typer.Option(help="Rows to show, best first.")] = 30,
 ) -> None:
     """Print one agent's memories with their scores, forgotten ones included."""
-    from simulator.memory_report import describe_memories
+    from simulator.compose import open_memory_store
+    from simulator.memory_report import check_memory_store, describe_memories
+    from simulator.rundir import FinishedRun
 
     try:
-        frame, now = describe_memories(run_dir, user, query)
+        run = FinishedRun(run_dir)
+        check_memory_store(run)
+        store = open_memory_store(run.config.memory, run.dir)
+        try:
+            frame, now = describe_memories(run, store, user, query)
+        finally:
+            store.close()
     except RecworldError as exc:
         _fail(exc)
     title = f"memories of {user} at step {now}" + (f", query {query!r}" if query else "")

@@ -21,8 +21,8 @@ from simulator.dataset import Dataset
 from simulator.errors import RecworldError
 from simulator.evaluation import metrics as m
 from simulator.evaluation.splits import Split, make_split
-from simulator.stats import mean_ci
 from simulator.recommenders.base import Recommender
+from simulator.stats import mean_ci
 
 USER_METRICS = (*m.RANKING_METRICS, "diversity", "novelty", "arp")
 """Per-user columns of ``OfflineResult.per_user`` that the summary averages."""
@@ -136,16 +136,16 @@ def evaluate(
 
 def build_recommender(spec: RecommenderSpec, *, seed: int) -> Recommender:
     """A recommender from an instance, a registry name or ``{"name", "params"}``."""
-    from simulator.recommenders.registry import RECOMMENDERS, make_recommender
+    from simulator.recommenders.registry import check_recommender_name, make_recommender
 
     if isinstance(spec, str):
         spec = {"name": spec}
     if isinstance(spec, Mapping):
         name = spec.get("name")
-        if name not in RECOMMENDERS:
-            raise RecworldError(
-                f"unknown recommender {name!r}; choose one of {', '.join(sorted(RECOMMENDERS))}"
-            )
+        try:
+            check_recommender_name(name)
+        except ValueError as exc:
+            raise RecworldError(str(exc)) from None
         return make_recommender(name, spec.get("params"), seed=seed)
     if not all(callable(getattr(spec, a, None)) for a in ("fit", "recommend")):
         raise RecworldError(

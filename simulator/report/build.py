@@ -10,8 +10,8 @@ import pandas as pd
 from simulator.dataset import Dataset
 from simulator.report import measures, plots
 from simulator.report.page import Plot, render
-from simulator.report.run import FinishedRun
 from simulator.report.summary import summary_rows
+from simulator.rundir import FinishedRun
 
 PLOT_IDS = (
     "ctr",
@@ -70,7 +70,7 @@ def build_report(
         _long_tail(run, dataset, arms),
         _llm(run),
     ]
-    description = str(run.config.get("description") or "")
+    description = run.config.description
     return render(
         f"recworld report: {run.name}", description, summary_rows(run, totals), figures, notes
     )
@@ -233,7 +233,7 @@ def _llm(run: FinishedRun) -> Plot:
     completion = int(frame["completion_tokens"].sum())
     note = None
     if calls == 0 and frame["cache_hits"].sum() == 0:
-        utility = run.config.get("policy") == "utility"
+        utility = not run.config.uses_llm
         note = "no LLM calls (policy: utility)" if utility else "no LLM calls"
     backend = str(run.llm_stats.get("backend", "") or "unknown")
     scripted = " (the scripted backend runs no model; its token counts are estimates)"

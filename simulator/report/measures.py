@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from simulator.engagement import log_totals
+from simulator.rundir import FinishedRun
 from simulator.stats import gini, mean_ci, total_variation
-from simulator.report.run import FinishedRun
 
 ENTROPY_MEASURES = {
     "exposure_entropy": "genre entropy of the step's exposures",
@@ -25,16 +26,9 @@ def engagement(run: FinishedRun) -> pd.DataFrame:
     """Per step and arm: visits, exposures, watches, ctr, mean_rating, pages_per_visit."""
     inter = run.interactions
     keys = ["step", "arm"]
-    log = inter.assign(arm=inter["recommender"], watch=inter["action"] == "watch")
-    grouped = log.groupby(keys)
-    frame = pd.DataFrame(
-        {
-            "exposures": grouped.size(),
-            "watches": grouped["watch"].sum(),
-            "mean_rating": grouped["rating"].mean(),
-            "pages": log.drop_duplicates(["step", "user_id", "page"]).groupby(keys).size(),
-        }
-    )
+    log = inter.assign(arm=inter["recommender"])
+    frame = log_totals(log, keys)
+    frame["pages"] = log.drop_duplicates(["step", "user_id", "page"]).groupby(keys).size()
     visits = run.users.groupby(keys).size().rename("visits")
     frame = frame.join(visits, how="outer").fillna({"exposures": 0, "watches": 0, "pages": 0})
     frame["visits"] = frame["visits"].fillna(0)
@@ -45,17 +39,7 @@ def engagement(run: FinishedRun) -> pd.DataFrame:
 
 def arm_totals(run: FinishedRun) -> pd.DataFrame:
     """Per arm over the whole run: exposures, watches, ctr, mean_rating."""
-    log = run.interactions
-    grouped = log.assign(watch=log["action"] == "watch").groupby("recommender")
-    frame = pd.DataFrame(
-        {
-            "exposures": grouped.size(),
-            "watches": grouped["watch"].sum(),
-            "mean_rating": grouped["rating"].mean(),
-        }
-    )
-    frame["ctr"] = frame["watches"] / frame["exposures"]
-    return frame
+    return log_totals(run.interactions, "recommender")
 
 
 def entropy(run: FinishedRun, measure: str) -> pd.DataFrame:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
+from simulator.engagement import log_totals
+from simulator.rundir import FinishedRun
 from simulator.stats import Estimate, mean_ci
-from simulator.report.run import FinishedRun
 
 
 def summary_rows(run: FinishedRun, arm_totals: pd.DataFrame) -> list[tuple[str, str]]:
@@ -13,27 +16,24 @@ def summary_rows(run: FinishedRun, arm_totals: pd.DataFrame) -> list[tuple[str, 
     config = run.config
     log = run.interactions
     watches = log[log["action"] == "watch"]
-    llm = run.llm_stats.get("totals", {})
-    exposures = len(log)
+    llm = run.llm_totals
+    totals = log_totals(log).iloc[0]
     rating = mean_ci(watches["rating"].to_numpy(dtype=float))
-    configured = config.get("steps")
-    early = configured and run.steps < configured
+    configured = config.steps
+    early = run.steps < configured
     ended = "stopped early: every user left, or the run was cut short" if early else "truncated"
-    size = (config.get("population") or {}).get("size")
+    size = config.population.size
     rows = [
         ("scenario", run.name),
-        ("dataset", _dataset(config)),
-        ("policy", str(config.get("policy", "llm"))),
-        ("recommender", _recommenders(config)),
-        ("steps", f"{run.steps} of {configured} ({ended})" if configured else str(run.steps)),
+        ("dataset", config.dataset.describe()),
+        ("policy", config.policy),
+        ("recommender", config.describe_recommenders()),
+        ("steps", f"{run.steps} of {configured} ({ended})"),
         ("users simulated", "all of the dataset's" if size is None else f"{size:,}"),
         ("users who visited", f"{run.users['user_id'].nunique():,}"),
         ("visits", f"{len(run.users):,}"),
-        ("exposures / watches", f"{exposures:,} / {len(watches):,}"),
-        (
-            "click-through (watches / exposures)",
-            _with_arms(len(watches) / exposures if exposures else None, arm_totals, "ctr"),
-        ),
+        ("exposures / watches", f"{int(totals['exposures']):,} / {int(totals['watches']):,}"),
+        ("click-through (watches / exposures)", _with_arms(totals["ctr"], arm_totals, "ctr")),
         ("mean rating", _rating(rating, arm_totals)),
         ("LLM", _llm(run)),
         ("LLM calls / batches", f"{llm.get('calls', 0):,} / {llm.get('batches', 0):,}"),
@@ -51,43 +51,16 @@ def summary_rows(run: FinishedRun, arm_totals: pd.DataFrame) -> list[tuple[str, 
     return rows
 
 
-def _dataset(config: dict) -> str:
-    spec = config.get("dataset") or {}
-    kind = spec.get("kind", "synthetic")
-    if kind == "synthetic":
-        return "synthetic (seeded generator)"
-    return f"{kind}: {spec.get('path') or '(default path)'}"
-
-
-def _recommenders(config: dict) -> str:
-    arms = config.get("arms") or []
-    if arms:
-        named = [f"{a.get('label') or a['name']} ({a['name']})" for a in arms]
-        text = "A/B arms: " + ", ".join(named)
-    else:
-        text = (config.get("recommender") or {}).get("name", "?")
-    switches = config.get("switches") or []
-    if switches:
-        text += "; then " + ", ".join(
-            f"{s['recommender'].get('label') or s['recommender']['name']} from step {s['at_step']}"
-            for s in switches
-        )
-    return text
-
-
 def _llm(run: FinishedRun) -> str:
-    llm = run.config.get("llm") or {}
-    label = run.llm_stats.get("backend") or ":".join(
-        p for p in (llm.get("backend"), llm.get("model")) if p
-    )
-    decisions = llm.get("decisions", "auto")
-    if run.config.get("policy") == "utility":
+    llm = run.config.llm
+    label = run.llm_stats.get("backend") or ":".join(p for p in (llm.backend, llm.model) if p)
+    if not run.config.uses_llm:
         return f"{label} (unused: policy utility makes no LLM calls)"
-    return f"{label}, decisions: {decisions}"
+    return f"{label}, decisions: {llm.decisions}"
 
 
-def _with_arms(overall: float | None, totals: pd.DataFrame, column: str) -> str:
-    if overall is None:
+def _with_arms(overall: float, totals: pd.DataFrame, column: str) -> str:
+    if math.isnan(overall):
         return "-"
     return f"{overall:.3f}" + _arms_text(totals, column, "{:.3f}", "; ")
 

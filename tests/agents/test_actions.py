@@ -86,7 +86,7 @@ def population(n: int = 4, *, seed: int = 0) -> list[UserAgent]:
             demographics={"age": str(20 + i)},
             favourite_genres=(GENRES[i % len(GENRES)], GENRES[(i + 1) % len(GENRES)]),
         )
-        agents.append(UserAgent(model, profile, {}))
+        agents.append(UserAgent(model, profile))
     return agents
 
 

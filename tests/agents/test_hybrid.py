@@ -1,5 +1,5 @@
-from scenarios.schema import load_scenario
-from simulator.world import World
+from scenarios.loader import load_scenario
+from simulator.compose import open_world
 
 
 def run(policy, band=None, **overrides):
@@ -15,7 +15,7 @@ def run(policy, band=None, **overrides):
             **overrides,
         },
     )
-    world = World(scenario, seed=2)
+    world = open_world(scenario, seed=2)
     if band is not None:
         world.policy.band = band
     world.run()

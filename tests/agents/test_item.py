@@ -54,8 +54,8 @@ def test_correction_rewrites_both_memories_in_one_batch(item):
 
 
 def test_a_run_logs_exits_item_memories_corrections_and_entropy(tmp_path):
-    from scenarios.schema import load_scenario
-    from simulator.world import World
+    from scenarios.loader import load_scenario
+    from simulator.compose import open_world
 
     scenario = load_scenario(
         "quickstart",
@@ -70,7 +70,7 @@ def test_a_run_logs_exits_item_memories_corrections_and_entropy(tmp_path):
             "llm.decisions": "json",
         },
     )
-    with World(scenario, seed=4, run_dir=tmp_path) as world:
+    with open_world(scenario, seed=4, run_dir=tmp_path) as world:
         world.run()
     events = read_events(tmp_path)
     kinds = set(events["kind"])

@@ -22,7 +22,7 @@ from agents.utility import (
     rating_probabilities,
 )
 from scenarios.datasets import generate_synthetic
-from scenarios.population import item_profiles
+from scenarios.profiles import item_profiles
 from simulator.calibration import CalibrationResult, calibrate, total_variation
 from simulator.dataset import Dataset
 from simulator.types import Reaction

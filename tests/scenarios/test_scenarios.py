@@ -2,11 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scenarios.population import pareto_activity
-from scenarios.schema import load_scenario, shipped_scenarios
+from scenarios.loader import load_scenario, shipped_scenarios
+from scenarios.profiles import pareto_activity
+from simulator.compose import open_world
 from simulator.errors import ScenarioError
 from simulator.runlog import read_interactions
-from simulator.world import World
 
 
 @pytest.mark.parametrize("name", sorted(shipped_scenarios()))
@@ -17,7 +17,7 @@ def test_every_shipped_scenario_validates(name):
 
 def test_filter_bubble_serves_two_arms_and_logs_entropy(tmp_path):
     scenario = load_scenario("filter-bubble", steps=4)
-    with World(scenario, seed=0, run_dir=tmp_path) as world:
+    with open_world(scenario, seed=0, run_dir=tmp_path) as world:
         world.run()
     arms = pd.Series(world.arm_of).value_counts()
     assert set(arms.index) == {"popularity", "diverse"} and abs(arms.iloc[0] - arms.iloc[1]) <= 1
@@ -31,7 +31,7 @@ def test_filter_bubble_serves_two_arms_and_logs_entropy(tmp_path):
 
 def test_two_arms_need_distinct_labels():
     with pytest.raises(ScenarioError, match="label"):
-        World(
+        open_world(
             load_scenario(
                 "quickstart",
                 arms=[{"name": "random"}, {"name": "random"}],
@@ -67,7 +67,7 @@ def test_an_unlabelled_custom_arm_is_named_by_its_class(tmp_path):
         arms=[{"class": "byo_recommender.GenreMatch"}, {"name": "most-popular"}],
         **{"memory.backend": "in-memory", "llm.backend": "scripted", "llm.decisions": "json"},
     )
-    with World(scenario, seed=0) as world:
+    with open_world(scenario, seed=0) as world:
         assert set(world.arms) == {"genre-match", "most-popular"}
 
 
@@ -94,7 +94,7 @@ def test_a_step_without_visitors_keeps_the_user_log_readable(tmp_path):
             "llm.decisions": "json",
         },
     )
-    with World(scenario, seed=0, run_dir=tmp_path) as world:
+    with open_world(scenario, seed=0, run_dir=tmp_path) as world:
         for user in world.users:
             user.activity = 0.0
         world.step()
@@ -109,8 +109,8 @@ def test_cold_start_items_arrive_with_no_history(tmp_path):
     from simulator.runlog import read_events
 
     scenario = load_scenario("cold-start", steps=5, **{"population.size": 45})
-    with World(scenario, seed=0, run_dir=tmp_path) as world:
-        assert not set(world.setup.arrivals[4]["item_id"]) & set(world.items)
+    with open_world(scenario, seed=0, run_dir=tmp_path) as world:
+        assert not set(world.parts.arrivals[4]["item_id"]) & set(world.items)
         world.run()
     events = read_events(tmp_path)
     new = set(events.loc[events["kind"] == "arrival", "item_id"])

@@ -1,5 +1,5 @@
-from scenarios.schema import load_scenario
-from simulator.world import World
+from scenarios.loader import load_scenario
+from simulator.compose import open_world
 
 
 def run(tmp_path, name, cache, seed=0):
@@ -15,7 +15,7 @@ def run(tmp_path, name, cache, seed=0):
         },
     )
     out = tmp_path / name
-    with World(scenario, seed=seed, run_dir=out) as world:
+    with open_world(scenario, seed=seed, run_dir=out) as world:
         world.run()
         stats = world.llm.stats
     logs = {p.name: p.read_bytes() for p in sorted((out / "interactions.parquet").iterdir())}

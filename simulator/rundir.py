@@ -1,8 +1,9 @@
-"""A finished run directory, read back for exports and reports.
+"""A run directory, read back: the one reader behind report, export, compare and
+``memory show``.
 
 Everything is read lazily and once: a report needs every log, an export only some. The
-dataset is never loaded here (``simulator`` must not import ``scenarios``); callers pass
-it in, reloaded from ``config.yaml`` by the CLI.
+configuration comes back as the ``RunConfig`` the run was written from. The dataset is
+never loaded here; callers pass it in (``simulator.compose.load_config_dataset``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from simulator.config import RunConfig
 from simulator.dataset import Dataset
 from simulator.errors import RecworldError
 from simulator.runlog import EVENT_COLUMNS, INTERACTION_COLUMNS, USER_COLUMNS, read_log
@@ -45,19 +46,13 @@ class FinishedRun:
             )
 
     @cached_property
-    def config(self) -> dict[str, Any]:
-        path = self.dir / "config.yaml"
-        try:
-            config = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise RecworldError(f"{path}: not valid YAML ({exc}); rerun the scenario") from None
-        if not isinstance(config, dict):
-            raise RecworldError(f"{path}: expected the resolved scenario, a mapping of fields")
-        return config
+    def config(self) -> RunConfig:
+        """The configuration the run was written from."""
+        return RunConfig.read(self.dir / "config.yaml")
 
     @property
     def name(self) -> str:
-        return str(self.config.get("name") or self.dir.name)
+        return self.config.name or self.dir.name
 
     @cached_property
     def interactions(self) -> pd.DataFrame:
@@ -87,15 +82,20 @@ class FinishedRun:
             raise RecworldError(f"{path}: not valid JSON ({exc}); rerun the scenario") from None
 
     @property
+    def llm_totals(self) -> dict[str, float]:
+        """Calls, batches, tokens, cache hits, repairs and failures over the whole run."""
+        return self.llm_stats.get("totals", {})
+
+    @property
     def steps(self) -> int:
-        """Steps actually run (a terminated run stops before ``config['steps']``)."""
+        """Steps actually run (a terminated run stops before ``config.steps``)."""
         frames = [f["step"] for f in (self.metrics, self.interactions) if "step" in f and len(f)]
         return int(max(f.max() for f in frames)) if frames else 0
 
     @property
     def arms(self) -> list[str]:
         """The A/B arm labels, in the scenario's order; empty for a single recommender."""
-        return [arm.get("label") or arm.get("name") for arm in self.config.get("arms") or []]
+        return self.config.arm_names
 
     @cached_property
     def arrived_items(self) -> set[str]:

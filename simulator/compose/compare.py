@@ -1,0 +1,145 @@
+"""Closed-loop A/B: the same seeded population under each recommender, across seeds.
+
+A scenario's own ``arms`` split one population, so each recommender meets different
+users. Here every run serves *one* recommender to everyone (``RunConfig.with_one_recommender``
+clears ``arms`` and ``switches``), seed by seed; ``simulator.evaluation.paired`` measures
+the runs from their directories and pairs them by seed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from simulator.compose.run import open_world
+from simulator.config import RunConfig
+from simulator.errors import RecworldError
+from simulator.evaluation.paired import CompareResult, RunSpec, measure
+from simulator.recommenders.registry import check_recommender_names
+from simulator.runlog import RunLog
+
+ProgressCallback = Callable[[RunSpec, int, int], None]
+"""``(run, steps done, steps in all)``; ``done == total`` when the run has finished."""
+
+
+def plan(recommenders: Sequence[str], seeds: Sequence[int], out_dir: str | Path) -> list[RunSpec]:
+    """Every run, recommender by recommender: ``OUT/<recommender>/seed-<s>/``."""
+    out = Path(out_dir)
+    return [RunSpec(r, s, out / r / f"seed-{s}") for r in recommenders for s in seeds]
+
+
+def simulate(
+    config: RunConfig,
+    run_dir: Path,
+    *,
+    overwrite: bool = False,
+    on_step: Callable[[int], None] | None = None,
+) -> int:
+    """Run one world to its end, writing its run directory; returns the catalogue size.
+
+    Module-level, so worker processes can pickle a call to it.
+    """
+    with open_world(config, run_dir=run_dir, overwrite=overwrite) as world:
+        while world.running:
+            world.step()
+            if on_step is not None:
+                on_step(world.steps)
+        return len(world.items)
+
+
+def compare(
+    config: RunConfig,
+    recommenders: Sequence[str],
+    seeds: int,
+    *,
+    out_dir: str | Path,
+    jobs: int = 1,
+    overwrite: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> CompareResult:
+    """Run ``config`` under each recommender for ``seeds`` seeds, measure, and save.
+
+    Seeds are ``config.seed + i``. Each run serves one recommender to every user (the
+    scenario's ``arms`` and ``switches`` are cleared) and is a normal run directory under
+    ``OUT/<recommender>/seed-<s>/``; ``OUT`` also gets ``runs.csv``, ``summary.csv``,
+    ``summary.json`` and ``entropy_curves.csv``. The first recommender is the baseline of
+    the paired differences.
+
+    Args:
+        config: The run, with any overrides applied (``scenarios.load_scenario``).
+        jobs: Worlds run at once, in separate processes; results are identical to
+            ``jobs=1`` (each run is seeded on its own and measured from its directory).
+            Each process loads its own LLM backend and embedder.
+        overwrite: Replace run directories that already hold runs; otherwise they are
+            refused before anything runs.
+        on_progress: Called as runs advance: per step with ``jobs=1``, at the end of each
+            run otherwise.
+
+    Raises:
+        RecworldError: An unknown or repeated recommender, fewer than one seed or job, or
+            an ``OUT`` that already holds runs without ``overwrite``.
+    """
+    try:
+        names = check_recommender_names(recommenders)
+    except ValueError as exc:
+        raise RecworldError(f"recommenders: {exc}") from None
+    if seeds < 1:
+        raise RecworldError(f"seeds: need at least 1 seed, got {seeds}")
+    if jobs < 1:
+        raise RecworldError(f"jobs: need at least 1 job, got {jobs}")
+    seed_list = [config.seed + i for i in range(seeds)]
+    runs = plan(names, seed_list, out_dir)
+    if not overwrite:
+        _refuse_existing(runs)
+    catalogue = _simulate_all(config, runs, jobs=jobs, overwrite=overwrite, report=on_progress)
+    result = measure(runs, catalogue, out_dir=out_dir)
+    result.save(out_dir)
+    return result
+
+
+def _refuse_existing(runs: Sequence[RunSpec]) -> None:
+    for spec in runs:
+        if any((spec.run_dir / name).exists() for name in RunLog.OWNED):
+            raise RecworldError(
+                f"{spec.run_dir}: already holds a run; choose another --out, "
+                "or pass --overwrite to replace it"
+            )
+
+
+def _simulate_all(
+    config: RunConfig,
+    runs: Sequence[RunSpec],
+    *,
+    jobs: int,
+    overwrite: bool,
+    report: ProgressCallback | None,
+) -> dict[RunSpec, int]:
+    total = config.steps
+    worlds = {spec: config.with_one_recommender(spec.recommender, spec.seed) for spec in runs}
+    catalogue: dict[RunSpec, int] = {}
+    if jobs == 1:
+        for spec, world_config in worlds.items():
+            step = (lambda done, s=spec: report(s, done, total)) if report else None
+            if report:
+                report(spec, 0, total)
+            catalogue[spec] = simulate(
+                world_config, spec.run_dir, overwrite=overwrite, on_step=step
+            )
+            if report:
+                report(spec, total, total)
+        return catalogue
+    # "spawn": a forked child would inherit the parent's threads (torch, Chroma) mid-state.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {
+            pool.submit(simulate, world_config, spec.run_dir, overwrite=overwrite): spec
+            for spec, world_config in worlds.items()
+        }
+        for future in as_completed(futures):
+            spec = futures[future]
+            catalogue[spec] = future.result()
+            if report:
+                report(spec, total, total)
+    return catalogue

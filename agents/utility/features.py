@@ -131,6 +131,14 @@ class Features:
         quality: Shrunk mean rating minus the catalogue mean, in stars (0 when implicit).
         user_ids: Order of the user rows.
         user_vectors: n_users × d taste vectors, L2-normalised (zero when unknown).
+
+    Attributes:
+        item_index, user_index: Row of each item and user id; they grow with new ids.
+        item_vectors, popularity, quality, user_vectors: The matrices, rows in index order.
+        item_mean, item_cov: Mean and covariance of the catalogue's item vectors (the
+            catalogue the instance was built with), which standardise every cosine.
+        user_mean, user_scale: Each user's mean and standard deviation of cos(user, item)
+            over that catalogue.
     """
 
     def __init__(

@@ -76,11 +76,12 @@ class UtilityPolicy:
             for agent, obs, c, u, p, r, g in zip(
                 agents,
                 observations,
-                decisions.choice,
-                decisions.utility,
-                decisions.probability,
-                decisions.rating,
-                go_on,
+                # Python lists: iterating the arrays would box every element as a numpy scalar.
+                decisions.choice.tolist(),
+                decisions.utility.tolist(),
+                decisions.probability.tolist(),
+                decisions.rating.tolist(),
+                go_on.tolist(),
                 strict=True,
             )
         ]

@@ -11,10 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from agents.actions.base import PageObservation, PageOutcome
 from agents.policy import LLMPolicy
 from agents.user import UserAgent
 from agents.utility import UtilityPolicy
+
+
+def routes_to_llm(
+    click_probability: np.ndarray | Sequence[float], cold: np.ndarray | Sequence[bool], band: float
+) -> np.ndarray:
+    """Which pages the LLM decides: an uncertain utility model, or an item it cannot judge.
+
+    Args:
+        click_probability: The utility model's probability of a watch on each page.
+        cold: Whether each page shows an item with no interactions (zero popularity).
+        band: Pages whose click probability is within ``band`` of 0.5 are uncertain.
+
+    Returns:
+        A boolean mask, one entry per page.
+    """
+    uncertain = np.abs(np.asarray(click_probability, dtype=np.float64) - 0.5) <= band
+    return uncertain | np.asarray(cold, dtype=bool)
 
 
 class HybridPolicy:
@@ -42,14 +61,15 @@ class HybridPolicy:
         self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]
     ) -> list[PageOutcome]:
         outcomes = self.utility.decide(agents, observations)
-        probability = self.utility.last_click_probability
+        if not outcomes:
+            return outcomes
         model = self.utility.model
-        route = [
-            i
-            for i, obs in enumerate(observations)
-            if abs(float(probability[i]) - 0.5) <= self.band
-            or any(model.popularity[model.item_index[it.item_id]] == 0 for it in obs.items)
+        cold = [
+            any(model.popularity[model.item_index[it.item_id]] == 0 for it in obs.items)
+            for obs in observations
         ]
+        mask = routes_to_llm(self.utility.last_click_probability, cold, self.band)
+        route = np.flatnonzero(mask).tolist()
         if route:
             answers = self.llm.decide([agents[i] for i in route], [observations[i] for i in route])
             for i, answer in zip(route, answers, strict=True):

@@ -19,30 +19,10 @@ import pandas as pd
 import yaml
 
 from simulator.errors import RecworldError
-from simulator.types import Event, Interaction
+from simulator.types import Event, Interaction, arrow_columns
 
-INTERACTION_COLUMNS = {
-    "step": "int32",
-    "user_id": "string",
-    "item_id": "string",
-    "page": "int16",
-    "position": "int16",
-    "recommender": "string",
-    "action": "string",
-    "rating": "float32",
-    "reason": "string",
-    "feeling": "string",
-}
-
-
-EVENT_COLUMNS = {
-    "step": "int32",
-    "kind": "string",
-    "user_id": "string",
-    "item_id": "string",
-    "value": "float64",
-    "text": "string",
-}
+INTERACTION_COLUMNS = arrow_columns(Interaction)
+EVENT_COLUMNS = arrow_columns(Event)
 
 
 USER_COLUMNS = {

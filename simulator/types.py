@@ -7,7 +7,7 @@ may use it without creating an import cycle.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -83,20 +83,33 @@ class Reaction(StrEnum):
     SKIP = "skip"
 
 
+ARROW_TYPE = "arrow_type"
+"""Key of a logged dataclass field's metadata that names its pyarrow type (``pa.<name>()``)."""
+
+
+def arrow_columns(row_type: type) -> dict[str, str]:
+    """A logged dataclass's columns in field order, each with its pyarrow type name.
+
+    The dataclass is the one definition of a log's schema; ``simulator.runlog`` writes
+    and reads the logs with these columns.
+    """
+    return {f.name: f.metadata[ARROW_TYPE] for f in fields(row_type)}
+
+
 @dataclass(frozen=True, slots=True)
 class Interaction:
     """One exposure of one item to one user: a row of ``interactions.parquet``."""
 
-    step: int
-    user_id: str
-    item_id: str
-    page: int
-    position: int
-    recommender: str
-    action: Reaction
-    rating: float | None = None
-    reason: str = ""
-    feeling: str = ""
+    step: int = field(metadata={ARROW_TYPE: "int32"})
+    user_id: str = field(metadata={ARROW_TYPE: "string"})
+    item_id: str = field(metadata={ARROW_TYPE: "string"})
+    page: int = field(metadata={ARROW_TYPE: "int16"})
+    position: int = field(metadata={ARROW_TYPE: "int16"})
+    recommender: str = field(metadata={ARROW_TYPE: "string"})
+    action: Reaction = field(metadata={ARROW_TYPE: "string"})
+    rating: float | None = field(default=None, metadata={ARROW_TYPE: "float32"})
+    reason: str = field(default="", metadata={ARROW_TYPE: "string"})
+    feeling: str = field(default="", metadata={ARROW_TYPE: "string"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +120,12 @@ class Event:
     and ``correction``; ``value`` and ``text`` carry the kind's payload.
     """
 
-    step: int
-    kind: str
-    user_id: str = ""
-    item_id: str = ""
-    value: float | None = None
-    text: str = ""
+    step: int = field(metadata={ARROW_TYPE: "int32"})
+    kind: str = field(metadata={ARROW_TYPE: "string"})
+    user_id: str = field(default="", metadata={ARROW_TYPE: "string"})
+    item_id: str = field(default="", metadata={ARROW_TYPE: "string"})
+    value: float | None = field(default=None, metadata={ARROW_TYPE: "float64"})
+    text: str = field(default="", metadata={ARROW_TYPE: "string"})
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field, create_model
 
 from agents.actions.base import PageObservation, PageOutcome
+from agents.importance import watch_importance
 from agents.prompts import PROMPTS, page_messages
 from memory.records import MemoryKind, MemoryRecord
 from simulator.types import Interaction, LLMRequest, LLMResponse, Reaction
@@ -87,7 +88,7 @@ class BrowseAction:
             agent.seen.add(item.item_id)
             if pick:
                 text = f'I watched "{item.title}", {pick.rating}/5: {pick.reason}'
-                importance = 0.3 + 0.35 * abs(pick.rating - 3)
+                importance = watch_importance(pick.rating)
                 memories.append(agent.remember(text, observation.step, importance))
         if feeling:
             text = f"Browsing recommendations made me feel: {feeling}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agents.actions.base import PageObservation, PageOutcome
+from agents.importance import NOTHING_APPEALED_IMPORTANCE, watch_importance
 from agents.prompts import PROMPTS, page_messages, render
 from simulator.types import Interaction, LLMRequest, LLMResponse, Reaction
 
@@ -63,7 +64,7 @@ class PickAction:
         choice = int(sample(response.choice_probs, observation.draws[0]))
         if choice == 0:
             text = f"Nothing on page {observation.page} appealed to me."
-            memory = agent.remember(text, observation.step, 0.2)
+            memory = agent.remember(text, observation.step, NOTHING_APPEALED_IMPORTANCE)
             return PageOutcome(interactions=rows, memories=[memory], next_page=False)
         item = observation.items[choice - 1]
         rows[choice - 1] = _row(
@@ -110,7 +111,7 @@ class PickAction:
         )
         title = observation.items[watched.position - 1].title
         memory = agent.remember(
-            f'I watched "{title}", {rating}/5', observation.step, 0.3 + 0.35 * abs(rating - 3)
+            f'I watched "{title}", {rating}/5', observation.step, watch_importance(rating)
         )
         fresh = FATIGUE ** (observation.page - 1)
         go_on = rating >= 3 and (len(observation.draws) < 3 or observation.draws[2] < fresh)

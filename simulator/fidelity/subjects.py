@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from agents.hybrid import routes_to_llm
 from agents.profile import ItemProfile, Level, Traits, UserProfile, item_profiles
 from agents.prompts import PROMPTS, bullet_memories, quote_item, quote_items, render
 from agents.traits import traits_from_history
@@ -260,9 +261,8 @@ class HybridSubject:
         )
 
     def _route(self, probability: np.ndarray, items: Sequence[Sequence[str]]) -> np.ndarray:
-        uncertain = np.abs(np.asarray(probability) - 0.5) <= self.band
-        cold = np.array([any(i in self._cold for i in group) for group in items], bool)
-        route = uncertain | cold
+        cold = [any(i in self._cold for i in group) for group in items]
+        route = routes_to_llm(probability, cold, self.band)
         self.routed += int(route.sum())
         self.asked += len(route)
         return route

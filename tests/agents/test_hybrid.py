@@ -1,3 +1,4 @@
+from agents.hybrid import routes_to_llm
 from scenarios.loader import load_scenario
 from simulator.compose import open_world
 
@@ -43,3 +44,25 @@ def test_utility_policy_makes_no_llm_calls():
     world = run("utility")
     assert world.llm.stats.calls == 0
     assert world.metrics()["watches"].sum() > 0
+
+
+def test_routing_takes_pages_within_the_band_and_pages_with_a_cold_item():
+    band = 0.15
+    probability = [0.5, 0.36, 0.64, 0.34, 0.66, 0.0, 1.0, 0.9]
+    cold = [False, False, False, False, False, False, False, True]
+    route = routes_to_llm(probability, cold, band)
+    assert route.dtype == bool
+    assert route.tolist() == [True, True, True, False, False, False, False, True]
+
+
+def test_routing_band_edges_are_inclusive_and_zero_band_takes_only_cold_pages():
+    # 0.25 and 0.75 are exact in binary, so |p − 0.5| equals the band exactly.
+    assert routes_to_llm([0.25, 0.75, 0.2499, 0.7501], [False] * 4, 0.25).tolist() == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert routes_to_llm([0.5, 0.5], [False, True], 0.0).tolist() == [True, True]
+    assert routes_to_llm([0.49, 0.9], [False, True], 0.0).tolist() == [False, True]
+    assert routes_to_llm([], [], 0.15).tolist() == []

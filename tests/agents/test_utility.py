@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from agents.actions.base import PageObservation, PageOutcome
+from agents.importance import NOTHING_APPEALED_IMPORTANCE, watch_importance
 from agents.profile import ItemProfile, Level, Traits, UserProfile
 from agents.user import UserAgent
 from agents.utility import (
@@ -25,7 +26,7 @@ from scenarios.datasets import generate_synthetic
 from scenarios.profiles import item_profiles
 from simulator.calibration import CalibrationResult, calibrate, total_variation
 from simulator.dataset import Dataset
-from simulator.types import Reaction
+from simulator.types import Interaction, Reaction
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def model(synthetic) -> UtilityModel:
 def _agents(dataset: Dataset, n: int | None = None) -> list[UserAgent]:
     world = mesa.Model(seed=0)
     ids = dataset.users["user_id"].tolist()[:n]
-    return [UserAgent(world, UserProfile(user_id=u), {}) for u in ids]
+    return [UserAgent(world, UserProfile(user_id=u)) for u in ids]
 
 
 def _pages(dataset: Dataset, agents, rng, *, page: int = 1, k: int = 8, draws: int = 2):
@@ -103,8 +104,15 @@ def test_outcomes_are_valid_page_outcomes(synthetic, model):
         if watched:
             title = obs.items[watched[0].position - 1].title
             assert memory.text == f'I watched "{title}", {int(watched[0].rating)}/5'
+            assert memory.importance == watch_importance(watched[0].rating)
         else:
             assert memory.text == "Nothing on page 2 appealed to me."
+            assert memory.importance == NOTHING_APPEALED_IMPORTANCE
+        skips = [r for r in rows if r.action is Reaction.SKIP]
+        assert skips == [
+            Interaction(0, agent.user_id, r.item_id, 2, r.position, "test", Reaction.SKIP)
+            for r in skips
+        ]
         assert {i.item_id for i in obs.items} <= agent.seen
 
 
@@ -191,9 +199,8 @@ def test_unknown_users_items_and_short_pages(synthetic, model):
             favourite_genres=("Drama", "Comedy"),
             traits=Traits(conformity=Level.HIGH, diversity=Level.LOW),
         ),
-        {},
     )
-    stranger = UserAgent(world, UserProfile(user_id="blank"), {})
+    stranger = UserAgent(world, UserProfile(user_id="blank"))
     fresh = ItemProfile(item_id="brand-new", title="Brand New Film", genres=("Drama",))
     known = item_profiles(synthetic)[:3]
     observations = [

@@ -1,0 +1,240 @@
+"""The choice model: which item a user picks on a page, how they rate it, whether they go on.
+
+Per page, a user picks at most one item by a multinomial logit over the page plus an
+outside option (no click)::
+
+    u_j = affinity·z(user, j) + popularity·conformity(user)·pop(j)
+          + novelty·diversity(user)·(1 − pop(j)) − position_bias·log2(position)
+
+where z is the standardised cos(user taste, item) of ``features``.
+
+A watched item is rated 1–5 by an ordered logit on ``rating_affinity·z(user, j) +
+rating_quality·conformity(user)·quality(j)``, where quality is the item's shrunk mean
+rating relative to the catalogue's: conformist users rate like the crowd (Agent4Rec). The
+visit goes on with a probability that falls with every page seen (fatigue) and rises with
+the rating just given (satisfaction).
+
+``UtilityModel`` does this for a whole round of pages at once, as a few numpy operations
+over (pages × slate) matrices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.traits import History
+from agents.utility.features import Features, feature_arrays
+from agents.utility.params import UtilityParams
+from memory.embedders import Embedder, HashingEmbedder
+
+
+@dataclass(frozen=True, slots=True)
+class PageDecisions:
+    """Vectorised decisions for n pages (arrays of length n).
+
+    Attributes:
+        choice: Slot picked, 1-based; 0 is no click.
+        utility: Utility of the picked item (NaN without a click).
+        probability: Probability of the option picked (the no-click one when 0).
+        rating: 1–5, 0 without a click.
+        next_page: Whether the visit goes on.
+        no_click: Probability of the outside option (watching nothing on the page).
+    """
+
+    choice: np.ndarray
+    utility: np.ndarray
+    probability: np.ndarray
+    rating: np.ndarray
+    next_page: np.ndarray
+    no_click: np.ndarray
+
+
+def choice_probabilities(utilities: np.ndarray, no_click: float | np.ndarray) -> np.ndarray:
+    """Multinomial-logit probabilities of (no click, item 1, ..., item k) per row.
+
+    Args:
+        utilities: n × k item utilities; ``-inf`` (or NaN) marks an empty slot.
+        no_click: The outside option's utility, a scalar or one per row.
+
+    Returns:
+        n × (k + 1) rows summing to 1; column 0 is the outside option.
+    """
+    u = np.asarray(utilities, dtype=np.float64)
+    u = np.where(np.isnan(u), -np.inf, u)
+    outside = np.broadcast_to(np.asarray(no_click, dtype=np.float64), u.shape[:1])
+    full = np.concatenate([outside[:, None], u], axis=1)
+    full = full - full.max(axis=1, keepdims=True)
+    weights = np.exp(full)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def rating_probabilities(latent: np.ndarray, cutpoints: Sequence[float]) -> np.ndarray:
+    """Ordered-logit probabilities of ratings 1..5 for each latent score (… × 5)."""
+    latent = np.asarray(latent, dtype=np.float64)
+    cdf = _sigmoid(np.asarray(cutpoints, dtype=np.float64) - latent[..., None])
+    ones = np.ones_like(latent)[..., None]
+    return np.diff(np.concatenate([np.zeros_like(ones), cdf, ones], axis=-1), axis=-1)
+
+
+def continue_probability(params: UtilityParams, page: np.ndarray, rating: np.ndarray) -> np.ndarray:
+    """Chance of browsing on after ``page``: falls with fatigue, rises with the rating."""
+    satisfaction = np.where(rating > 0, (rating - 3.0) / 2.0, params.skip_satisfaction)
+    net = satisfaction - params.fatigue * np.asarray(page, dtype=np.float64)
+    return _sigmoid(params.exit_slope * (net - params.exit_threshold))
+
+
+class UtilityModel(Features):
+    """The feature matrices under one set of weights, and the vectorised decisions.
+
+    Args:
+        params: The weights.
+        embedder, item_ids, item_vectors, popularity, quality, user_ids, user_vectors:
+            The matrices, as ``Features`` takes them.
+    """
+
+    def __init__(
+        self,
+        params: UtilityParams,
+        embedder: Embedder,
+        item_ids: Sequence[str],
+        item_vectors: np.ndarray,
+        popularity: np.ndarray,
+        quality: np.ndarray,
+        user_ids: Sequence[str],
+        user_vectors: np.ndarray,
+    ) -> None:
+        self.params = params
+        super().__init__(
+            embedder, item_ids, item_vectors, popularity, quality, user_ids, user_vectors
+        )
+
+    @classmethod
+    def from_dataset(
+        cls,
+        dataset: History,
+        params: UtilityParams | None = None,
+        *,
+        embedder: Embedder | None = None,
+    ) -> UtilityModel:
+        """Build item and taste matrices from a dataset's catalogue and history.
+
+        Args:
+            dataset: A ``simulator.dataset.Dataset`` (or anything with its frames).
+            params: The weights; defaults to ``UtilityParams()``.
+            embedder: Defaults to ``HashingEmbedder()``: no model, so large runs start fast.
+        """
+        embedder = embedder or HashingEmbedder()
+        return cls(params or UtilityParams(), embedder, *feature_arrays(dataset, embedder))
+
+    def with_params(self, params: UtilityParams) -> UtilityModel:
+        """The same matrices under other weights.
+
+        The arrays are shared, not copied (rows added later replace an instance's arrays
+        rather than write into them); the id indexes are copied so each grows on its own.
+        """
+        other = object.__new__(type(self))
+        other.__dict__.update(self.__dict__)
+        other.params = params
+        other.item_index = dict(self.item_index)
+        other.user_index = dict(self.user_index)
+        return other
+
+    def click_utilities(
+        self,
+        affinity: np.ndarray,
+        items: np.ndarray,
+        conformity: np.ndarray,
+        diversity: np.ndarray,
+    ) -> np.ndarray:
+        """Item utilities before position bias (n × k)."""
+        p = self.params
+        pop = self.popularity[items]
+        return (
+            p.affinity * affinity
+            + p.popularity * conformity[:, None] * pop
+            + p.novelty * diversity[:, None] * (1.0 - pop)
+        )
+
+    def position_bias(self, k: int) -> np.ndarray:
+        """Utility added in slots 1..k (0, then falling by ``position_bias`` per doubling)."""
+        return -self.params.position_bias * np.log2(np.arange(1, k + 1, dtype=np.float64))
+
+    def rating_latent(
+        self, affinity: np.ndarray, items: np.ndarray, conformity: np.ndarray
+    ) -> np.ndarray:
+        """The ordered-logit score of each (user, item): taste plus, for conformists, quality."""
+        p = self.params
+        conformity = np.asarray(conformity, dtype=np.float64)
+        if np.ndim(affinity) > np.ndim(conformity):
+            conformity = conformity[..., None]
+        return p.rating_affinity * affinity + p.rating_quality * conformity * self.quality[items]
+
+    def decide_pages(
+        self,
+        users: np.ndarray,
+        items: np.ndarray,
+        pages: np.ndarray,
+        conformity: np.ndarray,
+        diversity: np.ndarray,
+        draws: np.ndarray,
+        valid: np.ndarray | None = None,
+    ) -> PageDecisions:
+        """Choose, rate and go on or leave, for n pages at once.
+
+        Args:
+            users: User row per page (n).
+            items: Item rows per slot (n × k).
+            pages: Page number within the visit, 1-based (n).
+            conformity: Numeric conformity multiplier per page's user (n).
+            diversity: Numeric diversity multiplier per page's user (n).
+            draws: n × 2 or n × 3 uniforms in [0, 1): the click, the rating and going on;
+                a missing (or NaN) third is derived from the first.
+            valid: n × k mask of filled slots (pages shorter than k); all by default.
+
+        Returns:
+            The decisions; the same inputs always give the same decisions.
+        """
+        n, k = items.shape
+        affinity = self.affinity(users, items)
+        utility = self.click_utilities(affinity, items, conformity, diversity)
+        utility += self.position_bias(k)
+        if valid is not None:
+            utility = np.where(valid, utility, -np.inf)
+        probs = choice_probabilities(utility, self.params.no_click)
+        cdf = np.cumsum(probs, axis=1)
+        choice = np.minimum((cdf <= draws[:, :1]).sum(axis=1), k)
+        if valid is not None:  # rounding can land past the last filled slot
+            last = valid.sum(axis=1)
+            choice = np.minimum(choice, last)
+        rows = np.arange(n)
+        picked = np.maximum(choice - 1, 0)
+        clicked = choice > 0
+        chosen_utility = np.where(clicked, utility[rows, picked], np.nan)
+        probability = probs[rows, choice]
+
+        latent = self.rating_latent(affinity[rows, picked], items[rows, picked], conformity)
+        cdf_rating = _sigmoid(np.asarray(self.params.cutpoints)[None, :] - latent[:, None])
+        rating = 1 + (draws[:, 1:2] >= cdf_rating).sum(axis=1)
+        rating = np.where(clicked, rating, 0)
+
+        go_on_draw = draws[:, 2] if draws.shape[1] > 2 else np.full(n, np.nan)
+        missing = np.isnan(go_on_draw)
+        if missing.any():
+            # Where draws[0] fell inside the picked option's interval: uniform on [0, 1)
+            # and independent of the pick, so one draw serves both.
+            width = probability[missing]
+            lower = cdf[rows[missing], choice[missing]] - width
+            with np.errstate(divide="ignore", invalid="ignore"):
+                residual = (draws[missing, 0] - lower) / width
+            residual = np.where(width > 0, residual, draws[missing, 0])
+            go_on_draw = go_on_draw.copy()
+            go_on_draw[missing] = np.clip(residual, 0.0, np.nextafter(1.0, 0.0))
+        go_on = go_on_draw < continue_probability(self.params, pages, rating)
+        return PageDecisions(choice, chosen_utility, probability, rating, go_on, probs[:, 0])
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))

@@ -1,0 +1,74 @@
+"""The utility model's weights and the constants its features are built with.
+
+They live apart from the model so that scenario files and ``simulator.calibration`` can
+name, validate and fit the weights without loading any of the matrices.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agents.profile import Level
+
+N_RATINGS = 5
+"""Ratings run 1..N_RATINGS stars; other scales are mapped onto them."""
+LIKED = 4.0
+"""Ratings at or above this make up a user's taste vector."""
+QUALITY_PRIOR = 5.0
+"""Pseudo-ratings at the catalogue mean that shrink a rarely rated item's mean rating."""
+
+
+class UtilityParams(BaseModel):
+    """The weights of the choice, rating and exit models; ``calibrate`` fits some of them.
+
+    The defaults are rounded from ``calibrate`` on MovieLens 100K (a page in five ends in
+    a watch on popularity-leaning pages of ten; ratings distributed as in the data).
+
+    Attributes:
+        affinity: Weight of the standardised cos(user taste, item) in the click utility.
+        popularity: Weight of item popularity, scaled by the user's conformity.
+        novelty: Weight of item novelty (1 − popularity), scaled by the user's diversity.
+        position_bias: Utility lost per doubling of the slot (0 in slot 1).
+        no_click: Utility of the outside option; higher means fewer clicks.
+        fatigue: Satisfaction lost per page seen in the visit.
+        exit_threshold: Net satisfaction at which going on and leaving are even odds.
+        exit_slope: How sharply the continue probability turns around the threshold.
+        skip_satisfaction: Satisfaction of a page with nothing watched (a rating r gives
+            (r − 3) / 2, in [−1, 1]).
+        rating_affinity: Ordered-logit weight of the standardised cos(user, item).
+        rating_quality: Ordered-logit weight of the item's relative mean rating (stars),
+            scaled by the user's conformity.
+        cutpoints: The four increasing ordered-logit thresholds between ratings 1..5.
+        trait_multipliers: Numeric value of each trait level.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    affinity: float = 1.5
+    popularity: float = 1.0
+    novelty: float = 0.5
+    position_bias: float = Field(0.3, ge=0.0)
+    no_click: float = 5.0
+    fatigue: float = 0.4
+    exit_threshold: float = -0.6
+    exit_slope: float = Field(3.0, ge=0.0)
+    skip_satisfaction: float = -0.5
+    rating_affinity: float = 0.3
+    rating_quality: float = 1.5
+    cutpoints: tuple[float, float, float, float] = (-2.9, -1.6, -0.1, 1.6)
+    trait_multipliers: dict[Level, float] = Field(
+        default_factory=lambda: {Level.LOW: 0.5, Level.MEDIUM: 1.0, Level.HIGH: 1.5}
+    )
+
+    @field_validator("cutpoints")
+    @classmethod
+    def _increasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError(f"cutpoints must increase strictly, got {value}; sort them")
+        return value
+
+    def multiplier(self, level: Level | str) -> float:
+        """The numeric value of a trait level."""
+        return self.trait_multipliers[Level(level)]

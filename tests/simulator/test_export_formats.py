@@ -39,8 +39,8 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dataset(run_dir):
-    spec = FinishedRun(run_dir).config["dataset"]
-    return load_dataset(spec["kind"], spec["path"], **spec["options"])
+    spec = FinishedRun(run_dir).config.dataset
+    return load_dataset(spec.kind, spec.path, **spec.options)
 
 
 def export(*args):

@@ -120,8 +120,8 @@ def test_without_the_dataset_the_page_says_so(run_dir):
 
 def test_an_unrated_dataset_is_named_not_silently_skipped(run_dir):
     run = FinishedRun(run_dir)
-    spec = run.config["dataset"]
-    dataset = load_dataset(spec["kind"], **spec["options"])
+    spec = run.config.dataset
+    dataset = load_dataset(spec.kind, **spec.options)
     unrated = replace(dataset, interactions=dataset.interactions.assign(rating=np.nan))
     caption = parse(build_report(run, dataset=unrated)).figures["rating-histogram"]["caption"]
     assert "has no ratings" in caption

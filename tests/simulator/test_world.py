@@ -154,3 +154,36 @@ def test_context_manager_closes_the_store():
     with open_world(scenario(steps=1), seed=0) as world:
         world.memory.close = lambda: closed.append(True)
     assert closed == [True]
+
+
+def _correct(world, item_id, note):
+    """An AgentCF correction of ``item_id``, as the world applies one after a clash."""
+    from agents.item import Contradiction, Correction
+    from simulator.types import Interaction, Reaction
+
+    user = next(iter(world.users))
+    row = Interaction(1, user.user_id, item_id, 1, 1, "rec", Reaction.WATCH, 5.0)
+    clash = Contradiction(item_id, user.user_id, user.profile, row, "it was thought dull")
+    answer = LLMResponse(text="", parsed=Correction(item_memory=note, user_lesson="I see."))
+    return world.items.correct(clash, answer, user.next_memory_id())
+
+
+def test_a_corrected_description_reaches_page_interview_and_search_prompts():
+    """One home for an item's description: after a correction, every prompt that shows the
+    item shows the corrected text, and search finds the item by it."""
+    recorder = Recorder(seed=0)
+    config = scenario(steps=2, item_corrections=0, search_rate=0.0, chat_rate=0.0)
+    with open_world(config, llm=recorder, seed=0) as world:
+        for item_id in world.items:
+            assert _correct(world, item_id, f"Loved by zanzibar fans ({item_id}).")
+        assert _correct(world, "i7", "A quixotic odyssey for zanzibar fans.")
+        world.step()
+        assert world.items.search.search(["quixotic"], k=1) == [("i7",)]
+    prompts = {
+        tag: [" ".join(m.content for m in r.messages) for b in recorder.batches for r in b
+              if r.tag == tag]
+        for tag in ("browse", "interview")
+    }
+    assert prompts["browse"] and all("zanzibar" in p for p in prompts["browse"])
+    watched = [p for p in prompts["interview"] if "What you watched" in p]
+    assert watched and all("zanzibar" in p for p in watched)

@@ -78,7 +78,8 @@ def test_evaluate_json_and_parquet_agree(csv_data, tmp_path):
     ("args", "fragments"),
     [
         (["--recommender", "most-popular,magic"], ["'magic'", "item-knn", "most-popular"]),
-        (["--recommender", " , "], ["names no recommender"]),
+        (["--recommender", " , "], ["--recommender: no recommender given"]),
+        (["--recommender", "als,als"], ["--recommender: als given twice"]),
         (["--recommender", "random", "--split", "kfold"], ["'kfold'", "leave-last-out"]),
         (["--recommender", "random", "--k", "0"], ["--k 0", "at least 1"]),
         (["--recommender", "random", "--users", "0"], ["--users 0"]),

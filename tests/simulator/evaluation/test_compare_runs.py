@@ -9,6 +9,7 @@ import pytest
 
 from scenarios.loader import load_scenario
 from simulator.compose.compare import compare
+from simulator.config import RunConfig
 from simulator.errors import RecworldError
 from simulator.evaluation.closed_loop import METRICS, entropy_curve, run_metrics
 from simulator.evaluation.paired import summarise
@@ -28,6 +29,7 @@ def _row(step, user, item, page, action, rating=None):
 def hand_run(tmp_path):
     """Three steps written by hand: two visits, then one, then nobody."""
     log = RunLog(tmp_path / "run")
+    log.write_config(RunConfig(name="hand", steps=3).model_dump(mode="json"))
     log.append_interactions(
         1,
         [

@@ -48,10 +48,14 @@ def prepare_out(path: Path, *, option: str = "--out", is_file: bool = False) -> 
 
 
 def load_data(path: str, kind: str | None = None, data_dir: Path | None = None):
-    """The dataset a command's ``--data``/``--kind``/``--data-dir`` name (kind guessed).
+    """The dataset a command's ``--data``/``--kind``/``--data-dir`` name (kind guessed),
+    loaded as a run loads its own.
 
     Returns a ``simulator.dataset.Dataset``; ``scenarios`` loads only when a command runs.
     """
-    from scenarios.datasets import guess_kind, load_dataset
+    from scenarios.datasets import guess_kind
+    from simulator.compose import load_config_dataset
+    from simulator.config import DatasetSpec
 
-    return load_dataset(kind or guess_kind(path, data_dir), path, data_dir=data_dir)
+    spec = DatasetSpec(kind=kind or guess_kind(path, data_dir), path=path)
+    return load_config_dataset(spec, data_dir)

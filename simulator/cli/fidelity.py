@@ -115,28 +115,21 @@ def _multiples(text: str) -> tuple[int, ...]:
 
 
 def _agent(policy: str, llm: str, calibration: Path | None, cache: Path | None, seed: int):
-    from simulator.fidelity.subjects import HybridSubject, LLMSubject, UtilitySubject
+    from simulator.compose import build_fidelity_subject
+    from simulator.config import LLMSpec
+    from simulator.llm.registry import BACKENDS, parse_llm_spec
 
-    utility = None
-    if policy in ("utility", "hybrid"):
-        params = None
-        if calibration is not None:
-            from simulator.calibration import CalibrationResult
-
-            if not calibration.is_file():
-                raise RecworldError(f"--calibration: {calibration} does not exist; run calibrate")
-            params = CalibrationResult.load(calibration).params
-        utility = UtilitySubject(params)
-        if policy == "utility":
-            return utility
-    from simulator.llm.cache import CachedLLM
-    from simulator.llm.registry import make_llm, parse_llm_spec
-    from simulator.llm.runtime import LLMRuntime
-
-    backend, model = parse_llm_spec(llm)
-    engine = make_llm(backend, model=model, seed=seed)
-    agent = LLMSubject(LLMRuntime(CachedLLM(engine, cache) if cache else engine))
-    return HybridSubject(utility, agent) if utility is not None else agent
+    if calibration is not None and not calibration.is_file():
+        raise RecworldError(f"--calibration: {calibration} does not exist; run calibrate")
+    spec = LLMSpec()  # the utility policy asks no LLM
+    if policy != "utility":
+        backend, model = parse_llm_spec(llm)
+        if backend not in BACKENDS:
+            raise RecworldError(
+                f"--llm: unknown LLM backend {backend!r}; choose one of {', '.join(BACKENDS)}"
+            )
+        spec = LLMSpec(backend=backend, model=model, cache=str(cache) if cache else None)
+    return build_fidelity_subject(policy, spec, calibration=calibration, seed=seed)
 
 
 def _print(report) -> None:

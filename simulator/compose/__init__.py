@@ -7,6 +7,7 @@ here.
 
 from simulator.compose.components import (
     build_arms,
+    build_fidelity_subject,
     build_llm,
     build_memory_store,
     build_recommender,
@@ -18,6 +19,7 @@ from simulator.compose.run import build_parts, build_policy, open_world
 
 __all__ = [
     "build_arms",
+    "build_fidelity_subject",
     "build_llm",
     "build_memory_store",
     "build_parts",

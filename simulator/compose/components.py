@@ -1,6 +1,7 @@
 """One builder per part of a run configuration: dataset, LLM, memory store, recommenders,
-utility parameters. The CLI, the Python API, compare, fidelity and calibrate all build
-their parts here, so a part is made the same way wherever it is used."""
+utility parameters, and the agent the fidelity suite questions. The CLI, the Python API,
+compare, fidelity and calibrate all build their parts here, so a part is made the same
+way wherever it is used."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from simulator.calibration import CalibrationResult
 from simulator.config import DatasetSpec, LLMSpec, MemorySpec, RecommenderSpec, RunConfig
 from simulator.dataset import Dataset
 from simulator.errors import ScenarioError
+from simulator.fidelity.subjects import HybridSubject, LLMSubject, Subject, UtilitySubject
 from simulator.llm.cache import CachedLLM
 from simulator.llm.registry import make_llm
+from simulator.llm.runtime import LLMRuntime
 from simulator.recommenders.base import Recommender
 from simulator.recommenders.registry import import_recommender, make_recommender
 from simulator.types import LLM
@@ -120,6 +123,26 @@ def utility_params(config: RunConfig) -> UtilityParams:
         return base.model_copy(update=overrides) if overrides else base
     except ValueError as exc:
         raise ScenarioError(f"utility: {exc}") from None
+
+
+def build_fidelity_subject(
+    policy: str, llm: LLMSpec, *, calibration: str | Path | None = None, seed: int = 0
+) -> Subject:
+    """The agent the fidelity suite questions: the utility model, the LLM, or both (hybrid).
+
+    Args:
+        policy: ``utility``, ``llm`` or ``hybrid``, as a run's ``policy``.
+        llm: The backend for ``llm`` and ``hybrid`` (built as a run builds it).
+        calibration: A ``recworld calibrate`` file for the utility model's parameters.
+    """
+    utility = None
+    if policy in ("utility", "hybrid"):
+        params = CalibrationResult.load(calibration).params if calibration else None
+        utility = UtilitySubject(params)
+        if policy == "utility":
+            return utility
+    agent = LLMSubject(LLMRuntime(build_llm(llm, seed)))
+    return HybridSubject(utility, agent) if utility is not None else agent
 
 
 def _collection_safe(name: str) -> str:

@@ -4,11 +4,14 @@ Without calibration the utility policy's ratings and click rate are whatever its
 weights give; a study comparing recommenders on simulated ratings needs those to look
 like the data's. ``calibrate`` fits, in order:
 
-1. the rating weights (taste and item quality), by ordered-logit maximum likelihood on
-   the real ratings, with each rating left out of its own user's taste and item's mean;
-2. the outside-option (no-click) utility, so that the share of pages with a watch
-   matches ``target_ctr``: the data logs what users rated, not what they were shown, so
-   the target is a parameter (0.2 by default: one page in five ends in a watch);
+1. the rating weights (preference, item quality and the user's own bias), by
+   ordered-logit maximum likelihood on the real ratings, each rating in units of its
+   user's spread and left out of its item's mean and its user's bias;
+2. how much the outside option gains with the size of a page (``page_size_cost``), so
+   that the share of pages with a watch matches ``target_ctr`` while a user shown one
+   item alone still answers at the taste core's even odds: the data logs what users
+   rated, not what they were shown, so the target is a parameter (0.2 by default: one
+   page in five ends in a watch);
 3. the four rating cutpoints, so that the ratings of the items simulated users *choose*
    match the real rating distribution. Each cutpoint sets one cumulative share, so the
    fit is exact in expectation; it is then checked by sampling the policy on fresh slates.
@@ -31,9 +34,9 @@ from scipy.special import expit, logsumexp
 
 from agents.traits import traits_from_history
 from agents.utility import (
-    LIKED,
     N_RATINGS,
     QUALITY_PRIOR,
+    USER_PRIOR,
     UtilityModel,
     UtilityParams,
     choice_probabilities,
@@ -139,11 +142,12 @@ def calibrate(
     if sample.n == 0:
         raise ValueError(f"dataset {dataset.name!r} has no user with history to calibrate on")
 
-    no_click = _fit_no_click(sample.utility, target_ctr)
-    update: dict[str, object] = {"no_click": no_click}
-    if real is not None:
-        probs = choice_probabilities(sample.utility, no_click)[:, 1:]
-        update["cutpoints"] = _fit_cutpoints(sample.latent, probs, real)
+    outside = _fit_outside(sample.utility, target_ctr)
+    size_cost = (outside - params.no_click) / np.log(sample.items.shape[1])
+    update: dict[str, object] = {"page_size_cost": float(size_cost)}
+    if real is not None and not fit_rating_weights:
+        probs = choice_probabilities(sample.utility, outside)[:, 1:]
+        update["cutpoints"] = _fit_cutpoints(sample.latent, sample.spread, probs, real)
     params = params.model_copy(update=update)
     params = UtilityParams.model_validate(params.model_dump())  # re-run the validators
     model = model.with_params(params)
@@ -201,11 +205,12 @@ def _to_stars(ratings: np.ndarray, dataset: Dataset) -> np.ndarray:
 def _fit_rating_weights(
     model: UtilityModel, dataset: Dataset, traits: pd.DataFrame
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Ordered-logit MLE of the taste and quality weights on the real ratings.
+    """Ordered-logit MLE of the preference, quality and user-bias weights on real ratings.
 
-    Each rating is left out of its own user's taste vector and its item's mean, so the
-    weights measure how well the *rest* of the data predicts it, as in the simulation,
-    where the items shown are ones the user has not seen.
+    Each rating is left out of its item's mean and its user's bias, so the weights measure
+    how well the *rest* of the data predicts it, as in the simulation, where the items
+    shown are ones the user has not rated. The preference logit leaves the item out of
+    its own collaborative score (EASE's zero diagonal).
     """
     inter = dataset.interactions
     ratings = _to_stars(inter["rating"].to_numpy(dtype=float), dataset)
@@ -216,70 +221,58 @@ def _fit_rating_weights(
     u = users.to_numpy()[keep].astype(np.int64)
     i = items.to_numpy()[keep].astype(np.int64)
     n_users, n_items = len(model.user_vectors), len(model.item_vectors)
+    preference = np.empty(len(r))
+    chunk = 50_000
+    for begin in range(0, len(r), chunk):
+        stop = begin + chunk
+        preference[begin:stop] = model.preference(u[begin:stop], i[begin:stop, None])[:, 0]
 
-    # Taste without this rating: the liked sum S minus this item e when it was liked.
-    # The standardised cosine of v = S − e is (v·e − v·m) / sqrt(vᵀΣv), with m and Σ the
-    # catalogue's mean and covariance; the norm of v cancels, so every term is a dot
-    # product of per-user and per-item precomputations.
-    liked = r >= LIKED
-    history = sparse.csr_matrix(
-        (np.ones(int(liked.sum())), (u[liked], i[liked])), shape=(n_users, n_items)
-    )
-    vectors = model.item_vectors.astype(np.float64)
-    sums = np.asarray(history @ vectors)
-    sums_cov = sums @ model.item_cov
-    own = liked.astype(np.float64)
-    dot = _row_dots(sums, u, vectors, i) - own * np.einsum("nd,nd->n", vectors, vectors)[i]
-    centre = (sums @ model.item_mean)[u] - own * (vectors @ model.item_mean)[i]
-    item_var = np.einsum("nd,nd->n", vectors @ model.item_cov, vectors)
-    var = (
-        np.einsum("nd,nd->n", sums_cov, sums)[u]
-        - 2 * own * _row_dots(sums_cov, u, vectors, i)
-        + own * item_var[i]
-    )
-    z = np.where(var > 1e-12, (dot - centre) / np.sqrt(np.maximum(var, 1e-24)), 0.0)
-    no_liked = np.einsum("nd,nd->n", sums, sums)[u] <= 1e-9  # the genre-text fallback taste
-    z[no_liked] = model.affinity(u[no_liked], i[no_liked, None])[:, 0]
-
-    # Item quality without this rating, shrunk as the model shrinks it.
+    # Item quality and user bias without this rating, shrunk as the model shrinks them.
     mean = float(r.mean())
     item_sum = np.bincount(i, weights=r, minlength=n_items)
     item_n = np.bincount(i, minlength=n_items)
     quality = (item_sum[i] - r + QUALITY_PRIOR * mean) / (item_n[i] - 1 + QUALITY_PRIOR) - mean
+    user_centred = np.bincount(u, weights=r - mean, minlength=n_users)
+    user_n = np.bincount(u, minlength=n_users)
+    bias = (user_centred[u] - (r - mean)) / (user_n[u] - 1 + USER_PRIOR)
 
     row_ids = inter["user_id"].astype(str).to_numpy()[keep]
     levels = traits["conformity"].reindex(row_ids).fillna("medium").to_numpy()
     conformity = pd.Series(levels).map(_multipliers(model.params)).to_numpy(dtype=float)
-    features = np.column_stack([z, conformity * quality])
+    features = np.column_stack([preference, conformity * quality, bias])
     stars = np.clip(np.rint(r), 1, N_RATINGS).astype(np.int64)
 
-    result = _ordered_logit(features, stars)
-    weights = {"rating_affinity": float(result[0]), "rating_quality": float(result[1])}
-    info = {**weights, "log_likelihood_per_rating": float(-result[-1]), "n_ratings": float(len(r))}
+    result = _ordered_logit(features, stars, model.user_spread[u])
+    weights = {
+        "rating_affinity": float(result[0]),
+        "rating_quality": float(result[1]),
+        "rating_user_bias": float(result[2]),
+        "cutpoints": tuple(float(c) for c in result[3:-1]),
+    }
+    info = {
+        **{k: v for k, v in weights.items() if k != "cutpoints"},
+        "log_likelihood_per_rating": float(-result[-1]),
+        "n_ratings": float(len(r)),
+    }
     return weights, info
-
-
-def _row_dots(a: np.ndarray, rows_a: np.ndarray, b: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
-    """``a[rows_a] · b[rows_b]`` row by row, gathering a few MB at a time."""
-    out = np.empty(len(rows_a), dtype=np.float64)
-    chunk = 16_384
-    for start in range(0, len(rows_a), chunk):
-        stop = start + chunk
-        out[start:stop] = np.einsum("nd,nd->n", a[rows_a[start:stop]], b[rows_b[start:stop]])
-    return out
 
 
 def _multipliers(params: UtilityParams) -> dict[str, float]:
     return {level.value: value for level, value in params.trait_multipliers.items()}
 
 
-def _ordered_logit(features: np.ndarray, stars: np.ndarray) -> np.ndarray:
+def _ordered_logit(
+    features: np.ndarray, stars: np.ndarray, scale: np.ndarray | None = None
+) -> np.ndarray:
     """Maximum-likelihood ordered logit; returns (weights..., cutpoints..., mean NLL).
 
-    Cutpoints are parametrised as the first plus positive (exp) gaps, so they stay
-    ordered; the gradient is analytic, so 100K ratings fit in a fraction of a second.
+    ``P(rating ≤ k) = σ((c_k − features·w) / scale)`` with one known scale per rating (the
+    user's relative spread; 1 when omitted). Cutpoints are parametrised as the first plus
+    positive (exp) gaps, so they stay ordered; the gradient is analytic, so 100K ratings
+    fit in a fraction of a second.
     """
     n, m = features.shape
+    inv = 1.0 / (np.ones(n) if scale is None else np.asarray(scale, dtype=np.float64))
     k = N_RATINGS - 1
     counts = np.bincount(stars, minlength=N_RATINGS + 1)[1:]
     cum = np.clip(np.cumsum(counts)[:-1] / n, 1e-4, 1 - 1e-4)
@@ -298,10 +291,10 @@ def _ordered_logit(features: np.ndarray, stars: np.ndarray) -> np.ndarray:
         w, cuts = unpack(theta)
         eta = features @ w
         padded = np.concatenate([[-np.inf], cuts, [np.inf]])
-        hi = expit(padded[upper + 1] - eta)
-        lo = expit(padded[lower + 1] - eta)
+        hi = expit((padded[upper + 1] - eta) * inv)
+        lo = expit((padded[lower + 1] - eta) * inv)
         p = np.maximum(hi - lo, 1e-12)
-        f_hi, f_lo = hi * (1 - hi), lo * (1 - lo)
+        f_hi, f_lo = hi * (1 - hi) * inv, lo * (1 - lo) * inv
         nll = -np.log(p).mean()
         d_eta = (f_hi - f_lo) / p  # d(−log p)/d eta
         grad_w = features.T @ d_eta / n
@@ -327,10 +320,12 @@ def _ordered_logit(features: np.ndarray, stars: np.ndarray) -> np.ndarray:
 class _Sample:
     """Calibration pages: users, slates of unseen items, and the model's scores on them."""
 
-    def __init__(self, users, items, pages, conformity, diversity, utility, latent) -> None:
+    def __init__(
+        self, users, items, pages, conformity, diversity, utility, latent, spread
+    ) -> None:
         self.users, self.items, self.pages = users, items, pages
         self.conformity, self.diversity = conformity, diversity
-        self.utility, self.latent = utility, latent
+        self.utility, self.latent, self.spread = utility, latent, spread
         self.n = len(users)
 
     @classmethod
@@ -363,11 +358,12 @@ class _Sample:
         levels = traits[["conformity", "diversity"]].reindex(ids).fillna("medium")
         conformity = np.repeat(levels["conformity"].map(mult).to_numpy(dtype=float), pages)
         diversity = np.repeat(levels["diversity"].map(mult).to_numpy(dtype=float), pages)
-        affinity = model.affinity(users, items)
-        utility = model.click_utilities(affinity, items, conformity, diversity)
+        preference = model.preference(users, items)
+        utility = model.click_utilities(preference, items, conformity, diversity)
         utility = utility + model.position_bias(slate_size)
-        latent = model.rating_latent(affinity, items, conformity)
-        return cls(users, items, page_no, conformity, diversity, utility, latent)
+        latent = model.rating_latent(users, preference, items, conformity)
+        spread = model.user_spread[users]
+        return cls(users, items, page_no, conformity, diversity, utility, latent, spread)
 
 
 def _popular_unseen(
@@ -404,7 +400,7 @@ def _popular_unseen(
     return out
 
 
-def _fit_no_click(utility: np.ndarray, target_ctr: float) -> float:
+def _fit_outside(utility: np.ndarray, target_ctr: float) -> float:
     """The outside utility at which the mean chance of a watch per page is ``target_ctr``."""
     lse = logsumexp(utility, axis=1)
 
@@ -415,21 +411,24 @@ def _fit_no_click(utility: np.ndarray, target_ctr: float) -> float:
 
 
 def _fit_cutpoints(
-    latent: np.ndarray, choice: np.ndarray, real: np.ndarray
+    latent: np.ndarray, spread: np.ndarray, choice: np.ndarray, real: np.ndarray
 ) -> tuple[float, float, float, float]:
     """Cutpoints that make the expected ratings of chosen items match ``real`` exactly.
 
-    The cumulative share of ratings ≤ k is a click-weighted mean of σ(c_k − latent), which
-    only c_k moves, and monotonically: one root per cutpoint.
+    ``latent`` is in units of each user's ``spread`` (as ``rating_latent`` gives it), so
+    the cumulative share of ratings ≤ k is a click-weighted mean of σ(c_k / spread −
+    latent), which only c_k moves, and monotonically: one root per cutpoint.
     """
     weights = choice / choice.sum()
+    inv = 1.0 / spread[:, None]
     targets = np.clip(np.cumsum(real)[:-1], 1e-6, 1 - 1e-6)
-    low, high = float(latent.min()) - 60.0, float(latent.max()) + 60.0
+    low = float((latent * spread[:, None]).min()) - 60.0 * float(spread.max())
+    high = float((latent * spread[:, None]).max()) + 60.0 * float(spread.max())
     cuts: list[float] = []
     for target in targets:
 
         def gap(c: float, target: float = target) -> float:
-            return float((weights * expit(c - latent)).sum()) - target
+            return float((weights * expit(c * inv - latent)).sum()) - target
 
         c = float(optimize.brentq(gap, low, high, xtol=1e-10))
         if cuts and c <= cuts[-1]:  # an empty rating level: keep the cutpoints ordered

@@ -21,13 +21,14 @@ from agents.utility.choice import (
     rating_probabilities,
 )
 from agents.utility.features import FeatureArrays, Features, item_text, standardise
-from agents.utility.params import LIKED, N_RATINGS, QUALITY_PRIOR, UtilityParams
+from agents.utility.params import LIKED, N_RATINGS, QUALITY_PRIOR, USER_PRIOR, UtilityParams
 from agents.utility.policy import UtilityPolicy
 
 __all__ = [
     "LIKED",
     "N_RATINGS",
     "QUALITY_PRIOR",
+    "USER_PRIOR",
     "FeatureArrays",
     "Features",
     "PageDecisions",

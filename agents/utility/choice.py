@@ -3,14 +3,21 @@
 Per page, a user picks at most one item by a multinomial logit over the page plus an
 outside option (no click)::
 
-    u_j = affinity·z(user, j) + popularity·conformity(user)·pop(j)
-          + novelty·diversity(user)·(1 − pop(j)) − position_bias·log2(position)
+    u_j = affinity·ℓ(user, j) + popularity·(conformity(user) − 1)·pop(j)
+          + novelty·(diversity(user) − 1)·(1 − pop(j)) − position_bias·log2(position)
+    u_0 = no_click + page_size_cost·log(items on the page)
 
-where z is the standardised cos(user taste, item) of ``features``.
+where ℓ is the taste core's preference logit (``agents.preferences``): the log-odds that
+the user would choose the item rather than an unseen one. Shown one item alone, a user
+says yes with probability σ(ℓ − no_click); the outside option grows with the page, so
+the same user clicks on a page of ten about as often as real users do (``calibrate`` fits
+``page_size_cost`` to a target click-through).
 
-A watched item is rated 1–5 by an ordered logit on ``rating_affinity·z(user, j) +
-rating_quality·conformity(user)·quality(j)``, where quality is the item's shrunk mean
-rating relative to the catalogue's: conformist users rate like the crowd (Agent4Rec). The
+A watched item is rated 1–5 by an ordered logit on ``rating_affinity·ℓ(user, j) +
+rating_quality·conformity(user)·quality(j) + rating_user_bias·bias(user)``, divided (with
+the cutpoints) by the user's relative spread: quality is the item's shrunk mean rating
+relative to the catalogue's, so conformist users rate like the crowd (Agent4Rec); bias and
+spread are the user's own habits, so generous, harsh and flat raters stay themselves. The
 visit goes on with a probability that falls with every page seen (fatigue) and rises with
 the rating just given (satisfaction).
 
@@ -24,7 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
+from agents.preferences import TasteCore, TasteFit, holdout_liked
 from agents.traits import History
 from agents.utility.features import Features, feature_arrays
 from agents.utility.params import UtilityParams
@@ -105,11 +114,25 @@ class UtilityModel(Features):
         quality: np.ndarray,
         user_ids: Sequence[str],
         user_vectors: np.ndarray,
+        user_bias: np.ndarray | None = None,
+        user_spread: np.ndarray | None = None,
+        *,
+        taste: TasteCore | None = None,
     ) -> None:
         self.params = params
         super().__init__(
-            embedder, item_ids, item_vectors, popularity, quality, user_ids, user_vectors
+            embedder,
+            item_ids,
+            item_vectors,
+            popularity,
+            quality,
+            user_ids,
+            user_vectors,
+            user_bias,
+            user_spread,
         )
+        self.taste = taste
+        self.taste_fit: TasteFit | None = None
 
     @classmethod
     def from_dataset(
@@ -127,7 +150,21 @@ class UtilityModel(Features):
             embedder: Defaults to ``HashingEmbedder()``: no model, so large runs start fast.
         """
         embedder = embedder or HashingEmbedder()
-        return cls(params or UtilityParams(), embedder, *feature_arrays(dataset, embedder))
+        arrays = feature_arrays(dataset, embedder)
+        model = cls(params or UtilityParams(), embedder, *arrays[:-1])
+        holdout = holdout_liked(
+            dataset.interactions, model.user_index, model.item_index, np.random.default_rng(0)
+        )
+        model.taste, model.taste_fit = TasteCore.fit(
+            arrays.history,
+            model.item_vectors,
+            model.popularity,
+            holdout=sparse.csr_matrix(
+                (np.ones(len(holdout[0])), holdout), shape=arrays.history.shape
+            ),
+            fallback=model.affinity,
+        )
+        return model
 
     def with_params(self, params: UtilityParams) -> UtilityModel:
         """The same matrices under other weights.
@@ -142,9 +179,20 @@ class UtilityModel(Features):
         other.user_index = dict(self.user_index)
         return other
 
+    def _items_added(self, vectors: np.ndarray) -> None:
+        if self.taste is not None:
+            self.taste.add_items(vectors)
+
+    def preference(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The taste core's preference logit for n users × their k items; without a taste
+        core (a model built by hand), the standardised text affinity."""
+        if self.taste is None:
+            return self.affinity(users, items)
+        return self.taste.logit(users, items)
+
     def click_utilities(
         self,
-        affinity: np.ndarray,
+        preference: np.ndarray,
         items: np.ndarray,
         conformity: np.ndarray,
         diversity: np.ndarray,
@@ -153,24 +201,51 @@ class UtilityModel(Features):
         p = self.params
         pop = self.popularity[items]
         return (
-            p.affinity * affinity
-            + p.popularity * conformity[:, None] * pop
-            + p.novelty * diversity[:, None] * (1.0 - pop)
+            p.affinity * preference
+            + p.popularity * (conformity[:, None] - 1.0) * pop
+            + p.novelty * (diversity[:, None] - 1.0) * (1.0 - pop)
         )
+
+    def outside_option(self, filled: np.ndarray | int) -> np.ndarray:
+        """Utility of watching nothing on a page with ``filled`` items."""
+        k = np.maximum(np.asarray(filled, dtype=np.float64), 1.0)
+        return self.params.no_click + self.params.page_size_cost * np.log(k)
 
     def position_bias(self, k: int) -> np.ndarray:
         """Utility added in slots 1..k (0, then falling by ``position_bias`` per doubling)."""
         return -self.params.position_bias * np.log2(np.arange(1, k + 1, dtype=np.float64))
 
     def rating_latent(
-        self, affinity: np.ndarray, items: np.ndarray, conformity: np.ndarray
+        self, users: np.ndarray, preference: np.ndarray, items: np.ndarray, conformity: np.ndarray
     ) -> np.ndarray:
-        """The ordered-logit score of each (user, item): taste plus, for conformists, quality."""
+        """The ordered-logit score of each (user, item), in units of the user's spread:
+        preference, quality (for conformists more), and the user's own bias."""
         p = self.params
+        users = np.asarray(users)
         conformity = np.asarray(conformity, dtype=np.float64)
-        if np.ndim(affinity) > np.ndim(conformity):
-            conformity = conformity[..., None]
-        return p.rating_affinity * affinity + p.rating_quality * conformity * self.quality[items]
+        bias, spread = self.user_bias[users], self.user_spread[users]
+        if np.ndim(preference) > np.ndim(conformity):
+            conformity, bias, spread = conformity[..., None], bias[..., None], spread[..., None]
+        latent = (
+            p.rating_affinity * preference
+            + p.rating_quality * conformity * self.quality[items]
+            + p.rating_user_bias * bias
+        )
+        return latent / spread
+
+    def rating_cutpoints(self, users: np.ndarray) -> np.ndarray:
+        """The cutpoints in units of each user's spread: n × 4."""
+        spread = self.user_spread[np.asarray(users)]
+        return np.asarray(self.params.cutpoints)[None, :] / spread[:, None]
+
+    def rating_distribution(
+        self, users: np.ndarray, preference: np.ndarray, items: np.ndarray, conformity: np.ndarray
+    ) -> np.ndarray:
+        """Probabilities of ratings 1..5 for n (user, item) pairs: n × 5."""
+        latent = self.rating_latent(users, preference, items, conformity)
+        cdf = _sigmoid(self.rating_cutpoints(users) - latent[:, None])
+        ones = np.ones((len(latent), 1))
+        return np.diff(np.concatenate([np.zeros_like(ones), cdf, ones], axis=1), axis=1)
 
     def decide_pages(
         self,
@@ -198,12 +273,13 @@ class UtilityModel(Features):
             The decisions; the same inputs always give the same decisions.
         """
         n, k = items.shape
-        affinity = self.affinity(users, items)
-        utility = self.click_utilities(affinity, items, conformity, diversity)
+        preference = self.preference(users, items)
+        utility = self.click_utilities(preference, items, conformity, diversity)
         utility += self.position_bias(k)
         if valid is not None:
             utility = np.where(valid, utility, -np.inf)
-        probs = choice_probabilities(utility, self.params.no_click)
+        filled = valid.sum(axis=1) if valid is not None else k
+        probs = choice_probabilities(utility, self.outside_option(filled))
         cdf = np.cumsum(probs, axis=1)
         choice = np.minimum((cdf <= draws[:, :1]).sum(axis=1), k)
         if valid is not None:  # rounding can land past the last filled slot
@@ -215,8 +291,10 @@ class UtilityModel(Features):
         chosen_utility = np.where(clicked, utility[rows, picked], np.nan)
         probability = probs[rows, choice]
 
-        latent = self.rating_latent(affinity[rows, picked], items[rows, picked], conformity)
-        cdf_rating = _sigmoid(np.asarray(self.params.cutpoints)[None, :] - latent[:, None])
+        latent = self.rating_latent(
+            users, preference[rows, picked], items[rows, picked], conformity
+        )
+        cdf_rating = _sigmoid(self.rating_cutpoints(users) - latent[:, None])
         rating = 1 + (draws[:, 1:2] >= cdf_rating).sum(axis=1)
         rating = np.where(clicked, rating, 0)
 

@@ -2,7 +2,9 @@
 
 An item is its text embedding, its popularity (log interaction count scaled to [0, 1])
 and its quality (shrunk mean rating relative to the catalogue's). A user is a taste
-vector: the mean embedding of what they liked.
+vector (the mean embedding of what they liked), a rating bias (their shrunk mean rating
+relative to everyone's) and a relative rating spread, plus their interaction history,
+from which ``agents.preferences`` learns what they would choose.
 
 Affinity is cos(user taste, item) standardised over the catalogue for that user. Raw
 cosines of text embeddings sit at a dataset-dependent offset (shared words such as "the"
@@ -22,7 +24,7 @@ from scipy import sparse
 
 from agents.profile import ItemProfile, UserProfile
 from agents.traits import History
-from agents.utility.params import LIKED, QUALITY_PRIOR
+from agents.utility.params import LIKED, QUALITY_PRIOR, USER_PRIOR
 from memory.embedders import Embedder
 
 
@@ -50,6 +52,10 @@ class FeatureArrays(NamedTuple):
     quality: np.ndarray
     user_ids: list[str]
     user_vectors: np.ndarray
+    user_bias: np.ndarray
+    user_spread: np.ndarray
+    history: sparse.csr_matrix
+    """Users × items, 1 where the user interacted (rows and columns as above)."""
 
 
 def feature_arrays(dataset: History, embedder: Embedder) -> FeatureArrays:
@@ -107,6 +113,13 @@ def feature_arrays(dataset: History, embedder: Embedder) -> FeatureArrays:
         genres = _top_genres(inter, items, [user_ids[i] for i in fallback])
         user_vectors[fallback] = embedder.embed([" ".join(genres[user_ids[i]]) for i in fallback])
     known = has_liked | has_any
+    bias, spread = _rating_habits(user_codes, ratings, len(user_ids))
+    seen = user_codes >= 0
+    everything = sparse.csr_matrix(
+        (np.ones(int(seen.sum())), (user_codes[seen], inter["row"].to_numpy()[seen])),
+        shape=(len(user_ids), len(item_ids)),
+    )
+    everything.data[:] = 1.0  # repeated interactions count once
     return FeatureArrays(
         item_ids,
         item_vectors,
@@ -114,7 +127,29 @@ def feature_arrays(dataset: History, embedder: Embedder) -> FeatureArrays:
         quality,
         [u for u, k in zip(user_ids, known, strict=True) if k],
         user_vectors[known],
+        bias[known],
+        spread[known],
+        everything[np.flatnonzero(known)],
     )
+
+
+def _rating_habits(
+    users: np.ndarray, ratings: np.ndarray, n_users: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's rating bias (stars above everyone's mean) and relative spread, both
+    shrunk by ``USER_PRIOR`` pseudo-ratings; 0 and 1 without ratings."""
+    rated = (users >= 0) & np.isfinite(ratings)
+    if not rated.any():
+        return np.zeros(n_users), np.ones(n_users)
+    r, u = ratings[rated], users[rated]
+    mean, var = float(r.mean()), float(r.var()) or 1.0
+    n = np.bincount(u, minlength=n_users)
+    centred = np.bincount(u, weights=r - mean, minlength=n_users)
+    squares = np.bincount(u, weights=(r - mean) ** 2, minlength=n_users)
+    bias = centred / (n + USER_PRIOR)
+    within = squares - centred**2 / np.maximum(n, 1)  # around the user's own mean
+    spread = np.sqrt((within + USER_PRIOR * var) / (n + USER_PRIOR) / var)
+    return bias, spread
 
 
 class Features:
@@ -131,6 +166,8 @@ class Features:
         quality: Shrunk mean rating minus the catalogue mean, in stars (0 when implicit).
         user_ids: Order of the user rows.
         user_vectors: n_users × d taste vectors, L2-normalised (zero when unknown).
+        user_bias, user_spread: Per user row, rating bias in stars and relative spread
+            (0 and 1 for users added later).
 
     Attributes:
         item_index, user_index: Row of each item and user id; they grow with new ids.
@@ -150,6 +187,8 @@ class Features:
         quality: np.ndarray,
         user_ids: Sequence[str],
         user_vectors: np.ndarray,
+        user_bias: np.ndarray | None = None,
+        user_spread: np.ndarray | None = None,
     ) -> None:
         self.embedder = embedder
         self.item_index = {str(i): row for row, i in enumerate(item_ids)}
@@ -167,6 +206,9 @@ class Features:
         self.user_mean = np.zeros(0)
         self.user_scale = np.zeros(0)
         self._append_users(np.asarray(user_vectors, dtype=np.float32))
+        n = len(self.user_vectors)
+        self.user_bias = np.zeros(n) if user_bias is None else np.asarray(user_bias, float)
+        self.user_spread = np.ones(n) if user_spread is None else np.asarray(user_spread, float)
 
     def item_rows(self, items: Sequence[ItemProfile]) -> np.ndarray:
         """Row of each item, embedding (in one batch) those the catalogue lacked."""
@@ -181,6 +223,7 @@ class Features:
             self.quality = np.concatenate([self.quality, np.zeros(len(new))])
             for offset, item_id in enumerate(new):
                 self.item_index[item_id] = start + offset
+            self._items_added(vectors)
         index = self.item_index
         return np.fromiter((index[i.item_id] for i in items), dtype=np.int64, count=len(items))
 
@@ -200,13 +243,22 @@ class Features:
             (index[p.user_id] for p in profiles), dtype=np.int64, count=len(profiles)
         )
 
+    def _items_added(self, vectors: np.ndarray) -> None:
+        """Called with the text vectors of items added on first sight; subclasses follow."""
+
     def _append_users(self, vectors: np.ndarray) -> int:
-        """Add taste rows with their catalogue mean and spread; returns the first new row."""
+        """Add taste rows with their catalogue mean and spread; returns the first new row.
+
+        Users added after construction have no rating history: bias 0, spread 1.
+        """
         start = len(self.user_vectors)
         mean, scale = self.cosine_moments(vectors.astype(np.float64))
         self.user_vectors = np.vstack([self.user_vectors, vectors])
         self.user_mean = np.concatenate([self.user_mean, mean])
         self.user_scale = np.concatenate([self.user_scale, scale])
+        if hasattr(self, "user_bias"):
+            self.user_bias = np.concatenate([self.user_bias, np.zeros(len(vectors))])
+            self.user_spread = np.concatenate([self.user_spread, np.ones(len(vectors))])
         return start
 
     def cosine_moments(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

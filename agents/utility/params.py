@@ -18,46 +18,63 @@ LIKED = 4.0
 """Ratings at or above this make up a user's taste vector."""
 QUALITY_PRIOR = 5.0
 """Pseudo-ratings at the catalogue mean that shrink a rarely rated item's mean rating."""
+USER_PRIOR = 5.0
+"""Pseudo-ratings at the catalogue's mean and spread that shrink a light rater's bias and
+spread towards everyone's."""
 
 
 class UtilityParams(BaseModel):
     """The weights of the choice, rating and exit models; ``calibrate`` fits some of them.
 
-    The defaults are rounded from ``calibrate`` on MovieLens 100K (a page in five ends in
-    a watch on popularity-leaning pages of ten; ratings distributed as in the data).
+    The click utility of an item is ``affinity`` times the taste core's preference logit
+    (``agents.preferences``), which already weighs taste, content and popularity as the
+    data does; conformity and diversity shift it for users away from the medium level.
+    ``page_size_cost``, the rating weights and the cutpoints are rounded from ``calibrate``
+    on MovieLens 100K (a page of ten in five ends in a watch).
 
     Attributes:
-        affinity: Weight of the standardised cos(user taste, item) in the click utility.
-        popularity: Weight of item popularity, scaled by the user's conformity.
-        novelty: Weight of item novelty (1 − popularity), scaled by the user's diversity.
+        affinity: Weight of the taste core's preference logit in the click utility.
+        popularity: Weight of item popularity, times (conformity multiplier − 1): more for
+            conformists, less for independents, nothing at the medium level.
+        novelty: Weight of item novelty (1 − popularity), times (diversity multiplier − 1).
         position_bias: Utility lost per doubling of the slot (0 in slot 1).
-        no_click: Utility of the outside option; higher means fewer clicks.
+        no_click: Utility of the outside option on a page of one item: at 0, a user shown
+            one item alone says yes when they prefer it to an unseen one at even odds.
+        page_size_cost: How much the outside option gains per log of the items on a page:
+            more choices make any one of them less compelling (``calibrate`` fits it to a
+            page-level click-through; 1 makes a page as attractive as its average item).
         fatigue: Satisfaction lost per page seen in the visit.
         exit_threshold: Net satisfaction at which going on and leaving are even odds.
         exit_slope: How sharply the continue probability turns around the threshold.
         skip_satisfaction: Satisfaction of a page with nothing watched (a rating r gives
             (r − 3) / 2, in [−1, 1]).
-        rating_affinity: Ordered-logit weight of the standardised cos(user, item).
+        rating_affinity: Ordered-logit weight of the preference logit.
         rating_quality: Ordered-logit weight of the item's relative mean rating (stars),
             scaled by the user's conformity.
+        rating_user_bias: Ordered-logit weight of the user's own bias (their shrunk mean
+            rating minus everyone's, in stars): generous and harsh raters. The logit is
+            also divided by the user's relative spread, so a user who rates everything
+            alike stays near their mean.
         cutpoints: The four increasing ordered-logit thresholds between ratings 1..5.
         trait_multipliers: Numeric value of each trait level.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    affinity: float = 1.5
-    popularity: float = 1.0
-    novelty: float = 0.5
+    affinity: float = 1.0
+    popularity: float = 0.0
+    novelty: float = 0.0
     position_bias: float = Field(0.3, ge=0.0)
-    no_click: float = 5.0
+    no_click: float = 0.0
+    page_size_cost: float = 1.6
     fatigue: float = 0.4
     exit_threshold: float = -0.6
     exit_slope: float = Field(3.0, ge=0.0)
     skip_satisfaction: float = -0.5
-    rating_affinity: float = 0.3
-    rating_quality: float = 1.5
-    cutpoints: tuple[float, float, float, float] = (-2.9, -1.6, -0.1, 1.6)
+    rating_affinity: float = 0.1
+    rating_quality: float = 1.2
+    rating_user_bias: float = 1.5
+    cutpoints: tuple[float, float, float, float] = (-2.4, -1.1, 0.4, 2.0)
     trait_multipliers: dict[Level, float] = Field(
         default_factory=lambda: {Level.LOW: 0.5, Level.MEDIUM: 1.0, Level.HIGH: 1.5}
     )

@@ -29,7 +29,6 @@ from agents.utility import (
     UtilityModel,
     UtilityParams,
     choice_probabilities,
-    rating_probabilities,
 )
 from simulator.dataset import Dataset
 from simulator.llm.runtime import LLMRuntime
@@ -195,29 +194,32 @@ class UtilitySubject:
         user_rows = model.user_rows([UserProfile(user_id=u) for u in users])
         item_rows = model.item_rows([ItemProfile(item_id=i, title=i) for i in items.ravel()])
         item_rows = item_rows.reshape(items.shape)
-        affinity = model.affinity(user_rows, item_rows)
+        preference = model.preference(user_rows, item_rows)
         medium = (1.0, 1.0)
         conformity = np.array([self._traits.get(u, medium)[0] for u in users])
         diversity = np.array([self._traits.get(u, medium)[1] for u in users])
-        return model, affinity, item_rows, conformity, diversity
+        return model, user_rows, preference, item_rows, conformity, diversity
 
     def judge(self, pairs: pd.DataFrame) -> np.ndarray:
         items = pairs["item_id"].to_numpy(dtype=object)[:, None]
-        model, affinity, rows, conformity, diversity = self._arrays(list(pairs["user_id"]), items)
-        utility = model.click_utilities(affinity, rows, conformity, diversity)
-        return choice_probabilities(utility, self.params.no_click)[:, 1]
+        model, _, preference, rows, conformity, diversity = self._arrays(
+            list(pairs["user_id"]), items
+        )
+        utility = model.click_utilities(preference, rows, conformity, diversity)
+        return choice_probabilities(utility, model.outside_option(1))[:, 1]
 
     def rank(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
         users = [u for u, _ in groups]
         items = np.array([list(i) for _, i in groups], dtype=object)
-        model, affinity, rows, conformity, diversity = self._arrays(users, items)
-        return list(model.click_utilities(affinity, rows, conformity, diversity))
+        model, _, preference, rows, conformity, diversity = self._arrays(users, items)
+        return list(model.click_utilities(preference, rows, conformity, diversity))
 
     def rate(self, pairs: pd.DataFrame) -> np.ndarray:
         items = pairs["item_id"].to_numpy(dtype=object)[:, None]
-        model, affinity, rows, conformity, _ = self._arrays(list(pairs["user_id"]), items)
-        latent = model.rating_latent(affinity, rows, conformity)[:, 0]
-        return rating_probabilities(latent, self.params.cutpoints)
+        model, users, preference, rows, conformity, _ = self._arrays(
+            list(pairs["user_id"]), items
+        )
+        return model.rating_distribution(users, preference[:, 0], rows[:, 0], conformity)
 
     def _fitted(self) -> UtilityModel:
         if self.model is None:
@@ -277,8 +279,8 @@ class HybridSubject:
 
     def rank(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
         utilities = self.utility.rank(groups)
-        no_click = self.utility.params.no_click
-        pick = [1 - choice_probabilities(u[None, :], no_click)[0, 0] for u in utilities]
+        outside = self.utility._fitted().outside_option
+        pick = [1 - choice_probabilities(u[None, :], outside(len(u)))[0, 0] for u in utilities]
         route = self._route(np.array(pick), [items for _, items in groups])
         answers = self._llm_subject.rank([g for g, r in zip(groups, route, strict=True) if r])
         routed = iter(answers)

@@ -1,0 +1,355 @@
+"""The taste core: each simulated user's learned preferences, shared by every policy.
+
+A user's preference for an item is one logit, ``P(the user would choose it) = σ(logit)``,
+from three signals:
+
+* **collaborative**: EASE (Steck, 2019), the closed-form item-item model
+  ``B = I − P·diag(1/diag P)`` with ``P = (XᵀX + λI)⁻¹`` over the binary log; a user's
+  score for an item is the sum of ``B``'s column over their history, standardised over the
+  catalogue for that user (so a long history does not inflate it);
+* **content**: the standardised cosine of the item's text embedding to the mean
+  embedding of the user's history (standardised over the catalogue, as
+  ``agents.utility.features`` does), which also covers new items; users without history
+  get the ``fallback`` content score (their favourite genres' text, in the utility model);
+* **popularity**: the item's log interaction count, scaled to [0, 1].
+
+Nothing here is tuned to one dataset by hand. The fit holds out one liked item per user
+(at random) and chooses λ among a few multiples of the mean item count by how well EASE
+ranks those held-out items above unseen items of the same popularity: λ is chosen for
+taste, with popularity left to its own weight. It then learns the weights of the signals
+by logistic regression: each held-out item against ``NEGATIVES`` unseen items drawn
+uniformly from the catalogue and one of the same popularity, so popularity counts
+as much as it predicts and no more. The logit is shifted to even prior odds, so
+``σ(logit)`` reads as "would choose this item rather than an unseen one". Then EASE is
+refitted on the whole log.
+
+The catalogue EASE covers is capped (``max_items``, the most interacted items): inverting
+an n × n matrix costs n³. Items outside it, and items added later, are scored by content
+and popularity alone, with a weight of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import linalg, optimize, sparse
+from scipy.special import expit
+
+ContentScore = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``(user rows, item rows n × k) -> n × k`` standardised content affinity."""
+
+
+def _no_content(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    return np.zeros(np.shape(items))
+
+SIGNALS = ("collaborative", "content", "popularity", "cold")
+"""The logit's features, in the order of ``TasteCore.weights`` (after the intercept)."""
+NEGATIVES = 4
+"""Uniformly drawn unseen items against each held-out one when the weights are fitted
+(plus one of the same popularity)."""
+
+
+@dataclass(frozen=True)
+class TasteFit:
+    """How the taste core was fitted, for reports and tests.
+
+    Attributes:
+        l2: The chosen EASE regularisation λ.
+        weights: Intercept, then one weight per entry of ``SIGNALS``.
+        holdout_auc: AUC of the fitted logit on the held-out items against their negatives.
+        holdout_users: Users with a held-out item.
+        ease_items: Items EASE covers.
+    """
+
+    l2: float
+    weights: tuple[float, ...]
+    holdout_auc: float
+    holdout_users: int
+    ease_items: int
+
+
+class TasteCore:
+    """Preference logits for (user row, item row) pairs.
+
+    Rows are those of the ``history`` matrix the core is built on (users × catalogue items,
+    1 where the user interacted); rows past its end (users or items added later) have no
+    history and no EASE column, and are scored by content and popularity.
+
+    Args:
+        history: n_users × n_items binary CSR matrix.
+        item_vectors: n_items × d text embeddings, L2-normalised.
+        popularity: Per catalogue item, log count scaled to [0, 1].
+        l2: EASE's λ.
+        max_items: At most this many (most interacted) items get an EASE column.
+        weights: Intercept and one weight per ``SIGNALS``; ``fit`` learns them.
+        fallback: Content affinity for users without history (rows past ``history``'s
+            end, or empty rows).
+    """
+
+    def __init__(
+        self,
+        history: sparse.csr_matrix,
+        item_vectors: np.ndarray,
+        popularity: np.ndarray,
+        *,
+        l2: float,
+        max_items: int = 6000,
+        weights: tuple[float, ...] = (0.0, 1.0, 0.3, 1.0, 0.0),
+        fallback: ContentScore = _no_content,
+    ) -> None:
+        self.history = history.tocsr().astype(np.float32)
+        self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
+        self.popularity = np.asarray(popularity, dtype=np.float64)
+        self.fallback = fallback
+        self.l2 = float(l2)
+        self.weights = np.asarray(weights, dtype=np.float64)
+        counts = np.asarray(self.history.sum(axis=0)).ravel()
+        order = np.argsort(-counts, kind="stable")
+        covered = order[: min(max_items, int((counts > 0).sum()))]
+        self.columns = np.full(self.history.shape[1], -1, dtype=np.int64)
+        self.columns[covered] = np.arange(len(covered))
+        self._covered = covered
+        self._fit_ease()
+        self._fit_content()
+
+    def _fit_content(self) -> None:
+        """Each user's mean history embedding, and its catalogue mean and spread of cosines."""
+        vectors = self.item_vectors.astype(np.float64)
+        mean = vectors.mean(axis=0)
+        centred = vectors - mean
+        cov = centred.T @ centred / max(1, len(vectors))
+        taste = np.asarray(self.history @ vectors)
+        norms = np.linalg.norm(taste, axis=1, keepdims=True)
+        self.taste = np.divide(taste, norms, out=np.zeros_like(taste), where=norms > 0)
+        self.taste_mean = self.taste @ mean
+        var = np.einsum("nd,nd->n", self.taste @ cov, self.taste)
+        self.taste_scale = np.sqrt(np.maximum(var, 0.0))
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def _fit_ease(self) -> None:
+        """B over the covered items, and each user's mean and spread of scores over them."""
+        x = self.history[:, self._covered]
+        gram = np.asarray((x.T @ x).todense(), dtype=np.float64)
+        gram[np.diag_indices_from(gram)] += self.l2
+        p = linalg.inv(gram, overwrite_a=True, check_finite=False)
+        b = -p / np.diag(p)[None, :]
+        np.fill_diagonal(b, 0.0)
+        self.b = b.astype(np.float32)
+        n = max(1, b.shape[0])
+        # mean_u = x_u·(B1)/n and E[s²] = x_u (B Bᵀ) x_uᵀ / n: no users × items product.
+        row_sums = b.sum(axis=1)
+        gram_b = b @ b.T
+        self.user_mean = np.asarray(x @ row_sums).ravel() / n
+        quad = np.empty(x.shape[0])
+        chunk = max(1, (8 << 20) // max(1, b.shape[0]))
+        for start in range(0, x.shape[0], chunk):
+            part = x[start : start + chunk]
+            quad[start : start + chunk] = np.asarray(part.multiply(part @ gram_b).sum(axis=1))[:, 0]
+        quad /= n
+        self.user_scale = np.sqrt(np.maximum(quad - self.user_mean**2, 0.0))
+
+    @classmethod
+    def fit(
+        cls,
+        history: sparse.csr_matrix,
+        item_vectors: np.ndarray,
+        popularity: np.ndarray,
+        *,
+        holdout: sparse.csr_matrix,
+        seed: int = 0,
+        max_items: int = 6000,
+        fallback: ContentScore = _no_content,
+    ) -> tuple[TasteCore, TasteFit]:
+        """Choose λ and the signal weights on held-out items, then fit on everything.
+
+        Args:
+            history: n_users × n_items binary matrix of every interaction.
+            item_vectors: n_items × d text embeddings, L2-normalised.
+            popularity: Per item, log count scaled to [0, 1].
+            holdout: Same shape; one held-out liked item per user at most (its entry is
+                also in ``history``). With too few: default weights, λ from the counts.
+            seed: Seeds the negatives.
+            max_items: EASE covers at most this many items.
+            fallback: Content affinity for users without history.
+        """
+        shared = {"max_items": max_items, "fallback": fallback}
+        history = history.tocsr()
+        counts = np.asarray(history.sum(axis=0)).ravel()
+        base = max(1.0, float(counts[counts > 0].mean()) if (counts > 0).any() else 1.0)
+        users, items = holdout.nonzero()
+        if len(users) < 20:
+            core = cls(history, item_vectors, popularity, l2=2 * base, **shared)
+            return core, TasteFit(core.l2, tuple(core.weights), float("nan"), len(users), 0)
+        train = (history - history.multiply(holdout > 0)).tocsr()
+        train.eliminate_zeros()
+        rng = np.random.default_rng(seed)
+        negatives = _negatives(train, users, items, rng)
+        matched = _matched(train, users, items, counts, rng)
+        best = None
+        for l2 in (0.5 * base, 2 * base, 8 * base, 32 * base):
+            core = cls(train, item_vectors, popularity, l2=l2, **shared)
+            ease = core.signals(users, np.column_stack([items, matched]))[0]
+            auc = _auc(ease[:, :1], ease[:, 1:])
+            if best is None or auc > best[0]:
+                best = (auc, core)
+        _, core = best
+        negatives = np.column_stack([negatives, matched])
+        signals = core.signals(users, np.column_stack([items, negatives]))
+        features = np.stack(signals, axis=-1)  # users × (1 + NEGATIVES) × len(SIGNALS)
+        labels = np.zeros(features.shape[:2])
+        labels[:, 0] = 1.0
+        weights = _logistic(features.reshape(-1, len(SIGNALS)), labels.ravel())
+        weights[0] += np.log(negatives.shape[1])  # even prior odds: one choice, one unseen
+        logit = weights[0] + features @ weights[1:]
+        auc = _auc(logit[:, :1], logit[:, 1:])
+        final = cls(
+            history, item_vectors, popularity, l2=core.l2, weights=tuple(weights), **shared
+        )
+        return final, TasteFit(final.l2, tuple(weights), auc, len(users), len(final._covered))
+
+    def add_items(self, vectors: np.ndarray) -> None:
+        """Items the log never had (arrivals): text only, no popularity, no EASE column."""
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.item_vectors.shape[1])
+        self.item_vectors = np.vstack([self.item_vectors, vectors])
+        self.popularity = np.concatenate([self.popularity, np.zeros(len(vectors))])
+
+    # -- scoring ---------------------------------------------------------------------------
+
+    def signals(self, users: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The features of every (user, item) pair, in ``SIGNALS`` order: n × k each."""
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        n_items = len(self.columns)
+        known_item = items < n_items  # in the log's catalogue (later items are cold)
+        cols = np.where(known_item, self.columns[np.minimum(items, n_items - 1)], -1)
+        cold = cols < 0
+        ease = np.zeros(items.shape, dtype=np.float64)
+        known_user = users < self.history.shape[0]
+        chunk = max(1, (8 << 20) // max(1, self.b.shape[1]))
+        rows = np.flatnonzero(known_user)
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            x = self.history[users[part]][:, self._covered]
+            scores = np.asarray(x @ self.b)  # users in the chunk × covered items
+            safe = np.maximum(cols[part], 0)
+            picked = np.take_along_axis(scores, safe, axis=1)
+            mean = self.user_mean[users[part]][:, None]
+            scale = self.user_scale[users[part]][:, None]
+            z = np.where(scale > 1e-9, (picked - mean) / np.where(scale > 1e-9, scale, 1.0), 0.0)
+            ease[part] = np.where(cold[part], 0.0, z)
+        popularity = self.popularity[items]
+        return ease, self._content(users, items), popularity, cold.astype(np.float64)
+
+    def _content(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Standardised cos(user's history embedding, item), the fallback without history."""
+        n_users = self.taste.shape[0]
+        has = users < n_users
+        has[has] = self.taste_scale[users[has]] > 1e-9
+        out = np.zeros(items.shape, dtype=np.float64)
+        if (~has).any():
+            out[~has] = self.fallback(users[~has], items[~has])
+        if has.any():
+            rows = np.flatnonzero(has)
+            taste = self.taste[users[rows]]
+            cos = np.einsum("nd,nkd->nk", taste, self.item_vectors[items[rows]])
+            mean = self.taste_mean[users[rows]][:, None]
+            out[rows] = (cos - mean) / self.taste_scale[users[rows]][:, None]
+        return out
+
+    def logit(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Preference logit of each (user, item) pair, n × k; σ of it at even prior odds."""
+        features = np.stack(self.signals(users, items), axis=-1)
+        return self.weights[0] + features @ self.weights[1:]
+
+
+def _negatives(
+    train: sparse.csr_matrix, users: np.ndarray, held: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """``NEGATIVES`` items per held-out one, uniform over what the user has not seen."""
+    n_items = train.shape[1]
+    out = rng.integers(n_items, size=(len(users), NEGATIVES))
+    for row, user in enumerate(users):
+        seen = set(train.indices[train.indptr[user] : train.indptr[user + 1]]) | {int(held[row])}
+        if len(seen) >= n_items:
+            continue
+        for col in range(NEGATIVES):
+            while int(out[row, col]) in seen:
+                out[row, col] = rng.integers(n_items)
+    return out
+
+
+def _matched(
+    train: sparse.csr_matrix,
+    users: np.ndarray,
+    held: np.ndarray,
+    counts: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """One unseen item per held-out one, among the ten nearest to it in popularity."""
+    by_count = np.argsort(counts, kind="stable")
+    rank = np.empty(len(counts), dtype=np.int64)
+    rank[by_count] = np.arange(len(counts))
+    out = np.empty(len(users), dtype=np.int64)
+    for row, user in enumerate(users):
+        item = int(held[row])
+        seen = set(train.indices[train.indptr[user] : train.indptr[user + 1]]) | {item}
+        near: list[int] = []
+        for offset in range(1, len(counts)):
+            for at in (rank[item] - offset, rank[item] + offset):
+                if 0 <= at < len(counts) and int(by_count[at]) not in seen:
+                    near.append(int(by_count[at]))
+            if len(near) >= 10:
+                break
+        out[row] = near[int(rng.integers(len(near)))] if near else item
+    return out
+
+
+def _logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-3) -> np.ndarray:
+    """Intercept and weights of an L2-regularised logistic regression (L-BFGS)."""
+    x = np.column_stack([np.ones(len(features)), features])
+
+    def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = x @ w
+        p = expit(z)
+        loss = np.mean(np.logaddexp(0.0, z) - labels * z) + 0.5 * l2 * (w[1:] @ w[1:])
+        grad = x.T @ (p - labels) / len(labels)
+        grad[1:] += l2 * w[1:]
+        return float(loss), grad
+
+    fit = optimize.minimize(objective, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B")
+    return fit.x
+
+
+def _auc(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """Share of (held-out, negative) pairs of one user ordered right; ties count half."""
+    pos = positives.reshape(-1, 1)
+    return float((pos > negatives).mean() + 0.5 * (pos == negatives).mean())
+
+
+def holdout_liked(
+    interactions: pd.DataFrame,
+    user_index: dict[str, int],
+    item_index: dict[str, int],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(user row, item row) of one liked interaction per user with two or more, at random.
+
+    Liked means rated at or above the user's own median rating (every interaction when the
+    feedback is implicit), so generous and harsh raters both contribute.
+    """
+    inter = interactions.assign(
+        u=interactions["user_id"].astype(str).map(user_index),
+        i=interactions["item_id"].astype(str).map(item_index),
+    ).dropna(subset=["u", "i"])
+    ratings = inter["rating"]
+    if ratings.notna().any():
+        median = ratings.groupby(inter["u"]).transform("median")
+        inter = inter[ratings.isna() | (ratings >= median)]
+    inter = inter.assign(key=rng.random(len(inter))).sort_values(["u", "key"], kind="stable")
+    sizes = inter.groupby("u")["i"].transform("size")
+    pick = inter[sizes >= 2].groupby("u").head(1)
+    return pick["u"].to_numpy(dtype=np.int64), pick["i"].to_numpy(dtype=np.int64)

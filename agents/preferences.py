@@ -84,7 +84,9 @@ class TasteCore:
         popularity: Per catalogue item, log count scaled to [0, 1].
         l2: EASE's λ.
         max_items: At most this many (most interacted) items get an EASE column.
-        weights: Intercept and one weight per ``SIGNALS``; ``fit`` learns them.
+        weights: Intercept and one weight per ``SIGNALS``; ``fit`` learns them. The
+            defaults (taste and content alike, some popularity) serve data too small to
+            learn from.
         fallback: Content affinity for users without history (rows past ``history``'s
             end, or empty rows).
     """
@@ -97,7 +99,7 @@ class TasteCore:
         *,
         l2: float,
         max_items: int = 6000,
-        weights: tuple[float, ...] = (0.0, 1.0, 0.3, 1.0, 0.0),
+        weights: tuple[float, ...] = (0.0, 1.0, 1.0, 0.5, 0.0),
         fallback: ContentScore = _no_content,
     ) -> None:
         self.history = history.tocsr().astype(np.float32)

@@ -25,8 +25,8 @@ def run(policy, band=None, **overrides):
 
 
 def test_hybrid_routes_only_some_pages_to_the_llm():
-    # A low outside-option utility puts many pages' click probability near 0.5.
-    world = run("hybrid", utility={"no_click": 2.0})
+    # An outside option this low leaves some pages near even odds of a watch.
+    world = run("hybrid", utility={"no_click": -1.0})
     share = world.policy.routed_share
     assert 0.0 < share < 1.0
     browse_calls = world.llm.stats.calls
@@ -35,8 +35,8 @@ def test_hybrid_routes_only_some_pages_to_the_llm():
 
 
 def test_a_narrower_band_routes_fewer_pages():
-    wide = run("hybrid", utility={"no_click": 2.0})
-    narrow = run("hybrid", utility={"no_click": 2.0}, band=0.05)
+    wide = run("hybrid", utility={"no_click": -1.0})
+    narrow = run("hybrid", utility={"no_click": -1.0}, band=0.05)
     assert narrow.policy.routed_share < wide.policy.routed_share
 
 

@@ -121,8 +121,8 @@ class RatingScale:
 
     @property
     def levels(self) -> np.ndarray:
-        n = int(round((self.high - self.low) / self.step)) + 1
-        return self.low + self.step * np.arange(n)
+        n = round((self.high - self.low) / self.step) + 1
+        return np.round(self.low + self.step * np.arange(n), 10)
 
     @property
     def liked(self) -> float:

@@ -73,6 +73,11 @@ class CaseConfig:
         if not self.multiples or min(self.multiples) < 1:
             raise RecworldError(f"multiples must be positive integers, got {self.multiples}")
 
+    def split(self) -> dict[str, object]:
+        """What decides the training part (not the multiples), as calibration records it."""
+        fields = ("users", "positives", "rated", "liked", "min_history", "seed")
+        return {name: getattr(self, name) for name in fields}
+
 
 @dataclass
 class Cases:

@@ -215,7 +215,7 @@ def _ranking(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.DataFra
         rank = measures.rank_of_target(scores, rows["tiebreak"].to_numpy(), target)
         ranks.setdefault(kind, []).append(rank)
     out = []
-    for kind in ranks:
+    for kind in pd.unique(cases.ranking["kind"]):
         ranked = np.asarray(ranks[kind])
         if not len(ranked):
             continue

@@ -12,9 +12,12 @@ like the data's. ``calibrate`` fits, in order:
    item alone still answers at the taste core's even odds: the data logs what users
    rated, not what they were shown, so the target is a parameter (0.2 by default: one
    page in five ends in a watch);
-3. the four rating cutpoints, so that the ratings of the items simulated users *choose*
-   match the real rating distribution. Each cutpoint sets one cumulative share, so the
-   fit is exact in expectation; it is then checked by sampling the policy on fresh slates.
+3. the four rating cutpoints: with the weights, by the same maximum likelihood, so that
+   the items real users chose get the ratings they gave; when the weights are kept
+   (``fit_rating_weights=False``), so that the ratings of the items simulated users
+   *choose* on the calibration slates match the real distribution (one cumulative share
+   per cutpoint, exact in expectation). Either way the fit is then checked by sampling the
+   policy on fresh slates.
 
 Calibration slates are pages of unseen items drawn in proportion to interaction count
 (a popularity-leaning exposure, like a most-popular recommender with noise). The
@@ -42,7 +45,7 @@ from agents.utility import (
     choice_probabilities,
 )
 from memory.embedders import Embedder
-from simulator.dataset import Dataset
+from simulator.dataset import Dataset, RatingScale, nearest_level, rating_scale, stars_to_levels
 from simulator.stats import total_variation
 
 DEFAULT_TARGET_CTR = 0.2
@@ -57,9 +60,11 @@ class CalibrationResult(BaseModel):
         params: The fitted parameters, ready for ``UtilityModel.from_dataset``.
         target_ctr: Share of pages with a watch that the no-click utility was fitted to.
         simulated_ctr: Share of pages with a watch when the fitted policy is sampled.
-        real_ratings: Shares of ratings 1..5 in the data (None when implicit).
-        simulated_ratings: Shares of ratings 1..5 the fitted policy gives its picks.
+        real_ratings: Shares of each of ``rating_levels`` in the data (None when implicit).
+        simulated_ratings: Shares of each level the fitted policy gives its picks (its
+            five stars put onto the levels by ``simulator.dataset.stars_to_levels``).
         tv_distance: Total-variation distance between the two (None when implicit).
+        rating_levels: The dataset's rating levels (``simulator.dataset.rating_scale``).
         n_pages: Pages sampled for the check.
         n_ratings: Ratings sampled for the check.
         rating_fit: The ordered-logit fit on the real ratings (weights, log-likelihood).
@@ -77,6 +82,9 @@ class CalibrationResult(BaseModel):
     n_pages: int
     n_ratings: int
     rating_fit: dict[str, float] = {}
+    rating_levels: tuple[float, ...] | None = None
+    split: dict[str, object] | None = None
+    """How the data was split before fitting (the fidelity suite's training part), if so."""
 
     def save(self, path: str | Path) -> Path:
         """Write the result as JSON; ``load`` reads it back."""
@@ -117,8 +125,9 @@ def calibrate(
         n_users: Users sampled (all when fewer).
         fit_pages: At least this many pages to fit on (users visit again to reach it).
         check_pages: At least this many fresh pages to check the fit on.
-        fit_rating_weights: Fit the rating model's taste and quality weights by maximum
-            likelihood; otherwise keep those of ``params``.
+        fit_rating_weights: Fit the rating model's weights and cutpoints by maximum
+            likelihood; otherwise keep the weights of ``params`` and fit the cutpoints to
+            the calibration slates.
         embedder: Passed to ``UtilityModel.from_dataset``.
 
     Returns:
@@ -129,11 +138,12 @@ def calibrate(
     params = params or UtilityParams()
     model = UtilityModel.from_dataset(dataset, params, embedder=embedder)
     traits = traits_from_history(dataset).set_index("user_id")
-    real = _real_rating_shares(dataset)
+    scale = rating_scale(dataset)
+    real = _real_rating_shares(dataset, scale)
     fit_info: dict[str, float] = {}
 
     if real is not None and fit_rating_weights:
-        weights, fit_info = _fit_rating_weights(model, dataset, traits)
+        weights, fit_info = _fit_rating_weights(model, dataset, traits, scale)
         params = params.model_copy(update=weights)
         model = model.with_params(params)
 
@@ -158,52 +168,63 @@ def calibrate(
         check.users, check.items, check.pages, check.conformity, check.diversity, draws
     )
     ratings = decisions.rating[decisions.choice > 0]
-    simulated = None
+    simulated = real_levels = None
     tv = None
-    if real is not None:
+    if scale is not None:
         counts = np.bincount(ratings, minlength=N_RATINGS + 1)[1:].astype(float)
-        simulated = counts / max(1.0, counts.sum())
-        tv = total_variation(simulated, real)
+        simulated = stars_to_levels((counts / max(1.0, counts.sum()))[None, :], scale.levels)[0]
+        real_levels = _level_shares(dataset, scale)
+        tv = total_variation(simulated, real_levels)
     return CalibrationResult(
         dataset=dataset.name,
         params=params,
         target_ctr=target_ctr,
         simulated_ctr=float((decisions.choice > 0).mean()),
-        real_ratings=None if real is None else tuple(float(x) for x in real),
+        real_ratings=None if real_levels is None else tuple(float(x) for x in real_levels),
         simulated_ratings=None if simulated is None else tuple(float(x) for x in simulated),
         tv_distance=tv,
         n_pages=check.n,
         n_ratings=len(ratings),
         rating_fit=fit_info,
+        rating_levels=None if scale is None else tuple(float(x) for x in scale.levels),
     )
 
 
 # -- the data ----------------------------------------------------------------------------
 
 
-def _real_rating_shares(dataset: Dataset) -> np.ndarray | None:
-    """Shares of ratings 1..5, mapping another scale linearly onto 1..5 first."""
+def _real_rating_shares(dataset: Dataset, scale: RatingScale | None) -> np.ndarray | None:
+    """Shares of stars 1..5 (what the ordered logit fits), another scale mapped onto them."""
+    if scale is None:
+        return None
     ratings = dataset.interactions["rating"].to_numpy(dtype=float)
     ratings = ratings[np.isfinite(ratings)]
-    if not len(ratings):
-        return None
-    stars = np.clip(np.rint(_to_stars(ratings, dataset)), 1, N_RATINGS).astype(int)
+    stars = np.clip(np.rint(_to_stars(ratings, scale)), 1, N_RATINGS).astype(int)
     counts = np.bincount(stars, minlength=N_RATINGS + 1)[1:].astype(float)
     return counts / counts.sum()
 
 
-def _to_stars(ratings: np.ndarray, dataset: Dataset) -> np.ndarray:
-    low, high = dataset.meta.get("rating_scale") or (float(ratings.min()), float(ratings.max()))
-    if (low, high) == (1.0, 5.0) or high <= low:
+def _level_shares(dataset: Dataset, scale: RatingScale) -> np.ndarray:
+    """Shares of the dataset's own rating levels among its non-null ratings."""
+    ratings = dataset.interactions["rating"].to_numpy(dtype=float)
+    snapped = nearest_level(ratings[np.isfinite(ratings)], scale.levels)
+    index = np.searchsorted(scale.levels, snapped)
+    counts = np.bincount(index, minlength=len(scale.levels)).astype(float)
+    return counts / counts.sum()
+
+
+def _to_stars(ratings: np.ndarray, scale: RatingScale | None) -> np.ndarray:
+    """Ratings mapped linearly from the dataset's scale onto 1..5 (NaN stays NaN)."""
+    if scale is None or scale.high <= scale.low:
         return ratings
-    return 1.0 + (N_RATINGS - 1) * (ratings - low) / (high - low)
+    return 1.0 + (N_RATINGS - 1) * (ratings - scale.low) / (scale.high - scale.low)
 
 
 # -- fitting the rating weights ----------------------------------------------------------
 
 
 def _fit_rating_weights(
-    model: UtilityModel, dataset: Dataset, traits: pd.DataFrame
+    model: UtilityModel, dataset: Dataset, traits: pd.DataFrame, scale: RatingScale | None
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Ordered-logit MLE of the preference, quality and user-bias weights on real ratings.
 
@@ -213,7 +234,7 @@ def _fit_rating_weights(
     its own collaborative score (EASE's zero diagonal).
     """
     inter = dataset.interactions
-    ratings = _to_stars(inter["rating"].to_numpy(dtype=float), dataset)
+    ratings = _to_stars(inter["rating"].to_numpy(dtype=float), scale)
     users = inter["user_id"].astype(str).map(model.user_index)
     items = inter["item_id"].astype(str).map(model.item_index)
     keep = np.isfinite(ratings) & users.notna().to_numpy() & items.notna().to_numpy()

@@ -18,6 +18,12 @@ USER_COLUMNS = ("user_id",)
 ITEM_COLUMNS = ("item_id", "title", "genres", "description")
 INTERACTION_COLUMNS = ("user_id", "item_id", "timestamp", "rating")
 SOCIAL_COLUMNS = ("source", "target", "relation", "weight")
+STEPS = (1.0, 0.5, 0.25, 0.2, 0.1, 0.05, 0.01)
+"""Rating steps tried, coarsest first: the scale's step is the coarsest one that every
+rating (and the top of the scale) lies on, counting from the bottom."""
+STARS = 5
+"""Points of the five-star answer that LLM prompts and the utility policy's ordered logit
+give; ``stars_to_levels`` puts it onto a dataset's own scale."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,84 @@ class Dataset:
             mask = self.social["source"].isin(ids) & self.social["target"].isin(ids)
             social = self.social[mask].reset_index(drop=True)
         return Dataset(self.name, users, self.items, inter, social, self.source, self.meta)
+
+
+@dataclass(frozen=True)
+class RatingScale:
+    """The rating levels a dataset uses: ``low``, ``low + step``, ... up to ``high``.
+
+    One definition, so fidelity, calibration and the floors bin ratings alike (whole stars
+    1-5 for MovieLens-100K, half stars 0.5-5 for ml-latest-small).
+    """
+
+    low: float
+    high: float
+    step: float
+
+    @property
+    def levels(self) -> np.ndarray:
+        n = round((self.high - self.low) / self.step) + 1
+        return np.round(self.low + self.step * np.arange(n), 10)
+
+    @property
+    def liked(self) -> float:
+        """The lowest level counted as liked: three quarters up the scale (4 of 1-5 stars)."""
+        return float(nearest_level(self.low + 0.75 * (self.high - self.low), self.levels))
+
+    def describe(self) -> str:
+        return f"{self.low:g} to {self.high:g} in steps of {self.step:g}"
+
+
+def rating_scale(dataset: Dataset) -> RatingScale | None:
+    """The dataset's rating levels, or None when its feedback is implicit (no ratings).
+
+    The ends come from ``meta["rating_scale"]`` when the loader knows them, else from the
+    non-null ratings; the step is the coarsest in ``STEPS`` every rating lies on.
+    """
+    ratings = dataset.interactions["rating"].to_numpy(dtype=float)
+    ratings = ratings[np.isfinite(ratings)]
+    if not len(ratings):
+        return None
+    low, high = dataset.meta.get("rating_scale") or (float(ratings.min()), float(ratings.max()))
+    low, high = float(min(low, ratings.min())), float(max(high, ratings.max()))
+    if high <= low:
+        return RatingScale(low, low, 1.0)
+    offsets = np.unique(np.r_[ratings, high]) - low
+    for step in STEPS:
+        if np.allclose(offsets / step, np.rint(offsets / step), atol=1e-6):
+            return RatingScale(low, high, step)
+    raise DatasetError(
+        dataset.source or dataset.name,
+        f"ratings from {low:g} to {high:g} lie on no step of {list(STEPS)}; "
+        "round them to a rating scale first",
+    )
+
+
+def nearest_level(values: float | np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Each value snapped to the nearest level (ties go up; NaN stays NaN)."""
+    v = np.asarray(values, dtype=float)
+    levels = np.asarray(levels, dtype=float)
+    if len(levels) == 1:
+        return np.where(np.isnan(v), np.nan, levels[0])
+    index = np.clip(np.searchsorted(levels, v), 1, len(levels) - 1)  # first level >= v
+    below, above = levels[index - 1], levels[index]
+    return np.where(np.isnan(v), np.nan, np.where(v - below < above - v - 1e-9, below, above))
+
+
+def stars_to_levels(star_probs: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Put a distribution over 1-5 stars onto ``levels``, keeping the order.
+
+    Star s goes to the level nearest ``low + (s - 1)(high - low) / 4``, so 1 and 5 stars
+    are the scale's ends; on a finer scale some levels get no probability.
+    """
+    levels = np.asarray(levels, dtype=float)
+    low, high = float(levels[0]), float(levels[-1])
+    points = low + np.arange(STARS) * (high - low) / (STARS - 1)
+    target = np.searchsorted(levels, nearest_level(points, levels))
+    out = np.zeros((len(star_probs), len(levels)))
+    for star, level in enumerate(target):
+        out[:, level] += np.asarray(star_probs, dtype=float)[:, star]
+    return out
 
 
 def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], source: str, what: str) -> None:

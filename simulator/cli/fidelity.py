@@ -41,6 +41,19 @@ def fidelity(
         int, typer.Option(help="Further ratings withheld per user, for rating fidelity.")
     ] = 10,
     multiples: Annotated[str, typer.Option(help="Negatives per positive.")] = "1,2,3,9",
+    min_history: Annotated[
+        int, typer.Option(help="Fewest interactions a held-out user keeps in training.")
+    ] = 10,
+    cases: Annotated[
+        Path | None,
+        typer.Option(
+            help="Answer the JSONL cases in this folder instead of drawing them; --data is "
+            "then the training data."
+        ),
+    ] = None,
+    write_cases: Annotated[
+        Path | None, typer.Option(help="Also write the cases answered, as JSONL, to this folder.")
+    ] = None,
     behaviour: Annotated[bool, typer.Option(help="Run the behavioural checks.")] = True,
     cache: Annotated[Path | None, typer.Option(help="SQLite LLM response cache.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 0,
@@ -49,10 +62,13 @@ def fidelity(
     """Score the agents on held-out users against random, popularity and item-kNN floors.
 
     Taste discrimination (Agent4Rec), rating fidelity, ranking fidelity (AgentCF) and
-    SUBER-style behavioural checks, on the same cases for every subject.
+    SUBER-style behavioural checks, on the same cases for every subject. Implicit data
+    gets discrimination, ranking and the checks that need no ratings.
     """
     from simulator.fidelity import run_fidelity
-    from simulator.fidelity.cases import CaseConfig
+    from simulator.fidelity.case_files import read_cases
+    from simulator.fidelity.case_files import write_cases as save_cases
+    from simulator.fidelity.cases import CaseConfig, build_cases
     from simulator.fidelity.floors import FLOORS, RecommenderFloor
 
     try:
@@ -71,17 +87,27 @@ def fidelity(
             positives=positives,
             rated=rated,
             multiples=_multiples(multiples),
+            min_history=min_history,
             seed=seed,
         )
         _warn_unused(policy, llm, calibration, cache)
         dataset = load_data(data, kind, data_dir)
         folder = out or Path("runs") / f"fidelity-{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
         prepare_out(folder)
+        if write_cases is not None:
+            prepare_out(write_cases, option="--write-cases")
+        given = read_cases(cases, dataset, config) if cases else build_cases(dataset, config)
+        _check_calibration(calibration, policy, config, given.source)
         agent = _agent(policy, llm, calibration, cache, seed)
         subjects = [agent, *(RecommenderFloor(name, seed=seed) for name in floor_names)]
         with console.status("fidelity") as status:
             report = run_fidelity(
-                dataset, subjects, config, behaviour=behaviour, on_progress=status.update
+                dataset,
+                subjects,
+                config,
+                cases=given,
+                behaviour=behaviour,
+                on_progress=status.update,
             )
         close = getattr(getattr(agent, "llm", None), "close", None)
         if close:
@@ -89,8 +115,30 @@ def fidelity(
     except RecworldError as exc:
         _fail(exc)
     report.write(folder)
+    if write_cases is not None:
+        save_cases(given, write_cases)
+        console.print(f"cases written to {write_cases}/ (discrimination, ranking, rating .jsonl)")
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}")
     _print(report)
     console.print(f"written to {folder}/fidelity.json (and one CSV per table)")
+
+
+def _check_calibration(calibration: Path | None, policy: str, config, source: str) -> None:
+    """Say when utility parameters were fitted on data that holds the drawn held-out cases.
+
+    Given cases come with their training data, which calibration may use whole.
+    """
+    from simulator.calibration import CalibrationResult
+
+    if calibration is None or policy == "llm" or not calibration.is_file() or source != "drawn":
+        return
+    if CalibrationResult.load(calibration).split != config.split():
+        console.print(
+            f"[yellow]note:[/] {calibration} was not fitted on these cases' training part "
+            "(recworld calibrate --fidelity-split with the same --users, --positives, "
+            "--rated, --min-history and --seed); its held-out scores may be flattered"
+        )
 
 
 def _warn_unused(policy: str, llm: str, calibration: Path | None, cache: Path | None) -> None:

@@ -157,16 +157,42 @@ def calibrate(
     out: Annotated[Path, typer.Option(help="Where to write the fitted parameters (JSON).")],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
     target_ctr: Annotated[float, typer.Option(help="Share of pages with a watch.")] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed of the calibration samples.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the calibration samples (and of the fidelity split).")
+    ] = 0,
+    fidelity_split: Annotated[
+        bool,
+        typer.Option(
+            help="Fit only on the training part of `recworld fidelity`'s cases (the same "
+            "--users, --positives, --rated, --min-history and --seed)."
+        ),
+    ] = False,
+    users: Annotated[int, typer.Option(help="With --fidelity-split: held-out users.")] = 100,
+    positives: Annotated[
+        int, typer.Option(help="With --fidelity-split: liked items withheld per user.")
+    ] = 5,
+    rated: Annotated[
+        int, typer.Option(help="With --fidelity-split: further ratings withheld per user.")
+    ] = 10,
+    min_history: Annotated[
+        int, typer.Option(help="With --fidelity-split: interactions a held-out user keeps.")
+    ] = 10,
 ) -> None:
     """Fit the utility policy to a dataset's click and rating statistics."""
     from simulator.calibration import calibrate as fit
+    from simulator.fidelity.cases import CaseConfig, build_cases
 
     try:
         dataset = load_data(data, kind)
+        split = None
+        if fidelity_split:
+            config = CaseConfig(
+                users=users, positives=positives, rated=rated, min_history=min_history, seed=seed
+            )
+            dataset, split = build_cases(dataset, config).train, config.split()
     except RecworldError as exc:
         _fail(exc)
-    result = fit(dataset, target_ctr=target_ctr, seed=seed)
+    result = fit(dataset, target_ctr=target_ctr, seed=seed).model_copy(update={"split": split})
     result.save(out)
     table = Table(title=f"utility policy calibrated on {dataset.name}")
     table.add_column("measure")
@@ -174,12 +200,14 @@ def calibrate(
     table.add_row(
         "click-through (target / simulated)", f"{target_ctr:.3f} / {result.simulated_ctr:.3f}"
     )
+    if split is not None:
+        table.add_row("fitted on", "the fidelity suite's training part")
     if result.tv_distance is not None:
         table.add_row("rating TV distance", f"{result.tv_distance:.4f}")
-        for r, (real, sim) in enumerate(
-            zip(result.real_ratings, result.simulated_ratings, strict=True), 1
+        for level, real, sim in zip(
+            result.rating_levels, result.real_ratings, result.simulated_ratings, strict=True
         ):
-            table.add_row(f"rating {r} (real / simulated)", f"{real:.3f} / {sim:.3f}")
+            table.add_row(f"rating {level:g} (real / simulated)", f"{real:.3f} / {sim:.3f}")
     table.add_row("written to", str(out))
     console.print(table)
     console.print(f"use it with: utility: {{calibration: {out}}} and policy: utility")

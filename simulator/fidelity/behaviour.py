@@ -14,6 +14,10 @@ meets real users.
 * ``mainstream-niche``: A loved ten blockbusters, B ten little-seen films (five pairs). Probes: five
   popular and five little-seen films, judged; the gap is A's preference for the popular
   ones minus B's.
+
+Histories are written in stars 1-5 and put on the dataset's own scale (1 and 5 are its
+ends). On implicit data only ``mainstream-niche`` is built, with unrated histories: the
+others need ratings.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simulator.dataset import Dataset
+from simulator.dataset import STARS, Dataset, RatingScale, nearest_level, rating_scale
 
 PERSONA_PREFIX = "persona:"
 GENRE_CHECKS = 4
@@ -67,14 +71,18 @@ class Personas:
 
 
 def build_personas(train: Dataset, seed: int = 0) -> Personas:
-    """Persona pairs for every check the catalogue supports (sequels need titles)."""
+    """Persona pairs for every check the catalogue and ratings support.
+
+    Sequels need titles; every check but ``mainstream-niche`` needs ratings.
+    """
     rng = np.random.default_rng(seed)
+    scale = rating_scale(train)
     counts = train.interactions["item_id"].astype(str).value_counts()
     items = train.items.assign(item_id=train.items["item_id"].astype(str))
     popularity = items["item_id"].map(counts).fillna(0).to_numpy()
     by_pop = items["item_id"].to_numpy()[np.argsort(-popularity, kind="stable")]
-    builder = _Builder(train, by_pop)
-    for genre in _top_genres(items, GENRE_CHECKS):
+    builder = _Builder(train, by_pop, scale)
+    for genre in _top_genres(items, GENRE_CHECKS) if scale else []:
         in_genre = set(items["item_id"][items["genres"].map(lambda g, x=genre: x in g)])
         pool = [i for i in by_pop[:600] if i in in_genre]
         other = [i for i in by_pop[:600] if i not in in_genre]
@@ -91,7 +99,7 @@ def build_personas(train: Dataset, seed: int = 0) -> Personas:
             probes,
         )
     top = list(by_pop[:200])
-    for original, sequel in sequel_pairs(items)[:SEQUEL_PAIRS]:
+    for original, sequel in sequel_pairs(items)[:SEQUEL_PAIRS] if scale else []:
         fillers = [i for i in rng.permutation(top)[:8] if i not in (original, sequel)][:5]
         builder.pair(
             "sequel",
@@ -100,7 +108,7 @@ def build_personas(train: Dataset, seed: int = 0) -> Personas:
             [(original, 1.0)] + [(i, 3.0) for i in fillers],
             [sequel],
         )
-    for _ in range(PERSONA_REPEATS):
+    for _ in range(PERSONA_REPEATS if scale else 0):
         shuffled = list(rng.permutation(by_pop[:100]))
         history, probes = shuffled[:10], shuffled[10:20]
         builder.pair(
@@ -177,8 +185,9 @@ def _top_genres(items: pd.DataFrame, n: int) -> list[str]:
 
 
 class _Builder:
-    def __init__(self, train: Dataset, by_pop: np.ndarray) -> None:
+    def __init__(self, train: Dataset, by_pop: np.ndarray, scale: RatingScale | None) -> None:
         self.train = train
+        self.scale = scale
         self.pairs: list[PersonaPair] = []
         self.rows: list[tuple[str, str, float, float]] = []
         timestamps = train.interactions["timestamp"]
@@ -188,11 +197,18 @@ class _Builder:
         n = sum(p.check == check for p in self.pairs)
         a, b = f"{PERSONA_PREFIX}{check}:{n}:a", f"{PERSONA_PREFIX}{check}:{n}:b"
         for user, history in ((a, history_a), (b, history_b)):
-            for offset, (item, rating) in enumerate(history):
-                self.rows.append((user, str(item), rating, self.clock + offset))
+            for offset, (item, stars) in enumerate(history):
+                self.rows.append((user, str(item), self._on_scale(stars), self.clock + offset))
         self.pairs.append(
             PersonaPair(check, label, a, b, [str(p) for p in probes], kind, frozenset(popular))
         )
+
+    def _on_scale(self, stars: float) -> float:
+        if self.scale is None:
+            return float("nan")
+        low, high = self.scale.low, self.scale.high
+        point = low + (stars - 1) * (high - low) / (STARS - 1)
+        return float(nearest_level(point, self.scale.levels))
 
     def personas(self) -> Personas:
         inter = pd.DataFrame(self.rows, columns=["user_id", "item_id", "rating", "timestamp"])
@@ -201,10 +217,14 @@ class _Builder:
         return Personas(self.pairs, users, inter)
 
 
-def score_pairs(subject, personas: Personas) -> pd.DataFrame:
-    """One row per persona pair: A's score, B's score and whether A > B as expected."""
+def score_pairs(subject, personas: Personas, levels: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per persona pair: A's score, B's score and whether A > B as expected.
+
+    ``levels`` is the rating scale that rating probes are answered on (1-5 stars if None).
+    """
+    levels = np.arange(1.0, STARS + 1) if levels is None else np.asarray(levels, float)
     answers = {
-        "rate": lambda pairs: subject.rate(pairs) @ np.arange(1, 6),  # expected rating
+        "rate": lambda pairs: subject.rate(pairs, levels) @ levels,  # expected rating
         "judge": subject.judge,
     }
     values: dict[tuple[int, str], list[tuple[str, float]]] = {}

@@ -4,8 +4,9 @@ For each sampled user, two disjoint sets of rated interactions are withheld from
 training data: a few liked ones (rating ≥ ``liked``), the positives of taste discrimination
 and of ranking; and a uniform sample of the rest, whatever their rating, which are the real
 ratings that rating fidelity compares against (chosen without looking at the rating, so
-the real distribution is not skewed towards liked films). Negatives are items the user
-never touched, drawn two ways, for discrimination and for ranking alike:
+the real distribution is not skewed towards liked films). On implicit data (no ratings)
+any interaction can be a positive and nothing is withheld for rating fidelity. Negatives
+are items the user never touched, drawn two ways, for discrimination and for ranking alike:
 
 * ``uniform``: from the whole catalogue, as Agent4Rec did. Liked items are far more
   popular than random ones, so popularity alone tells them apart.
@@ -13,8 +14,8 @@ never touched, drawn two ways, for discrimination and for ranking alike:
   window of unseen items centred on it in training count), which takes that shortcut away.
 
 Each positive gets ``max(multiples)`` negatives of each kind in a fixed order, and the
-case for multiple m uses the first m, so the cases for m = 1, 2, 3, 9 are nested and
-share their positives.
+list for multiple m uses the first m, so the lists for m = 1, 2, 3, 9 are nested and
+share their positives. Cases can also come from files (``simulator.fidelity.case_files``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from simulator.dataset import Dataset
+from simulator.dataset import Dataset, RatingScale, rating_scale
 from simulator.errors import RecworldError
 
 NEGATIVE_KINDS = ("uniform", "popularity")
@@ -32,7 +33,9 @@ RANKING_CANDIDATES = 10
 POPULARITY_POOL = 30
 """A popularity-matched negative comes from the 30 unseen items centred on the positive's
 rank in training count (centred, so head items get negatives above them as well)."""
-RATING_SCALE = (1.0, 5.0)
+DISCRIMINATION_COLUMNS = ("list", "user_id", "item_id", "label", "kind", "m")
+RANKING_COLUMNS = ("list", "user_id", "item_id", "label", "kind", "position")
+RATING_COLUMNS = ("user_id", "item_id", "rating")
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,8 @@ class CaseConfig:
         rated: Further rated items withheld per user, drawn regardless of their rating,
             for rating fidelity.
         multiples: Negatives per positive in the discrimination cases.
-        liked: Lowest rating that counts as liked.
+        liked: Lowest rating that counts as liked; by default three quarters up the
+            dataset's scale (4 of 1-5 stars, 4 of 0.5-5).
         min_history: Fewest interactions a user keeps in training.
         seed: Seeds every draw.
     """
@@ -54,7 +58,7 @@ class CaseConfig:
     positives: int = 5
     rated: int = 10
     multiples: tuple[int, ...] = (1, 2, 3, 9)
-    liked: float = 4.0
+    liked: float | None = None
     min_history: int = 10
     seed: int = 0
 
@@ -69,6 +73,11 @@ class CaseConfig:
         if not self.multiples or min(self.multiples) < 1:
             raise RecworldError(f"multiples must be positive integers, got {self.multiples}")
 
+    def split(self) -> dict[str, object]:
+        """What decides the training part (not the multiples), as calibration records it."""
+        fields = ("users", "positives", "rated", "liked", "min_history", "seed")
+        return {name: getattr(self, name) for name in fields}
+
 
 @dataclass
 class Cases:
@@ -77,13 +86,16 @@ class Cases:
     Attributes:
         train: The dataset without the withheld interactions.
         users: The held-out users, in order.
-        discrimination: Rows of (user_id, item_id, label, kind, slot): positives have
-            kind "positive" and slot -1; a negative's slot is its index among the
-            positive's negatives, so the case for multiple m keeps slots < m.
-        ranking: Rows of (user_id, item_id, label, kind, position): per user and kind of
-            negatives, one withheld liked item and nine unseen items, shuffled.
-        rating: Rows of (user_id, item_id, rating): the withheld real ratings.
+        discrimination: Rows of (list, user_id, item_id, label, kind, m): one list per
+            user, kind of negatives and multiple m, its positives (label True) and
+            negatives in order; ``list`` numbers the lists.
+        ranking: Rows of (list, user_id, item_id, label, kind, position): per user and
+            kind of negatives, one withheld liked item among unseen ones, shuffled.
+        rating: Rows of (user_id, item_id, rating): the withheld real ratings (none on
+            implicit data).
         popularity: Training interaction count per item id.
+        scale: The training data's rating levels; None when it is implicit.
+        source: "drawn", or the folder the cases were read from.
     """
 
     train: Dataset
@@ -93,38 +105,50 @@ class Cases:
     rating: pd.DataFrame
     popularity: pd.Series
     config: CaseConfig = field(default_factory=CaseConfig)
+    scale: RatingScale | None = None
+    source: str = "drawn"
+
+    @property
+    def cases(self) -> list[tuple[str, int]]:
+        """The (kind of negatives, m) pairs of the discrimination lists, in order."""
+        d = self.discrimination[["kind", "m"]].drop_duplicates()
+        return [(str(k), int(m)) for k, m in d.itertuples(index=False)]
 
     def case_mask(self, kind: str, multiple: int) -> np.ndarray:
         """Which discrimination rows form the case for ``kind`` negatives at ``multiple``."""
         d = self.discrimination
-        keep = (d["kind"] == "positive") | ((d["kind"] == kind) & (d["slot"] < multiple))
-        return keep.to_numpy()
+        return ((d["kind"] == kind) & (d["m"] == multiple)).to_numpy()
 
     def discrimination_case(self, kind: str, multiple: int) -> pd.DataFrame:
-        """The positives plus the first ``multiple`` negatives of ``kind`` per positive."""
+        """The lists of ``kind`` negatives at ``multiple``."""
         return self.discrimination[self.case_mask(kind, multiple)]
 
 
 def build_cases(dataset: Dataset, config: CaseConfig | None = None) -> Cases:
-    """Withhold cases from ``dataset`` (explicit 1–5 ratings needed) and return them with train.
+    """Withhold cases from ``dataset`` and return them with the training data.
 
     Each kind of draw has its own seeded stream, so changing the multiples does not change
     the ranking or rating cases.
     """
     config = config or CaseConfig()
-    inter = _rated_catalogue_interactions(dataset)
+    scale = rating_scale(dataset)
+    liked = (config.liked if config.liked is not None else scale.liked) if scale else None
+    touched_rows = _catalogue_interactions(dataset)
+    inter = touched_rows if scale is None else touched_rows[touched_rows["rating"].notna()]
+    inter = inter.reset_index(drop=True)
+    rated = config.rated if scale else 0
     holdout_rng, negative_rng, ranking_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3)
     )
-    users = _eligible_users(inter, config, holdout_rng)
+    users = _eligible_users(inter, config, liked, rated, holdout_rng)
     positive_rows: list[int] = []
     rated_rows: list[int] = []
     positives: dict[str, list[str]] = {}
     for user, rows in inter[inter["user_id"].isin(users)].groupby("user_id", sort=True):
-        liked = rows.index[rows["rating"] >= config.liked].to_numpy()
-        chosen = holdout_rng.choice(liked, size=config.positives, replace=False)
+        good = rows.index if liked is None else rows.index[rows["rating"] >= liked]
+        chosen = holdout_rng.choice(good.to_numpy(), size=config.positives, replace=False)
         others = rows.index.difference(chosen).to_numpy()
-        sample = holdout_rng.choice(others, size=config.rated, replace=False)
+        sample = holdout_rng.choice(others, size=rated, replace=False)
         positive_rows.extend(chosen.tolist())
         rated_rows.extend(sample.tolist())
         positives[str(user)] = inter.loc[chosen, "item_id"].tolist()
@@ -144,10 +168,10 @@ def build_cases(dataset: Dataset, config: CaseConfig | None = None) -> Cases:
     counts = (
         train.interactions["item_id"].astype(str).value_counts().reindex(item_ids, fill_value=0)
     )
-    touched = inter.groupby("user_id")["item_id"].agg(set)
+    touched = touched_rows.groupby("user_id")["item_id"].agg(set)
     unseen = {u: np.flatnonzero(~np.isin(item_ids, list(touched[u]))) for u in users}
     draw = _NegativeDraw(counts, unseen, positives)
-    discrimination = _discrimination(users, draw, max(config.multiples), negative_rng)
+    discrimination = _discrimination(users, draw, config.multiples, negative_rng)
     ranking = _ranking(users, draw, ranking_rng)
     rating = inter.loc[sorted(rated_rows), ["user_id", "item_id", "rating"]]
     return Cases(
@@ -158,42 +182,39 @@ def build_cases(dataset: Dataset, config: CaseConfig | None = None) -> Cases:
         rating=rating.reset_index(drop=True),
         popularity=counts,
         config=config,
+        scale=scale,
     )
 
 
-def _rated_catalogue_interactions(dataset: Dataset) -> pd.DataFrame:
-    """The rated interactions of catalogue items, ids as strings; refuses other scales."""
-    inter = dataset.interactions
-    if not inter["rating"].notna().any():
-        raise RecworldError(
-            f"{dataset.name}: the fidelity suite needs explicit ratings (a rating column); "
-            "this dataset has none"
-        )
-    inter = inter[inter["rating"].notna()].astype({"user_id": str, "item_id": str})
-    low, high = RATING_SCALE
-    ratings = inter["rating"].to_numpy(float)
-    if ratings.min() < low or ratings.max() > high or (ratings != np.rint(ratings)).any():
-        raise RecworldError(
-            f"{dataset.name}: ratings must be whole stars from 1 to 5 (found "
-            f"{ratings.min():g} to {ratings.max():g}); rescale them before the fidelity suite"
-        )
+def _catalogue_interactions(dataset: Dataset) -> pd.DataFrame:
+    """Every interaction with a catalogue item (the last per pair), ids as strings."""
+    inter = dataset.interactions.astype({"user_id": str, "item_id": str})
     catalogue = {str(i) for i in dataset.item_ids}
     inter = inter[inter["item_id"].isin(catalogue)]
     return inter.drop_duplicates(["user_id", "item_id"], keep="last").reset_index(drop=True)
 
 
-def _eligible_users(inter: pd.DataFrame, config: CaseConfig, rng: np.random.Generator) -> list[str]:
-    per_user = inter.groupby("user_id").agg(
-        n=("item_id", "size"), liked=("rating", lambda r: int((r >= config.liked).sum()))
+def _eligible_users(
+    inter: pd.DataFrame,
+    config: CaseConfig,
+    liked: float | None,
+    rated: int,
+    rng: np.random.Generator,
+) -> list[str]:
+    """Users with enough positives and history; ``liked`` None means implicit data."""
+    good = inter["rating"] >= liked if liked is not None else pd.Series(True, inter.index)
+    per_user = inter.assign(good=good).groupby("user_id").agg(
+        n=("item_id", "size"), liked=("good", "sum")
     )
     ok = per_user[
         (per_user["liked"] >= config.positives)
-        & (per_user["n"] >= config.min_history + config.positives + config.rated)
+        & (per_user["n"] >= config.min_history + config.positives + rated)
     ]
     if ok.empty:
+        what = "interactions" if liked is None else f"items rated {liked:g} or more"
         raise RecworldError(
-            f"no user has {config.positives} liked items and {config.rated + config.min_history}"
-            " more ratings; lower --positives or --rated"
+            f"no user has {config.positives} {what} and {rated + config.min_history} more "
+            "to keep; lower --positives, --rated or --min-history"
         )
     ids = np.sort(ok.index.astype(str).to_numpy())
     n = min(config.users, len(ids))
@@ -242,29 +263,46 @@ class _NegativeDraw:
 
 
 def _discrimination(
-    users: list[str], draw: _NegativeDraw, per_positive: int, rng: np.random.Generator
+    users: list[str], draw: _NegativeDraw, multiples: tuple[int, ...], rng: np.random.Generator
 ) -> pd.DataFrame:
-    rows: list[tuple[str, str, bool, str, int]] = []
+    """One list per kind, multiple and user: the positives, then the first m negatives
+    of each positive (the draws are nested, so lists for a smaller m are sub-lists)."""
+    per_positive = max(multiples)
+    negatives: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for user in users:
         positives = draw.positives[user]
         need = per_positive * len(positives)
         draw.check(user, need * 2)
-        rows.extend((user, item, True, "positive", -1) for item in positives)
-        for j, item in enumerate(draw.uniform(user, need, rng)):
-            rows.append((user, item, False, "uniform", j // len(positives)))
+        negatives[("uniform", user)] = [
+            (item, j // len(positives)) for j, item in enumerate(draw.uniform(user, need, rng))
+        ]
         taken = np.zeros(len(draw.unseen[user]), bool)
-        for positive in positives:
-            matched = draw.matched(user, positive, per_positive, rng, taken)
-            rows.extend(
-                (user, item, False, "popularity", slot) for slot, item in enumerate(matched)
-            )
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "label", "kind", "slot"])
+        negatives[("popularity", user)] = [
+            (item, slot)
+            for positive in positives
+            for slot, item in enumerate(draw.matched(user, positive, per_positive, rng, taken))
+        ]
+    rows: list[tuple[int, str, str, bool, str, int]] = []
+    for kind in NEGATIVE_KINDS:
+        for m in multiples:
+            for user in users:
+                n = len(rows)
+                rows.extend((n, user, item, True, kind, m) for item in draw.positives[user])
+                rows.extend(
+                    (n, user, item, False, kind, m)
+                    for item, slot in negatives[(kind, user)]
+                    if slot < m
+                )
+    frame = pd.DataFrame(rows, columns=list(DISCRIMINATION_COLUMNS))
+    frame["list"] = pd.factorize(frame["list"])[0]
+    return frame
 
 
 def _ranking(users: list[str], draw: _NegativeDraw, rng: np.random.Generator) -> pd.DataFrame:
     """Per user and kind: the first withheld liked item among nine negatives, shuffled."""
-    rows: list[tuple[str, str, bool, str, int]] = []
+    rows: list[tuple[int, str, str, bool, str, int]] = []
     n = RANKING_CANDIDATES - 1
+    lists = 0
     for user in users:
         positive = draw.positives[user][0]
         for kind in NEGATIVE_KINDS:
@@ -275,5 +313,6 @@ def _ranking(users: list[str], draw: _NegativeDraw, rng: np.random.Generator) ->
                 negatives = draw.matched(user, positive, n, rng, taken)
             items = [positive, *negatives.tolist()]
             for position, i in enumerate(rng.permutation(RANKING_CANDIDATES), 1):
-                rows.append((user, items[i], i == 0, kind, position))
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "label", "kind", "position"])
+                rows.append((lists, user, items[i], i == 0, kind, position))
+            lists += 1
+    return pd.DataFrame(rows, columns=list(RANKING_COLUMNS))

@@ -2,9 +2,10 @@
 
 A floor scores candidates with the recommender's own ranking (best = 1). It has no yes/no
 threshold, so in taste discrimination it is told the base rate and says yes to its top
-share. Ratings come from the simplest model of each kind: uniform for random, the item's
-mean training rating for popularity, and the classic item-based CF prediction (the
-user's ratings of the most similar items, weighted by similarity) for item-kNN.
+share. Ratings come from the simplest model of each kind: uniform over the scale's levels
+for random, the item's mean training rating for popularity, and the classic item-based CF
+prediction (the user's ratings of the most similar items, weighted by similarity) for
+item-kNN; a predicted rating is put on the nearest level.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from simulator.dataset import Dataset
+from simulator.dataset import Dataset, nearest_level
 from simulator.recommenders import make_recommender
 
 FLOORS = ("random", "most-popular", "item-knn")
@@ -39,8 +40,8 @@ class RecommenderFloor:
         self.recommender.fit(train)
         inter = train.interactions[train.interactions["rating"].notna()]
         self._item_mean = inter.groupby("item_id")["rating"].mean()
-        self._global_mean = float(inter["rating"].mean()) if len(inter) else 3.0
-        if self.name == "item-knn":
+        self._global_mean = float(inter["rating"].mean()) if len(inter) else float("nan")
+        if self.name == "item-knn" and len(inter):
             self._fit_neighbours(inter, train.item_ids)
 
     def judge(self, pairs: pd.DataFrame) -> np.ndarray:
@@ -54,9 +55,10 @@ class RecommenderFloor:
     def rank(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
         return [self._score(user, list(items)) for user, items in groups]
 
-    def rate(self, pairs: pd.DataFrame) -> np.ndarray:
+    def rate(self, pairs: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
+        levels = np.asarray(levels, float)
         if self.name == "random":
-            return np.full((len(pairs), 5), 0.2)
+            return np.full((len(pairs), len(levels)), 1.0 / len(levels))
         if self.name == "most-popular":
             predicted = pairs["item_id"].map(self._item_mean).fillna(self._global_mean)
         else:
@@ -67,8 +69,9 @@ class RecommenderFloor:
                 ],
                 index=pairs.index,
             )
-        stars = np.clip(np.rint(predicted.to_numpy(float)), 1, 5).astype(int)
-        return np.eye(5)[stars - 1]
+        middle = (levels[0] + levels[-1]) / 2  # no rating to go on at all
+        snapped = nearest_level(predicted.fillna(middle).to_numpy(float), levels)
+        return np.eye(len(levels))[np.searchsorted(levels, snapped)]
 
     def _score(self, user: str, items: list[str]) -> np.ndarray:
         """1 for the item the recommender ranks first among ``items``, falling linearly."""

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
+from simulator.dataset import nearest_level
 from simulator.stats import total_variation
 
 __all__ = [
@@ -25,7 +26,6 @@ __all__ = [
     "total_variation",
 ]
 
-RATING_LEVELS = 5
 SMOOTHING = 0.5
 """Pseudo-count per rating level (Jeffreys) so KL stays finite when a level is never used."""
 
@@ -55,7 +55,7 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 def top_share_decisions(
     groups: np.ndarray, scores: np.ndarray, tiebreak: np.ndarray, share: float
 ) -> np.ndarray:
-    """Say yes to the best ``round(share · n)`` items of each group (user).
+    """Say yes to the best ``round(share · n)`` items of each group (a user's list).
 
     This is how a subject without a yes/no threshold of its own (a recommender) answers
     when told the base rate; agents get the same rule as a second, threshold-free reading.
@@ -84,20 +84,21 @@ def ndcg_single(rank: int | np.ndarray, k: int) -> float | np.ndarray:
     return float(value) if np.ndim(value) == 0 else value
 
 
-def rating_shares(ratings: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Shares of ratings 1..5 (ratings are rounded and clipped to the scale)."""
-    r = np.clip(np.rint(np.asarray(ratings, float)), 1, RATING_LEVELS).astype(int)
-    counts = np.bincount(r - 1, minlength=RATING_LEVELS).astype(float)
+def rating_shares(ratings: Sequence[float] | np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Shares of each of ``levels`` (the dataset's scale) among ``ratings``, snapped to it."""
+    counts = np.bincount(_level_index(ratings, levels), minlength=len(levels)).astype(float)
     return counts / counts.sum() if counts.sum() else counts
 
 
-def kl_divergence(real: Sequence[float], simulated: Sequence[float]) -> float:
-    """KL(real ‖ simulated) in bits over ratings 1..5, both smoothed by ``SMOOTHING``."""
-    p = np.bincount(_levels(real), minlength=RATING_LEVELS) + SMOOTHING
-    q = np.bincount(_levels(simulated), minlength=RATING_LEVELS) + SMOOTHING
+def kl_divergence(real: Sequence[float], simulated: Sequence[float], levels: np.ndarray) -> float:
+    """KL(real ‖ simulated) in bits over ``levels``, both smoothed by ``SMOOTHING``."""
+    p = np.bincount(_level_index(real, levels), minlength=len(levels)) + SMOOTHING
+    q = np.bincount(_level_index(simulated, levels), minlength=len(levels)) + SMOOTHING
     p, q = p / p.sum(), q / q.sum()
     return float((p * np.log2(p / q)).sum())
 
 
-def _levels(ratings: Sequence[float]) -> np.ndarray:
-    return np.clip(np.rint(np.asarray(ratings, float)), 1, RATING_LEVELS).astype(int) - 1
+def _level_index(ratings: Sequence[float] | np.ndarray, levels: np.ndarray) -> np.ndarray:
+    levels = np.asarray(levels, float)
+    snapped = nearest_level(np.asarray(ratings, float), levels)
+    return np.searchsorted(levels, snapped).astype(int)

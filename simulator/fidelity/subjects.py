@@ -6,7 +6,9 @@ once, so an LLM subject sends one batch per question kind:
 
 * ``judge``: the probability that the user would watch each (user, item) pair;
 * ``rank``: a score per candidate for groups of ten candidates;
-* ``rate``: a distribution over ratings 1..5 for each (user, item) pair.
+* ``rate``: a distribution over the rating levels it is given (the dataset's scale, e.g.
+  0.5, 1, ..., 5) for each (user, item) pair. Agents think in 1-5 stars (prompts, the
+  ordered logit); ``simulator.dataset.stars_to_levels`` puts their answer on the scale.
 
 ``has_threshold`` says whether ``judge`` scores are probabilities with a meaning at 0.5
 (an agent's yes/no). Floors are only scores; they answer yes/no by the base rate.
@@ -30,7 +32,7 @@ from agents.utility import (
     UtilityParams,
     choice_probabilities,
 )
-from simulator.dataset import Dataset
+from simulator.dataset import Dataset, rating_scale, stars_to_levels
 from simulator.llm.runtime import LLMRuntime
 from simulator.types import LLMRequest
 
@@ -50,7 +52,7 @@ class Subject(Protocol):
 
     def rank(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]: ...
 
-    def rate(self, pairs: pd.DataFrame) -> np.ndarray: ...
+    def rate(self, pairs: pd.DataFrame, levels: np.ndarray) -> np.ndarray: ...
 
 
 class LLMSubject:
@@ -78,14 +80,15 @@ class LLMSubject:
         genres = train.items.set_index("item_id")["genres"]
         users = train.users.set_index("user_id")
         demographic = [c for c in ("age", "gender", "occupation") if c in users.columns]
+        scale = rating_scale(train)
         for user, rows in inter.groupby("user_id", sort=False):
             recent = rows.tail(HISTORY_SHOWN)
             lines = [
-                f'"{titles.get(i, i)}", {_stars(r)}'
+                f'"{titles.get(i, i)}", {_stars(r, scale.high if scale else 5.0)}'
                 for i, r in zip(recent["item_id"], recent["rating"], strict=True)
             ]
             self._memories[user] = bullet_memories(lines)
-            liked = rows[rows["rating"] >= 4]["item_id"] if rows["rating"].notna().any() else []
+            liked = rows[rows["rating"] >= scale.liked]["item_id"] if scale else rows["item_id"]
             top = pd.Series([g for i in liked for g in genres.get(i, ())]).value_counts()
             record = users.loc[user] if user in users.index else pd.Series(dtype=object)
             self._profiles[user] = UserProfile(
@@ -154,12 +157,14 @@ class LLMSubject:
             )
         return out
 
-    def rate(self, pairs: pd.DataFrame) -> np.ndarray:
-        out = np.full((len(pairs), len(RATINGS)), np.nan)
+    def rate(self, pairs: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
+        stars = np.full((len(pairs), len(RATINGS)), np.nan)
         for i, probs in enumerate(self._about_items(pairs, "rate_after_history", RATINGS)):
             if probs is not None:
                 row = np.array([probs.get(r, 0.0) for r in RATINGS])
-                out[i] = row / row.sum() if row.sum() else 1.0 / len(RATINGS)
+                stars[i] = row / row.sum() if row.sum() else 1.0 / len(RATINGS)
+        out = stars_to_levels(np.nan_to_num(stars), levels)
+        out[np.isnan(stars).any(axis=1)] = np.nan
         return out
 
 
@@ -214,12 +219,13 @@ class UtilitySubject:
         model, _, preference, rows, conformity, diversity = self._arrays(users, items)
         return list(model.click_utilities(preference, rows, conformity, diversity))
 
-    def rate(self, pairs: pd.DataFrame) -> np.ndarray:
+    def rate(self, pairs: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
         items = pairs["item_id"].to_numpy(dtype=object)[:, None]
         model, users, preference, rows, conformity, _ = self._arrays(
             list(pairs["user_id"]), items
         )
-        return model.rating_distribution(users, preference[:, 0], rows[:, 0], conformity)
+        stars = model.rating_distribution(users, preference[:, 0], rows[:, 0], conformity)
+        return stars_to_levels(stars, levels)
 
     def _fitted(self) -> UtilityModel:
         if self.model is None:
@@ -227,8 +233,9 @@ class UtilitySubject:
         return self.model
 
 
-def _stars(rating: float) -> str:
-    return f"{rating:.0f}/5" if pd.notna(rating) else "watched"
+def _stars(rating: float, high: float) -> str:
+    """A rating as the prompt shows it, on the data's own scale ("3.5/5")."""
+    return f"{rating:g}/{high:g}" if pd.notna(rating) else "watched"
 
 
 class HybridSubject:
@@ -286,10 +293,10 @@ class HybridSubject:
         routed = iter(answers)
         return [next(routed) if r else u for u, r in zip(utilities, route, strict=True)]
 
-    def rate(self, pairs: pd.DataFrame) -> np.ndarray:
-        ratings = self.utility.rate(pairs)
+    def rate(self, pairs: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
+        ratings = self.utility.rate(pairs, levels)
         route = self._route(self.utility.judge(pairs), [[i] for i in pairs["item_id"]])
         if route.any():
             ratings = ratings.copy()
-            ratings[route] = self._llm_subject.rate(pairs[route])
+            ratings[route] = self._llm_subject.rate(pairs[route], levels)
         return ratings

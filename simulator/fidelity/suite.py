@@ -16,7 +16,8 @@ from scipy.stats import binomtest
 from simulator.dataset import Dataset
 from simulator.fidelity import measures
 from simulator.fidelity.behaviour import Personas, build_personas, score_pairs
-from simulator.fidelity.cases import NEGATIVE_KINDS, CaseConfig, Cases, build_cases
+from simulator.fidelity.case_files import read_cases
+from simulator.fidelity.cases import CaseConfig, Cases, build_cases
 from simulator.fidelity.subjects import Subject
 
 MIN_GENRE_RATINGS = 20
@@ -37,10 +38,18 @@ class FidelityReport:
     rating_by_genre: pd.DataFrame
     behaviour: pd.DataFrame
     behaviour_cases: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
+    """What was skipped and why (implicit data has no rating fidelity)."""
 
     def to_json(self) -> dict[str, Any]:
         tables = {name: _records(getattr(self, name)) for name in (*TABLES, "behaviour_cases")}
-        return {"dataset": self.dataset, "config": self.config, "subjects": self.subjects, **tables}
+        return {
+            "dataset": self.dataset,
+            "config": self.config,
+            "notes": self.notes,
+            "subjects": self.subjects,
+            **tables,
+        }
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """``fidelity.json`` plus one CSV per table under ``out_dir``."""
@@ -60,21 +69,37 @@ def run_fidelity(
     subjects: Sequence[Subject],
     config: CaseConfig | None = None,
     *,
+    cases: Cases | str | Path | None = None,
     behaviour: bool = True,
     on_progress: Callable[[str], None] | None = None,
 ) -> FidelityReport:
-    """Withhold cases, fit each subject on the rest, and score all four tasks.
+    """Withhold cases (or take given ones), fit each subject, and score all four tasks.
 
     Every subject sees the same cases, personas, tie-breaks and rating draws, so the
     differences between rows are the subjects' alone. Subjects are fitted on the training
     data for the three held-out tasks, and refitted with the personas added only for the
     behavioural checks, so the made-up histories never touch the held-out scores.
+
+    Args:
+        dataset: The whole dataset; with ``cases``, the training data the subjects fit on.
+        subjects: Agents and floors.
+        config: How many cases to draw, and the seed of every draw.
+        cases: Cases to answer instead of drawing them: ``Cases`` or a folder of JSONL
+            files (``simulator.fidelity.case_files``).
+        behaviour: Run the behavioural checks.
+        on_progress: Called with a line per stage.
     """
     config = config or CaseConfig()
     say = on_progress or (lambda _message: None)
-    say(f"withholding cases from {dataset.name}")
-    cases = build_cases(dataset, config)
+    if cases is None:
+        say(f"withholding cases from {dataset.name}")
+        cases = build_cases(dataset, config)
+    elif not isinstance(cases, Cases):
+        say(f"reading cases from {cases}")
+        cases = read_cases(cases, dataset, config)
+    notes = _notes(cases, behaviour)
     personas = build_personas(cases.train, config.seed) if behaviour else None
+    levels = cases.scale.levels if cases.scale is not None else None
     streams = np.random.SeedSequence([config.seed, 1]).spawn(3)
     tiebreak, rank_tiebreak, rating_draws = (
         np.random.default_rng(stream).random(n)
@@ -96,23 +121,50 @@ def run_fidelity(
         tables["discrimination"].append(_discrimination(subject, cases, tiebreak))
         say(f"{subject.name}: ranking")
         tables["ranking"].append(_ranking(subject, cases, rank_tiebreak))
-        say(f"{subject.name}: rating")
-        overall, by_genre = _rating(subject, cases, dataset, rating_draws)
-        tables["rating"].append(overall)
-        tables["rating_by_genre"].append(by_genre)
-        if personas:
+        if levels is not None and len(cases.rating):
+            say(f"{subject.name}: rating")
+            overall, by_genre = _rating(subject, cases, levels, rating_draws)
+            tables["rating"].append(overall)
+            tables["rating_by_genre"].append(by_genre)
+        if personas and personas.pairs:
             say(f"{subject.name}: behavioural checks")
             subject.fit(personas.add_to(cases.train))
-            summary, rows = _behaviour(subject, personas)
+            summary, rows = _behaviour(subject, personas, levels)
             tables["behaviour"].append(summary)
             tables["behaviour_cases"].append(rows)
         meta.append(_subject_meta(subject, stats_before, time.perf_counter() - started))
+    settings = {**asdict(config), "behaviour": behaviour, "cases": cases.source}
+    settings["multiples"] = sorted({m for _, m in cases.cases})
+    settings["rating_levels"] = None if levels is None else [float(x) for x in levels]
     return FidelityReport(
         dataset=dataset.name,
-        config={**asdict(config), "multiples": list(config.multiples), "behaviour": behaviour},
+        config=settings,
         subjects=meta,
+        notes=notes,
         **{name: _concat(frames) for name, frames in tables.items()},
     )
+
+
+def _notes(cases: Cases, behaviour: bool) -> list[str]:
+    """One line per task the cases leave out."""
+    notes = []
+    if cases.scale is None:
+        notes.append(
+            "implicit data (no ratings): positives are held-out interactions; rating "
+            "fidelity is skipped"
+        )
+        if behaviour:
+            notes.append(
+                "behavioural checks: only mainstream-niche (genre-love, sequel and "
+                "generous-harsh need ratings)"
+            )
+    elif not len(cases.rating):
+        notes.append("no rating cases: rating fidelity is skipped")
+    if not len(cases.ranking):
+        notes.append("no ranking cases: ranking fidelity is skipped")
+    if not len(cases.discrimination):
+        notes.append("no discrimination cases: taste discrimination is skipped")
+    return notes
 
 
 def _discrimination(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.DataFrame:
@@ -123,32 +175,34 @@ def _discrimination(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.
     failed = np.isnan(scores)
     scores = np.where(failed, 0.5, scores)
     rows = []
-    for kind in NEGATIVE_KINDS:
-        for m in cases.config.multiples:
-            keep = cases.case_mask(kind, m)
-            labels = d["label"].to_numpy()[keep]
-            s, groups, ties = scores[keep], d["user_id"].to_numpy()[keep], tiebreak[keep]
-            base_rate = measures.top_share_decisions(groups, s, ties, 1 / (m + 1))
-            own = (s >= 0.5) & ~failed[keep] if subject.has_threshold else base_rate
-            rows.append(
-                {
-                    "subject": subject.name,
-                    "negatives": kind,
-                    "m": m,
-                    **measures.classification(labels, own),
-                    "f1_base_rate": measures.classification(labels, base_rate)["f1"],
-                    "auc": measures.auc(labels, s),
-                    "yes_share": float(own.mean()),
-                    "n": int(keep.sum()),
-                    "failed": int(failed[keep].sum()),
-                }
-            )
+    for kind, m in cases.cases:
+        keep = cases.case_mask(kind, m)
+        labels = d["label"].to_numpy()[keep]
+        s, groups, ties = scores[keep], d["list"].to_numpy()[keep], tiebreak[keep]
+        base_rate = measures.top_share_decisions(groups, s, ties, 1 / (m + 1))
+        own = (s >= 0.5) & ~failed[keep] if subject.has_threshold else base_rate
+        rows.append(
+            {
+                "subject": subject.name,
+                "negatives": kind,
+                "m": m,
+                **measures.classification(labels, own),
+                "f1_base_rate": measures.classification(labels, base_rate)["f1"],
+                "auc": measures.auc(labels, s),
+                "yes_share": float(own.mean()),
+                "n": int(keep.sum()),
+                "failed": int(failed[keep].sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _ranking(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.DataFrame:
-    r = cases.ranking.assign(tiebreak=tiebreak).sort_values(["kind", "user_id", "position"])
-    groups = [(key, rows) for key, rows in r.groupby(["kind", "user_id"], sort=False)]
+    r = cases.ranking.assign(tiebreak=tiebreak).sort_values(["kind", "list", "position"])
+    groups = [
+        ((kind, rows["user_id"].iloc[0]), rows)
+        for (kind, _), rows in r.groupby(["kind", "list"], sort=False)
+    ]
     answers = subject.rank([(user, rows["item_id"].tolist()) for (_, user), rows in groups])
     ranks: dict[str, list[int]] = {}
     failed: dict[str, int] = {}
@@ -161,8 +215,8 @@ def _ranking(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.DataFra
         rank = measures.rank_of_target(scores, rows["tiebreak"].to_numpy(), target)
         ranks.setdefault(kind, []).append(rank)
     out = []
-    for kind in NEGATIVE_KINDS:
-        ranked = np.asarray(ranks.get(kind, []))
+    for kind in pd.unique(cases.ranking["kind"]):
+        ranked = np.asarray(ranks[kind])
         if not len(ranked):
             continue
         out.append(
@@ -179,27 +233,33 @@ def _ranking(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.DataFra
 
 
 def _rating(
-    subject: Subject, cases: Cases, dataset: Dataset, draws: np.ndarray
+    subject: Subject, cases: Cases, levels: np.ndarray, draws: np.ndarray
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    probs = subject.rate(cases.rating[["user_id", "item_id"]])
+    """Ratings drawn from each subject's distribution over ``levels``, binned on them."""
+    probs = subject.rate(cases.rating[["user_id", "item_id"]], levels)
     ok = ~np.isnan(probs).any(axis=1)
-    cdf = np.cumsum(np.where(ok[:, None], probs, 0.2), axis=1)
-    simulated = 1 + (draws[:, None] >= cdf[:, :-1]).sum(axis=1)
+    cdf = np.cumsum(np.where(ok[:, None], probs, 1.0 / len(levels)), axis=1)
+    simulated = levels[(draws[:, None] >= cdf[:, :-1]).sum(axis=1)]
     # The median of each predicted distribution: the point prediction that minimises MAE.
-    median = 1 + (np.where(ok[:, None], cdf, 1.0)[:, :-1] < 0.5).sum(axis=1)
+    median = levels[(np.where(ok[:, None], cdf, 1.0)[:, :-1] < 0.5).sum(axis=1)]
     frame = cases.rating.assign(simulated=simulated.astype(float), median=median)[ok]
     real, sim = frame["rating"].to_numpy(), frame["simulated"].to_numpy()
+
+    def shares(ratings: np.ndarray) -> np.ndarray:
+        return measures.rating_shares(ratings, levels)
+
     overall = {
         "subject": subject.name,
-        "tv": measures.total_variation(measures.rating_shares(real), measures.rating_shares(sim)),
-        "kl": measures.kl_divergence(real, sim),
+        "tv": measures.total_variation(shares(real), shares(sim)),
+        "kl": measures.kl_divergence(real, sim, levels),
         "mae": float(np.abs(real - frame["median"]).mean()) if len(real) else float("nan"),
         "mean_real": float(real.mean()) if len(real) else float("nan"),
         "mean_simulated": float(sim.mean()) if len(sim) else float("nan"),
         "n": len(frame),
         "failed": int((~ok).sum()),
     }
-    genres = dataset.items.set_index(dataset.items["item_id"].astype(str))["genres"]
+    items = cases.train.items
+    genres = items.set_index(items["item_id"].astype(str))["genres"]
     exploded = (
         frame.assign(genre=frame["item_id"].map(genres)).explode("genre").dropna(subset=["genre"])
     )
@@ -212,10 +272,8 @@ def _rating(
             {
                 "subject": subject.name,
                 "genre": genre,
-                "tv": measures.total_variation(
-                    measures.rating_shares(r), measures.rating_shares(s)
-                ),
-                "kl": measures.kl_divergence(r, s),
+                "tv": measures.total_variation(shares(r), shares(s)),
+                "kl": measures.kl_divergence(r, s, levels),
                 "mean_real": float(r.mean()),
                 "mean_simulated": float(s.mean()),
                 "n": len(rows),
@@ -226,8 +284,10 @@ def _rating(
     return pd.DataFrame([overall]), by_genre
 
 
-def _behaviour(subject: Subject, personas: Personas) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows = score_pairs(subject, personas).assign(subject=subject.name)
+def _behaviour(
+    subject: Subject, personas: Personas, levels: np.ndarray | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = score_pairs(subject, personas, levels).assign(subject=subject.name)
     summary = (
         rows.groupby("check", sort=False)
         .agg(pairs=("passed", "size"), passed=("passed", "sum"), mean_gap=("gap", "mean"))

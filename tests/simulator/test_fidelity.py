@@ -23,6 +23,7 @@ from simulator.fidelity.subjects import HybridSubject, LLMSubject, UtilitySubjec
 from simulator.llm.registry import make_llm
 from simulator.llm.runtime import LLMRuntime
 
+STARS = np.arange(1.0, 6.0)
 SMALL = CaseConfig(users=12, positives=2, rated=4, multiples=(1, 3), min_history=5, seed=3)
 
 
@@ -108,17 +109,27 @@ def test_rank_and_ndcg_single_relevant():
     st.lists(st.integers(1, 5), min_size=1, max_size=80),
 )
 def test_rating_distances(real, simulated):
-    p, q = measures.rating_shares(real), measures.rating_shares(simulated)
+    p, q = measures.rating_shares(real, STARS), measures.rating_shares(simulated, STARS)
     tv = measures.total_variation(p, q)
     assert 0.0 <= tv <= 1.0 + 1e-12
     assert tv == pytest.approx(measures.total_variation(q, p))
-    assert measures.kl_divergence(real, simulated) >= -1e-12
-    assert measures.kl_divergence(real, real) == pytest.approx(0.0, abs=1e-12)
+    assert measures.kl_divergence(real, simulated, STARS) >= -1e-12
+    assert measures.kl_divergence(real, real, STARS) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_disjoint_ratings_are_total_variation_one():
     assert measures.total_variation(
-        measures.rating_shares([1, 1]), measures.rating_shares([5])
+        measures.rating_shares([1, 1], STARS), measures.rating_shares([5], STARS)
+    ) == pytest.approx(1.0)
+
+
+def test_half_star_shares_count_each_level():
+    halves = np.arange(0.5, 5.01, 0.5)
+    shares = measures.rating_shares([0.5, 3.5, 3.5, 5.0], halves)
+    assert shares.tolist() == [0.25, 0, 0, 0, 0, 0, 0.5, 0, 0, 0.25]
+    # On whole stars 3.5 and 4.0 are one bin apart; on half stars they are different bins.
+    assert measures.total_variation(
+        measures.rating_shares([3.5], halves), measures.rating_shares([4.0], halves)
     ) == pytest.approx(1.0)
 
 
@@ -136,12 +147,13 @@ def test_cases_withhold_without_leaking(synthetic, cases):
         assert (row.user_id, row.item_id) not in train  # withheld or never touched
         if not row.label:
             assert row.item_id not in touched[row.user_id]
-    positives = d[d["label"]]
+    assert (d[d["label"]].groupby("list").size() == SMALL.positives).all()
+    positives = d[d["label"]].drop_duplicates(["user_id", "item_id"])
     assert (positives.groupby("user_id").size() == SMALL.positives).all()
     real = synthetic.interactions.astype({"user_id": str, "item_id": str})
     real = real.set_index(["user_id", "item_id"])["rating"]
     keys = list(zip(positives["user_id"], positives["item_id"], strict=True))
-    assert (real.loc[keys] >= SMALL.liked).all()
+    assert (real.loc[keys] >= 4).all()  # liked: three quarters up the 1-5 scale
     # Rating cases are disjoint from the positives, so they are not chosen for being liked.
     rated = set(zip(cases.rating["user_id"], cases.rating["item_id"], strict=True))
     assert not rated & set(keys)
@@ -156,7 +168,9 @@ def test_negative_cases_are_nested_and_sized(cases):
         large = cases.discrimination_case(kind, 3)
         assert len(small) == SMALL.users * SMALL.positives * 2
         assert len(large) == SMALL.users * SMALL.positives * 4
-        assert set(small.index) <= set(large.index)
+        assert small["list"].nunique() == large["list"].nunique() == SMALL.users
+        pairs = set(zip(small["user_id"], small["item_id"], strict=True))
+        assert pairs <= set(zip(large["user_id"], large["item_id"], strict=True))
 
 
 def test_ranking_cases_hold_one_withheld_liked_item(cases):
@@ -193,14 +207,21 @@ def test_cases_are_seeded(synthetic):
     assert not a.discrimination.equals(other.discrimination)
 
 
-def test_implicit_data_is_refused_with_its_name(synthetic):
+def test_implicit_data_withholds_interactions_and_no_ratings(synthetic):
     from simulator.dataset import Dataset
-    from simulator.errors import RecworldError
 
     implicit = Dataset("clicks", synthetic.users, synthetic.items,
                        synthetic.interactions.assign(rating=np.nan))  # fmt: skip
-    with pytest.raises(RecworldError, match=r"clicks.*explicit ratings"):
-        build_cases(implicit, SMALL)
+    cases = build_cases(implicit, SMALL)
+    assert cases.scale is None and cases.rating.empty
+    positives = cases.discrimination[cases.discrimination["label"]]
+    held = set(zip(positives["user_id"], positives["item_id"], strict=True))
+    log = set(zip(synthetic.interactions["user_id"], synthetic.interactions["item_id"],
+                  strict=True))  # fmt: skip
+    train = set(zip(cases.train.interactions["user_id"], cases.train.interactions["item_id"],
+                    strict=True))  # fmt: skip
+    assert held <= log and not held & train
+    assert len(log) - len(train) == SMALL.users * SMALL.positives
 
 
 def test_bad_config_names_the_value():
@@ -256,9 +277,10 @@ def test_subject_contract(make, cases):
     groups = [(user, rows["item_id"].tolist()) for (_, user), rows in by_case]
     ranked = subject.rank(groups)
     assert [len(r) for r in ranked] == [10] * len(groups)
-    rated = subject.rate(cases.rating[["user_id", "item_id"]])
-    assert rated.shape == (len(cases.rating), 5)
-    assert np.allclose(rated.sum(axis=1), 1.0) and (rated >= 0).all()
+    for levels in (STARS, np.arange(0.5, 5.01, 0.5)):
+        rated = subject.rate(cases.rating[["user_id", "item_id"]], levels)
+        assert rated.shape == (len(cases.rating), len(levels))
+        assert np.allclose(rated.sum(axis=1), 1.0) and (rated >= 0).all()
     twin = make()
     twin.fit(cases.train)
     assert np.array_equal(judged, twin.judge(pairs))  # seeded: the same answers again

@@ -46,7 +46,12 @@ def _no_content(users: np.ndarray, items: np.ndarray) -> np.ndarray:
     return np.zeros(np.shape(items))
 
 SIGNALS = ("collaborative", "content", "popularity", "cold")
-"""The logit's features, in the order of ``TasteCore.weights`` (after the intercept)."""
+"""What ``TasteCore.signals`` gives for every (user, item) pair."""
+FEATURES = (*SIGNALS, "collaborative x depth", "content x depth", "popularity x depth")
+"""The logit's features, in the order of ``TasteCore.weights`` (after the intercept): the
+signals, then three of them times the user's depth (log history size, centred), so a user
+with a long history can lean on it and one with a short history on content and
+popularity."""
 NEGATIVES = 4
 """Uniformly drawn unseen items against each held-out one when the weights are fitted
 (plus one of the same popularity)."""
@@ -58,7 +63,7 @@ class TasteFit:
 
     Attributes:
         l2: The chosen EASE regularisation λ.
-        weights: Intercept, then one weight per entry of ``SIGNALS``.
+        weights: Intercept, then one weight per entry of ``FEATURES``.
         holdout_auc: AUC of the fitted logit on the held-out items against their negatives.
         holdout_users: Users with a held-out item.
         ease_items: Items EASE covers.
@@ -84,7 +89,7 @@ class TasteCore:
         popularity: Per catalogue item, log count scaled to [0, 1].
         l2: EASE's λ.
         max_items: At most this many (most interacted) items get an EASE column.
-        weights: Intercept and one weight per ``SIGNALS``; ``fit`` learns them. The
+        weights: Intercept and one weight per ``FEATURES``; ``fit`` learns them. The
             defaults (taste and content alike, some popularity) serve data too small to
             learn from.
         fallback: Content affinity for users without history (rows past ``history``'s
@@ -99,7 +104,7 @@ class TasteCore:
         *,
         l2: float,
         max_items: int = 6000,
-        weights: tuple[float, ...] = (0.0, 1.0, 1.0, 0.5, 0.0),
+        weights: tuple[float, ...] = (0.0, 1.0, 1.0, 0.5, 0.0, 0.0, 0.0, 0.0),
         fallback: ContentScore = _no_content,
     ) -> None:
         self.history = history.tocsr().astype(np.float32)
@@ -116,6 +121,9 @@ class TasteCore:
         self._covered = covered
         self._fit_ease()
         self._fit_content()
+        sizes = np.log1p(np.asarray(self.history.sum(axis=1)).ravel())
+        self._depth_centre = float(sizes[sizes > 0].mean()) if (sizes > 0).any() else 0.0
+        self.depth = sizes - self._depth_centre
 
     def _fit_content(self) -> None:
         """Each user's mean history embedding, and its catalogue mean and spread of cosines."""
@@ -123,12 +131,17 @@ class TasteCore:
         mean = vectors.mean(axis=0)
         centred = vectors - mean
         cov = centred.T @ centred / max(1, len(vectors))
-        taste = np.asarray(self.history @ vectors)
-        norms = np.linalg.norm(taste, axis=1, keepdims=True)
-        self.taste = np.divide(taste, norms, out=np.zeros_like(taste), where=norms > 0)
-        self.taste_mean = self.taste @ mean
-        var = np.einsum("nd,nd->n", self.taste @ cov, self.taste)
-        self.taste_scale = np.sqrt(np.maximum(var, 0.0))
+        self._item_moments = (mean, cov)
+        self._taste_sums = np.asarray(self.history @ vectors)
+        self.taste, self.taste_mean, self.taste_scale = self._standardised(self._taste_sums)
+
+    def _standardised(self, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unit taste vectors from summed embeddings, with their catalogue mean and spread."""
+        mean, cov = self._item_moments
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        taste = np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
+        var = np.einsum("nd,nd->n", taste @ cov, taste)
+        return taste, taste @ mean, np.sqrt(np.maximum(var, 0.0))
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -201,10 +214,10 @@ class TasteCore:
         _, core = best
         negatives = np.column_stack([negatives, matched])
         signals = core.signals(users, np.column_stack([items, negatives]))
-        features = np.stack(signals, axis=-1)  # users × (1 + NEGATIVES) × len(SIGNALS)
+        features = core.features(users, signals)  # users × (1 + NEGATIVES) × FEATURES
         labels = np.zeros(features.shape[:2])
         labels[:, 0] = 1.0
-        weights = _logistic(features.reshape(-1, len(SIGNALS)), labels.ravel())
+        weights = _logistic(features.reshape(-1, len(FEATURES)), labels.ravel())
         weights[0] += np.log(negatives.shape[1])  # even prior odds: one choice, one unseen
         logit = weights[0] + features @ weights[1:]
         auc = _auc(logit[:, :1], logit[:, 1:])
@@ -262,9 +275,41 @@ class TasteCore:
             out[rows] = (cos - mean) / self.taste_scale[users[rows]][:, None]
         return out
 
+    def features(self, users: np.ndarray, signals: tuple[np.ndarray, ...]) -> np.ndarray:
+        """The signals of n users × k items and their products with depth: n × k × FEATURES."""
+        users = np.asarray(users, dtype=np.int64)
+        depth = np.full(len(users), -self._depth_centre)
+        known = users < len(self.depth)
+        depth[known] = self.depth[users[known]]
+        base = np.stack(signals, axis=-1)
+        mixed = base[..., :3] * depth[:, None, None]
+        return np.concatenate([base, mixed], axis=-1)
+
     def logit(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Preference logit of each (user, item) pair, n × k; σ of it at even prior odds."""
-        features = np.stack(self.signals(users, items), axis=-1)
+        features = self.features(users, self.signals(users, items))
+        return self.weights[0] + features @ self.weights[1:]
+
+    def logit_left_out(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The logit of n (user, item) pairs as if the item were not in the user's history.
+
+        For fits on the items users did rate: their logit must be what it would be before
+        the choice, as for any item a simulated user is shown. EASE leaves the item out by
+        construction (its diagonal is zero); the content taste drops the item's vector.
+        """
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        signals = [s[:, 0] for s in self.signals(users, items[:, None])]
+        rows = np.flatnonzero((users < self.history.shape[0]) & (items < self.history.shape[1]))
+        had = np.asarray(self.history[users[rows], items[rows]]).ravel() > 0
+        rows = rows[had]
+        if len(rows):
+            sums = self._taste_sums[users[rows]] - self.item_vectors[items[rows]]
+            taste, mean, scale = self._standardised(sums)
+            cos = np.einsum("nd,nd->n", taste, self.item_vectors[items[rows]])
+            safe = np.where(scale > 1e-9, scale, 1.0)
+            signals[1][rows] = np.where(scale > 1e-9, (cos - mean) / safe, 0.0)
+        features = self.features(users, tuple(s[:, None] for s in signals))[:, 0]
         return self.weights[0] + features @ self.weights[1:]
 
 

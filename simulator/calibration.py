@@ -230,8 +230,8 @@ def _fit_rating_weights(
 
     Each rating is left out of its item's mean and its user's bias, so the weights measure
     how well the *rest* of the data predicts it, as in the simulation, where the items
-    shown are ones the user has not rated. The preference logit leaves the item out of
-    its own collaborative score (EASE's zero diagonal).
+    shown are ones the user has not rated. The preference logit is taken as if the item
+    were not yet in the user's history (``UtilityModel.preference_left_out``).
     """
     inter = dataset.interactions
     ratings = _to_stars(inter["rating"].to_numpy(dtype=float), scale)
@@ -246,7 +246,7 @@ def _fit_rating_weights(
     chunk = 50_000
     for begin in range(0, len(r), chunk):
         stop = begin + chunk
-        preference[begin:stop] = model.preference(u[begin:stop], i[begin:stop, None])[:, 0]
+        preference[begin:stop] = model.preference_left_out(u[begin:stop], i[begin:stop])
 
     # Item quality and user bias without this rating, shrunk as the model shrinks them.
     mean = float(r.mean())

@@ -190,6 +190,13 @@ class UtilityModel(Features):
             return self.affinity(users, items)
         return self.taste.logit(users, items)
 
+    def preference_left_out(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The preference logit of n (user, item) pairs from the history, as if the item
+        had not been chosen yet (``TasteCore.logit_left_out``)."""
+        if self.taste is None:
+            return self.affinity(users, np.asarray(items)[:, None])[:, 0]
+        return self.taste.logit_left_out(users, items)
+
     def click_utilities(
         self,
         preference: np.ndarray,

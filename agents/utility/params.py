@@ -71,10 +71,10 @@ class UtilityParams(BaseModel):
     exit_threshold: float = -0.6
     exit_slope: float = Field(3.0, ge=0.0)
     skip_satisfaction: float = -0.5
-    rating_affinity: float = 0.1
-    rating_quality: float = 1.2
-    rating_user_bias: float = 1.5
-    cutpoints: tuple[float, float, float, float] = (-2.4, -1.1, 0.4, 2.0)
+    rating_affinity: float = 0.12
+    rating_quality: float = 1.1
+    rating_user_bias: float = 1.6
+    cutpoints: tuple[float, float, float, float] = (-2.7, -1.4, 0.16, 1.86)
     trait_multipliers: dict[Level, float] = Field(
         default_factory=lambda: {Level.LOW: 0.5, Level.MEDIUM: 1.0, Level.HIGH: 1.5}
     )

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from agents.preferences import SIGNALS, TasteCore, holdout_liked
+from agents.preferences import FEATURES, TasteCore, holdout_liked
 from agents.utility import UtilityModel, UtilityParams
 from agents.utility.features import _rating_habits
 from scenarios.datasets import generate_synthetic
@@ -72,7 +72,9 @@ def test_new_items_are_cold_and_new_users_use_the_fallback():
     assert content[1].tolist() == [7.0, 7.0] and seen[0].tolist() == [12]
     weights = np.asarray(core.weights)
     logit = core.logit(np.array([12]), np.array([[1]]))
-    expected = weights[0] + weights[1:] @ np.array([0.0, 7.0, 0.5, 0.0])
+    depth = -core._depth_centre  # a user without history
+    signals = np.array([0.0, 7.0, 0.5, 0.0])
+    expected = weights[0] + weights[1:] @ np.concatenate([signals, signals[:3] * depth])
     assert logit[0, 0] == pytest.approx(expected)
 
 
@@ -85,7 +87,7 @@ def planted():
 def test_fit_learns_weights_that_rank_held_out_choices_first(planted):
     model = UtilityModel.from_dataset(planted)
     fit = model.taste_fit
-    assert len(fit.weights) == 1 + len(SIGNALS)
+    assert len(fit.weights) == 1 + len(FEATURES)
     assert fit.holdout_users >= 100
     assert fit.holdout_auc > 0.7, fit
     again = UtilityModel.from_dataset(planted).taste_fit

@@ -37,7 +37,6 @@ from scipy.special import expit, logsumexp
 
 from agents.traits import traits_from_history
 from agents.utility import (
-    N_RATINGS,
     QUALITY_PRIOR,
     USER_PRIOR,
     UtilityModel,
@@ -139,12 +138,12 @@ def calibrate(
     model = UtilityModel.from_dataset(dataset, params, embedder=embedder)
     traits = traits_from_history(dataset).set_index("user_id")
     scale = rating_scale(dataset)
-    real = _real_rating_shares(dataset, scale)
+    real = None if scale is None else _level_shares(dataset, scale)
     fit_info: dict[str, float] = {}
 
-    if real is not None and fit_rating_weights:
+    if scale is not None and fit_rating_weights:
         weights, fit_info = _fit_rating_weights(model, dataset, traits, scale)
-        params = params.model_copy(update=weights)
+        params = UtilityParams.model_validate({**params.model_dump(), **weights})
         model = model.with_params(params)
 
     fit_rng, check_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
@@ -155,7 +154,7 @@ def calibrate(
     outside = _fit_outside(sample.utility, target_ctr)
     size_cost = (outside - params.no_click) / np.log(sample.items.shape[1])
     update: dict[str, object] = {"page_size_cost": float(size_cost)}
-    if real is not None and not fit_rating_weights:
+    if real is not None and not fit_rating_weights and len(real) == len(params.rating_levels):
         probs = choice_probabilities(sample.utility, outside)[:, 1:]
         update["cutpoints"] = _fit_cutpoints(sample.latent, sample.spread, probs, real)
     params = params.model_copy(update=update)
@@ -171,9 +170,10 @@ def calibrate(
     simulated = real_levels = None
     tv = None
     if scale is not None:
-        counts = np.bincount(ratings, minlength=N_RATINGS + 1)[1:].astype(float)
-        simulated = stars_to_levels((counts / max(1.0, counts.sum()))[None, :], scale.levels)[0]
-        real_levels = _level_shares(dataset, scale)
+        simulated = _shares(ratings, np.asarray(params.rating_levels))
+        if len(params.rating_levels) != len(scale.levels):  # weights kept from another scale
+            simulated = stars_to_levels(simulated[None, :], scale.levels)[0]
+        real_levels = real
         tv = total_variation(simulated, real_levels)
     return CalibrationResult(
         dataset=dataset.name,
@@ -193,40 +193,27 @@ def calibrate(
 # -- the data ----------------------------------------------------------------------------
 
 
-def _real_rating_shares(dataset: Dataset, scale: RatingScale | None) -> np.ndarray | None:
-    """Shares of stars 1..5 (what the ordered logit fits), another scale mapped onto them."""
-    if scale is None:
-        return None
-    ratings = dataset.interactions["rating"].to_numpy(dtype=float)
-    ratings = ratings[np.isfinite(ratings)]
-    stars = np.clip(np.rint(_to_stars(ratings, scale)), 1, N_RATINGS).astype(int)
-    counts = np.bincount(stars, minlength=N_RATINGS + 1)[1:].astype(float)
-    return counts / counts.sum()
-
-
 def _level_shares(dataset: Dataset, scale: RatingScale) -> np.ndarray:
     """Shares of the dataset's own rating levels among its non-null ratings."""
     ratings = dataset.interactions["rating"].to_numpy(dtype=float)
-    snapped = nearest_level(ratings[np.isfinite(ratings)], scale.levels)
-    index = np.searchsorted(scale.levels, snapped)
-    counts = np.bincount(index, minlength=len(scale.levels)).astype(float)
-    return counts / counts.sum()
+    return _shares(ratings[np.isfinite(ratings)], scale.levels)
 
 
-def _to_stars(ratings: np.ndarray, scale: RatingScale | None) -> np.ndarray:
-    """Ratings mapped linearly from the dataset's scale onto 1..5 (NaN stays NaN)."""
-    if scale is None or scale.high <= scale.low:
-        return ratings
-    return 1.0 + (N_RATINGS - 1) * (ratings - scale.low) / (scale.high - scale.low)
+def _shares(ratings: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Shares of ``levels`` among ``ratings`` (each snapped to its nearest level)."""
+    index = np.searchsorted(levels, nearest_level(ratings, levels))
+    counts = np.bincount(index, minlength=len(levels)).astype(float)
+    return counts / max(1.0, counts.sum())
 
 
 # -- fitting the rating weights ----------------------------------------------------------
 
 
 def _fit_rating_weights(
-    model: UtilityModel, dataset: Dataset, traits: pd.DataFrame, scale: RatingScale | None
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Ordered-logit MLE of the preference, quality and user-bias weights on real ratings.
+    model: UtilityModel, dataset: Dataset, traits: pd.DataFrame, scale: RatingScale
+) -> tuple[dict[str, object], dict[str, float]]:
+    """Ordered-logit MLE, on the dataset's own rating levels, of the preference, quality and
+    user-bias weights and the cutpoints.
 
     Each rating is left out of its item's mean and its user's bias, so the weights measure
     how well the *rest* of the data predicts it, as in the simulation, where the items
@@ -234,7 +221,7 @@ def _fit_rating_weights(
     were not yet in the user's history (``UtilityModel.preference_left_out``).
     """
     inter = dataset.interactions
-    ratings = _to_stars(inter["rating"].to_numpy(dtype=float), scale)
+    ratings = inter["rating"].to_numpy(dtype=float)
     users = inter["user_id"].astype(str).map(model.user_index)
     items = inter["item_id"].astype(str).map(model.item_index)
     keep = np.isfinite(ratings) & users.notna().to_numpy() & items.notna().to_numpy()
@@ -261,17 +248,18 @@ def _fit_rating_weights(
     levels = traits["conformity"].reindex(row_ids).fillna("medium").to_numpy()
     conformity = pd.Series(levels).map(_multipliers(model.params)).to_numpy(dtype=float)
     features = np.column_stack([preference, conformity * quality, bias])
-    stars = np.clip(np.rint(r), 1, N_RATINGS).astype(np.int64)
+    level = 1 + np.searchsorted(scale.levels, nearest_level(r, scale.levels))
 
-    result = _ordered_logit(features, stars, model.user_spread[u])
+    result = _ordered_logit(features, level, len(scale.levels), model.user_spread[u])
     weights = {
         "rating_affinity": float(result[0]),
         "rating_quality": float(result[1]),
         "rating_user_bias": float(result[2]),
         "cutpoints": tuple(float(c) for c in result[3:-1]),
+        "rating_levels": tuple(float(x) for x in scale.levels),
     }
     info = {
-        **{k: v for k, v in weights.items() if k != "cutpoints"},
+        **{k: v for k, v in weights.items() if isinstance(v, float)},
         "log_likelihood_per_rating": float(-result[-1]),
         "n_ratings": float(len(r)),
     }
@@ -283,19 +271,20 @@ def _multipliers(params: UtilityParams) -> dict[str, float]:
 
 
 def _ordered_logit(
-    features: np.ndarray, stars: np.ndarray, scale: np.ndarray | None = None
+    features: np.ndarray, stars: np.ndarray, n_levels: int, scale: np.ndarray | None = None
 ) -> np.ndarray:
     """Maximum-likelihood ordered logit; returns (weights..., cutpoints..., mean NLL).
 
-    ``P(rating ≤ k) = σ((c_k − features·w) / scale)`` with one known scale per rating (the
+    ``stars`` are level numbers 1..``n_levels``. ``P(level ≤ k) = σ((c_k − features·w) /
+    scale)`` with one known scale per rating (the
     user's relative spread; 1 when omitted). Cutpoints are parametrised as the first plus
     positive (exp) gaps, so they stay ordered; the gradient is analytic, so 100K ratings
     fit in a fraction of a second.
     """
     n, m = features.shape
     inv = 1.0 / (np.ones(n) if scale is None else np.asarray(scale, dtype=np.float64))
-    k = N_RATINGS - 1
-    counts = np.bincount(stars, minlength=N_RATINGS + 1)[1:]
+    k = n_levels - 1
+    counts = np.bincount(stars, minlength=n_levels + 1)[1:]
     cum = np.clip(np.cumsum(counts)[:-1] / n, 1e-4, 1 - 1e-4)
     start_cuts = np.log(cum / (1 - cum))
     x0 = np.concatenate(
@@ -433,7 +422,7 @@ def _fit_outside(utility: np.ndarray, target_ctr: float) -> float:
 
 def _fit_cutpoints(
     latent: np.ndarray, spread: np.ndarray, choice: np.ndarray, real: np.ndarray
-) -> tuple[float, float, float, float]:
+) -> tuple[float, ...]:
     """Cutpoints that make the expected ratings of chosen items match ``real`` exactly.
 
     ``latent`` is in units of each user's ``spread`` (as ``rating_latent`` gives it), so
@@ -455,4 +444,4 @@ def _fit_cutpoints(
         if cuts and c <= cuts[-1]:  # an empty rating level: keep the cutpoints ordered
             c = cuts[-1] + 1e-6
         cuts.append(c)
-    return (cuts[0], cuts[1], cuts[2], cuts[3])
+    return tuple(cuts)

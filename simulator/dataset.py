@@ -175,13 +175,27 @@ def stars_to_levels(star_probs: np.ndarray, levels: np.ndarray) -> np.ndarray:
     Star s goes to the level nearest ``low + (s - 1)(high - low) / 4``, so 1 and 5 stars
     are the scale's ends; on a finer scale some levels get no probability.
     """
+    return between_scales(star_probs, np.arange(1.0, STARS + 1), levels)
+
+
+def between_scales(probs: np.ndarray, source: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Put distributions over the ``source`` levels onto ``levels``, keeping the order.
+
+    Each source level is placed at the same relative position between the target scale's
+    ends and gives its probability to the nearest target level; identical scales pass
+    through unchanged.
+    """
+    source = np.asarray(source, dtype=float)
     levels = np.asarray(levels, dtype=float)
+    probs = np.asarray(probs, dtype=float)
+    if len(source) == len(levels) and np.allclose(source, levels):
+        return probs.copy()
     low, high = float(levels[0]), float(levels[-1])
-    points = low + np.arange(STARS) * (high - low) / (STARS - 1)
+    points = low + (source - source[0]) * (high - low) / (source[-1] - source[0])
     target = np.searchsorted(levels, nearest_level(points, levels))
-    out = np.zeros((len(star_probs), len(levels)))
-    for star, level in enumerate(target):
-        out[:, level] += np.asarray(star_probs, dtype=float)[:, star]
+    out = np.zeros((len(probs), len(levels)))
+    for column, level in enumerate(target):
+        out[:, level] += probs[:, column]
     return out
 
 

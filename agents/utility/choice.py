@@ -13,7 +13,8 @@ says yes with probability σ(ℓ − no_click); the outside option grows with th
 the same user clicks on a page of ten about as often as real users do (``calibrate`` fits
 ``page_size_cost`` to a target click-through).
 
-A watched item is rated 1–5 by an ordered logit on ``rating_affinity·ℓ(user, j) +
+A watched item is rated on the scale's levels (``rating_levels``: 1–5 stars by default)
+by an ordered logit on ``rating_affinity·ℓ(user, j) +
 rating_quality·conformity(user)·quality(j) + rating_user_bias·bias(user)``, divided (with
 the cutpoints) by the user's relative spread: quality is the item's shrunk mean rating
 relative to the catalogue's, so conformist users rate like the crowd (Agent4Rec); bias and
@@ -48,7 +49,7 @@ class PageDecisions:
         choice: Slot picked, 1-based; 0 is no click.
         utility: Utility of the picked item (NaN without a click).
         probability: Probability of the option picked (the no-click one when 0).
-        rating: 1–5, 0 without a click.
+        rating: The rating's value (one of ``rating_levels``), 0 without a click.
         next_page: Whether the visit goes on.
         no_click: Probability of the outside option (watching nothing on the page).
     """
@@ -81,7 +82,7 @@ def choice_probabilities(utilities: np.ndarray, no_click: float | np.ndarray) ->
 
 
 def rating_probabilities(latent: np.ndarray, cutpoints: Sequence[float]) -> np.ndarray:
-    """Ordered-logit probabilities of ratings 1..5 for each latent score (… × 5)."""
+    """Ordered-logit probabilities of each rating level for each latent score (… × levels)."""
     latent = np.asarray(latent, dtype=np.float64)
     cdf = _sigmoid(np.asarray(cutpoints, dtype=np.float64) - latent[..., None])
     ones = np.ones_like(latent)[..., None]
@@ -90,7 +91,9 @@ def rating_probabilities(latent: np.ndarray, cutpoints: Sequence[float]) -> np.n
 
 def continue_probability(params: UtilityParams, page: np.ndarray, rating: np.ndarray) -> np.ndarray:
     """Chance of browsing on after ``page``: falls with fatigue, rises with the rating."""
-    satisfaction = np.where(rating > 0, (rating - 3.0) / 2.0, params.skip_satisfaction)
+    satisfaction = np.where(
+        rating > 0, (params.stars(rating) - 3.0) / 2.0, params.skip_satisfaction
+    )
     net = satisfaction - params.fatigue * np.asarray(page, dtype=np.float64)
     return _sigmoid(params.exit_slope * (net - params.exit_threshold))
 
@@ -241,14 +244,14 @@ class UtilityModel(Features):
         return latent / spread
 
     def rating_cutpoints(self, users: np.ndarray) -> np.ndarray:
-        """The cutpoints in units of each user's spread: n × 4."""
+        """The cutpoints in units of each user's spread: n × (levels − 1)."""
         spread = self.user_spread[np.asarray(users)]
         return np.asarray(self.params.cutpoints)[None, :] / spread[:, None]
 
     def rating_distribution(
         self, users: np.ndarray, preference: np.ndarray, items: np.ndarray, conformity: np.ndarray
     ) -> np.ndarray:
-        """Probabilities of ratings 1..5 for n (user, item) pairs: n × 5."""
+        """Probabilities of each rating level for n (user, item) pairs: n × levels."""
         latent = self.rating_latent(users, preference, items, conformity)
         cdf = _sigmoid(self.rating_cutpoints(users) - latent[:, None])
         ones = np.ones((len(latent), 1))
@@ -302,8 +305,8 @@ class UtilityModel(Features):
             users, preference[rows, picked], items[rows, picked], conformity
         )
         cdf_rating = _sigmoid(self.rating_cutpoints(users) - latent[:, None])
-        rating = 1 + (draws[:, 1:2] >= cdf_rating).sum(axis=1)
-        rating = np.where(clicked, rating, 0)
+        level = (draws[:, 1:2] >= cdf_rating).sum(axis=1)
+        rating = np.where(clicked, np.asarray(self.params.rating_levels)[level], 0.0)
 
         go_on_draw = draws[:, 2] if draws.shape[1] > 2 else np.full(n, np.nan)
         missing = np.isnan(go_on_draw)

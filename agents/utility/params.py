@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import itertools
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.profile import Level
 
 N_RATINGS = 5
-"""Ratings run 1..N_RATINGS stars; other scales are mapped onto them."""
+"""Levels of the default rating scale, whole stars 1..5."""
 LIKED = 4.0
 """Ratings at or above this make up a user's taste vector."""
 QUALITY_PRIOR = 5.0
@@ -55,7 +56,10 @@ class UtilityParams(BaseModel):
             rating minus everyone's, in stars): generous and harsh raters. The logit is
             also divided by the user's relative spread, so a user who rates everything
             alike stays near their mean.
-        cutpoints: The four increasing ordered-logit thresholds between ratings 1..5.
+        rating_levels: The values a rating can take, low to high: whole stars 1-5 by
+            default; ``calibrate`` sets the dataset's own (half stars 0.5-5, say).
+        cutpoints: The increasing ordered-logit thresholds between consecutive levels,
+            one fewer than the levels.
         trait_multipliers: Numeric value of each trait level.
     """
 
@@ -74,7 +78,8 @@ class UtilityParams(BaseModel):
     rating_affinity: float = 0.12
     rating_quality: float = 1.1
     rating_user_bias: float = 1.6
-    cutpoints: tuple[float, float, float, float] = (-2.7, -1.4, 0.16, 1.86)
+    rating_levels: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0)
+    cutpoints: tuple[float, ...] = (-2.7, -1.4, 0.16, 1.86)
     trait_multipliers: dict[Level, float] = Field(
         default_factory=lambda: {Level.LOW: 0.5, Level.MEDIUM: 1.0, Level.HIGH: 1.5}
     )
@@ -85,6 +90,28 @@ class UtilityParams(BaseModel):
         if any(b <= a for a, b in itertools.pairwise(value)):
             raise ValueError(f"cutpoints must increase strictly, got {value}; sort them")
         return value
+
+    @field_validator("rating_levels")
+    @classmethod
+    def _levels_increase(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if len(value) < 2 or any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError(f"rating_levels must be two or more increasing values, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_cutpoint_between_levels(self) -> UtilityParams:
+        if len(self.cutpoints) != len(self.rating_levels) - 1:
+            raise ValueError(
+                f"cutpoints: {len(self.rating_levels)} rating levels need "
+                f"{len(self.rating_levels) - 1} cutpoints, got {len(self.cutpoints)}"
+            )
+        return self
+
+    def stars(self, rating: float | np.ndarray) -> float | np.ndarray:
+        """A rating on the 1-5 star scale (the scale's ends at 1 and 5), for rules written
+        in stars: memory importance, satisfaction."""
+        low, high = self.rating_levels[0], self.rating_levels[-1]
+        return 1.0 + 4.0 * (np.asarray(rating, dtype=float) - low) / (high - low)
 
     def multiplier(self, level: Level | str) -> float:
         """The numeric value of a trait level."""

@@ -71,9 +71,12 @@ class UtilityPolicy:
         decisions = self._decide(users, items, pages, conformity, diversity, draws, valid)
         self.last_click_probability = 1.0 - decisions.no_click  # for HybridPolicy's routing
         go_on = decisions.next_page & (lengths > 0)  # an empty page ends the visit
+        params = self.model.params
+        top = params.rating_levels[-1]
+        stars = params.stars(decisions.rating).tolist()
         return [
-            _outcome(agent, obs, int(c), float(u), float(p), int(r), bool(g))
-            for agent, obs, c, u, p, r, g in zip(
+            _outcome(agent, obs, int(c), float(u), float(p), float(r), st, top, bool(g))
+            for agent, obs, c, u, p, r, st, g in zip(
                 agents,
                 observations,
                 # Python lists: iterating the arrays would box every element as a numpy scalar.
@@ -81,6 +84,7 @@ class UtilityPolicy:
                 decisions.utility.tolist(),
                 decisions.probability.tolist(),
                 decisions.rating.tolist(),
+                stars,
                 go_on.tolist(),
                 strict=True,
             )
@@ -93,7 +97,7 @@ class UtilityPolicy:
                 np.zeros(n, np.int64),
                 np.full(n, np.nan),
                 np.ones(n),
-                np.zeros(n, np.int64),
+                np.zeros(n),
                 np.zeros(n, bool),
                 np.ones(n),
             )
@@ -137,10 +141,13 @@ def _outcome(
     choice: int,
     utility: float,
     probability: float,
-    rating: int,
+    rating: float,
+    stars: float,
+    top: float,
     next_page: bool,
 ) -> PageOutcome:
-    """Interaction rows and a memory, as ``PickAction`` writes them."""
+    """Interaction rows and a memory, as ``PickAction`` writes them; ``stars`` is the rating
+    on the 1-5 scale the importance rule is written in, ``top`` the scale's highest level."""
     user_id = agent.user_id
     step, page, recommender = obs.step, obs.page, obs.recommender
     item_ids = [item.item_id for item in obs.items]
@@ -165,10 +172,10 @@ def _outcome(
             position=choice,
             recommender=recommender,
             action=Reaction.WATCH,
-            rating=float(rating),
+            rating=rating,
             reason=f"utility {utility:.2f}, p={probability:.2f}",
         )
         memory = agent.remember(
-            f'I watched "{item.title}", {rating}/5', step, watch_importance(rating)
+            f'I watched "{item.title}", {rating:g}/{top:g}', step, watch_importance(stars)
         )
     return PageOutcome(interactions=rows, memories=[memory], next_page=next_page)

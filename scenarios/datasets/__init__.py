@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from scenarios.datasets.generic_csv import load_csv
-from scenarios.datasets.movielens import download_movielens, load_movielens_1m, load_movielens_100k
+from scenarios.datasets.movielens import (
+    LATEST_FILES,
+    download_movielens,
+    load_movielens_1m,
+    load_movielens_100k,
+    load_movielens_latest,
+)
 from scenarios.datasets.recagent import load_recagent
 from scenarios.datasets.recbole import load_recbole
 from scenarios.datasets.synthetic import generate_synthetic
@@ -30,6 +36,7 @@ __all__ = [
     "load_dataset",
     "load_movielens_1m",
     "load_movielens_100k",
+    "load_movielens_latest",
     "load_recagent",
     "load_recbole",
     "resolve_path",
@@ -38,6 +45,7 @@ __all__ = [
 LOADERS: dict[str, Callable[..., Dataset]] = {
     "movielens-100k": load_movielens_100k,
     "movielens-1m": load_movielens_1m,
+    "movielens-latest": load_movielens_latest,
     "recagent": load_recagent,
     "recbole": load_recbole,
     "csv": load_csv,
@@ -45,7 +53,12 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
 }
 DATASET_KINDS: tuple[str, ...] = tuple(LOADERS)
 
-DEFAULT_PATHS = {"movielens-100k": "ml-100k", "movielens-1m": "ml-1m", "recagent": "recagent"}
+DEFAULT_PATHS = {
+    "movielens-100k": "ml-100k",
+    "movielens-1m": "ml-1m",
+    "movielens-latest": "ml-latest-small",
+    "recagent": "recagent",
+}
 """Folder names tried when a scenario gives a kind but no path."""
 
 DATA_ENV = "RECWORLD_DATA"
@@ -144,6 +157,7 @@ def guess_kind(path: str | Path, data_dir: str | Path | None = None) -> str:
     checks = (
         ("movielens-100k", lambda d: (d / "u.data").is_file()),
         ("movielens-1m", lambda d: (d / "ratings.dat").is_file()),
+        ("movielens-latest", lambda d: all((d / f).is_file() for f in LATEST_FILES)),
         ("recagent", lambda d: (d / "item.csv").is_file()),
         ("recbole", lambda d: any(d.glob("*.inter"))),
         ("csv", lambda d: (d / "interactions.csv").is_file()),

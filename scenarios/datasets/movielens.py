@@ -1,7 +1,9 @@
-"""MovieLens 100K and 1M, read in place from GroupLens' own file layout.
+"""MovieLens 100K, 1M and the "latest" releases (ml-latest-small, 25M, 32M), read in place
+from GroupLens' own file layouts.
 
 Titles keep the year as the source writes it ("Toy Story (1995)"); MovieLens has no plot
-text, so ``description`` is empty rather than invented.
+text, so ``description`` is empty rather than invented, except in the latest releases,
+whose users' own tags become the description ("Tags: ...").
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import io
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -23,6 +26,9 @@ GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/{name}.zip"
 
 ML100K_FILES = ("u.data", "u.item", "u.user", "u.genre")
 ML1M_FILES = ("ratings.dat", "movies.dat", "users.dat")
+LATEST_FILES = ("ratings.csv", "movies.csv")
+LATEST_TAGS = 10
+"""At most this many of a film's most used tags make its description."""
 
 ML1M_GENRES = (
     "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
@@ -175,6 +181,79 @@ def load_movielens_1m(path: str | Path) -> Dataset:
         meta={"kind": "movielens-1m", "genres": genres, "rating_scale": (1.0, 5.0),
               "timestamp": "unix"},
     )  # fmt: skip
+
+
+def load_movielens_latest(path: str | Path) -> Dataset:
+    """Load a MovieLens "latest" folder (ratings.csv, movies.csv, tags.csv when present).
+
+    Ratings run from 0.5 to 5 in half stars. Users are the rating ids (the release has no
+    user file). A rating of a film movies.csv does not list cannot be simulated: it is
+    dropped, with one warning naming the file, how many and the first line.
+    """
+    root = Path(path)
+    hint = _require_folder(root, "MovieLens latest", LATEST_FILES)
+    item_table = read_table(
+        root / "movies.csv", sep=",", quoted=True, required=("movieId", "title", "genres"),
+        hint=hint,
+    )  # fmt: skip
+    item_table.require_unique("movieId", "movieId")
+    items = item_table.frame.rename(columns={"movieId": "item_id"})[["item_id", "title"]]
+    genres = item_table.frame["genres"].where(
+        item_table.frame["genres"] != "(no genres listed)", ""
+    )
+    items["genres"] = split_genres(genres, "|")
+    items["description"] = _tag_descriptions(root / "tags.csv", items["item_id"], hint)
+
+    ratings = read_table(
+        root / "ratings.csv", sep=",", quoted=True,
+        required=("userId", "movieId", "rating", "timestamp"),
+        kinds={"rating": "float", "timestamp": "int"}, hint=hint,
+    )  # fmt: skip
+    frame = ratings.frame.rename(columns={"userId": "user_id", "movieId": "item_id"})
+    values = frame["rating"].to_numpy()
+    outside = (values < 0.5) | (values > 5)
+    if outside.any():
+        row = int(np.argmax(outside))
+        raise ratings.error(row, f"rating {values[row]:g} is outside the 0.5–5 scale")
+    known = frame["item_id"].isin(pd.Index(items["item_id"])).to_numpy()
+    if not known.all():
+        first = ratings.line_of(int(np.argmin(known)))
+        warnings.warn(
+            f"{ratings.path}: dropped {int((~known).sum())} rating(s) of films not in "
+            f"movies.csv (first at line {first})",
+            stacklevel=2,
+        )
+        frame = frame[known].reset_index(drop=True)
+    interactions = frame[["user_id", "item_id", "timestamp", "rating"]]
+    users = pd.DataFrame({"user_id": interactions["user_id"].drop_duplicates().to_list()})
+    used = sorted({g for tup in items["genres"] for g in tup})
+    return Dataset(
+        name=root.name,
+        users=users,
+        items=items.reset_index(drop=True),
+        interactions=interactions,
+        social=None,
+        source=str(root),
+        meta={"kind": "movielens-latest", "genres": used, "rating_scale": (0.5, 5.0),
+              "timestamp": "unix"},
+    )  # fmt: skip
+
+
+def _tag_descriptions(path: Path, item_ids: pd.Series, hint: str) -> pd.Series:
+    """Each film's most used tags as "Tags: a, b, c"; empty without tags.csv or tags."""
+    if not path.exists():
+        return pd.Series([""] * len(item_ids), dtype=str)
+    tags = read_table(
+        path, sep=",", quoted=True, required=("userId", "movieId", "tag"), hint=hint
+    ).frame
+    tags = tags.assign(tag=tags["tag"].str.strip().str.lower())
+    counts = tags[tags["tag"] != ""].groupby(["movieId", "tag"]).size().rename("n")
+    counts = counts.reset_index().sort_values(
+        ["movieId", "n", "tag"], ascending=[True, False, True]
+    )
+    top = counts.groupby("movieId")["tag"].apply(lambda t: ", ".join(t.head(LATEST_TAGS)))
+    text = item_ids.map(top)
+    return text.map(lambda t: f"Tags: {t}" if isinstance(t, str) and t else "").astype(str)
 
 
 def download_movielens(name: str, cache: Path, *, timeout: float = 20.0) -> Path:

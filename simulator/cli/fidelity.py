@@ -65,6 +65,13 @@ def fidelity(
     transfer_recommenders: Annotated[
         str, typer.Option(help="With --transfer: comma-separated recommenders to train.")
     ] = "item-knn,als,sasrec",
+    transfer_users: Annotated[
+        int | None,
+        typer.Option(
+            help="With --transfer: simulate the held-out users and a sample of the others, "
+            "this many in all (faster); all users when omitted."
+        ),
+    ] = None,
     cache: Annotated[Path | None, typer.Option(help="SQLite LLM response cache.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Folder for fidelity.json and CSVs.")] = None,
@@ -105,6 +112,7 @@ def fidelity(
         setup = TransferConfig(
             recommenders=tuple(_recommenders(transfer_recommenders)),
             params=_transfer_params(calibration),
+            users=transfer_users,
             seed=seed,
         )
         dataset = load_data(data, kind, data_dir)

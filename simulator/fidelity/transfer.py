@@ -29,6 +29,7 @@ from scipy import sparse
 from agents.traits import traits_from_history
 from agents.utility import UtilityModel, UtilityParams
 from simulator.dataset import Dataset
+from simulator.errors import RecworldError
 from simulator.fidelity import measures
 from simulator.fidelity.cases import Cases
 from simulator.recommenders import make_recommender
@@ -73,6 +74,12 @@ class TransferConfig:
     pages: int = 3
     params: UtilityParams | None = None
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("visits", "users", "slate_size", "pages"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise RecworldError(f"transfer: {name} must be at least 1, got {value}")
 
     def describe(self) -> dict[str, Any]:
         """The settings as plain values, for ``fidelity.json``."""

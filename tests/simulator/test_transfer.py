@@ -138,15 +138,18 @@ def test_cli_prints_the_transfer_table(tmp_path):
         app,
         ["fidelity", "--data", "synthetic", "--users", "8", "--positives", "2", "--rated",
          "3", "--multiples", "1", "--floors", "none", "--no-behaviour", "--transfer",
-         "--transfer-recommenders", "item-knn", "--out", str(out)],
+         "--transfer-recommenders", "item-knn", "--transfer-users", "40", "--out", str(out)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "transfer" in result.output and "popularity" in result.output
     assert (out / "transfer.csv").is_file()
-    bad = CliRunner().invoke(
-        app, ["fidelity", "--data", "synthetic", "--transfer-recommenders", "nope"]
-    )
-    assert bad.exit_code == 2 and "--transfer-recommenders" in bad.output
+    assert json.loads((out / "fidelity.json").read_text())["config"]["transfer"]["users"] == 40
+    for args, message in (
+        (["--transfer-recommenders", "nope"], "--transfer-recommenders"),
+        (["--transfer-users", "0"], "users must be at least 1"),
+    ):
+        bad = CliRunner().invoke(app, ["fidelity", "--data", "synthetic", *args])
+        assert bad.exit_code == 2 and message in bad.output
 
 
 @pytest.mark.data

@@ -19,7 +19,7 @@ from simulator.fidelity.behaviour import Personas, build_personas, score_pairs
 from simulator.fidelity.case_files import read_cases
 from simulator.fidelity.cases import CaseConfig, Cases, build_cases
 from simulator.fidelity.subjects import Subject
-from simulator.fidelity.transfer import TransferConfig, transfer_table
+from simulator.fidelity.transfer import TransferConfig, simulate_logs, transfer_table
 
 MIN_GENRE_RATINGS = 20
 """Genres with fewer withheld ratings get no per-genre distance (too noisy)."""
@@ -144,12 +144,16 @@ def run_fidelity(
     setup = transfer if isinstance(transfer, TransferConfig) else TransferConfig(seed=config.seed)
     transfer_frame = pd.DataFrame()
     if transfer is not False and len(cases.ranking):
-        say("transfer: simulating logs and training recommenders on them")
-        transfer_frame = transfer_table(cases, setup, tiebreak=rank_tiebreak)
+        say("transfer: simulating the training data's users")
+        logs = simulate_logs(cases, setup)
+        say("transfer: training recommenders on the real and simulated logs")
+        transfer_frame = transfer_table(cases, setup, logs=logs, tiebreak=rank_tiebreak)
     elif transfer is not False:
         notes.append("no ranking cases: the transfer measure is skipped")
     settings = {**asdict(config), "behaviour": behaviour, "cases": cases.source}
-    settings["transfer"] = setup.describe() if len(transfer_frame) else None
+    settings["transfer"] = (
+        {**setup.describe(), "simulated": logs.describe()} if len(transfer_frame) else None
+    )
     settings["multiples"] = sorted({m for _, m in cases.cases})
     settings["rating_levels"] = None if levels is None else [float(x) for x in levels]
     return FidelityReport(

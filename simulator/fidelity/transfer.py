@@ -102,7 +102,7 @@ class SyntheticLogs:
     Attributes:
         utility: Watches and ratings chosen by the utility policy.
         popularity: On every page with a utility watch, a pick drawn ∝ training count + 1
-            among the same page's items (no rating); repeats of a user's pick dropped.
+            among the same page's items that user has not picked yet (no rating).
         pages: Pages shown in all.
         visits: Visits in all.
         seconds: Time taken to simulate.
@@ -113,6 +113,16 @@ class SyntheticLogs:
     pages: int
     visits: int
     seconds: float
+
+    def describe(self) -> dict[str, Any]:
+        """Sizes and time, for ``fidelity.json``."""
+        return {
+            "watches": len(self.utility),
+            "popularity_watches": len(self.popularity),
+            "pages": self.pages,
+            "visits": self.visits,
+            "seconds": round(self.seconds, 2),
+        }
 
 
 def simulate_logs(cases: Cases, config: TransferConfig | None = None) -> SyntheticLogs:

@@ -113,6 +113,9 @@ def test_the_real_log_row_repeats_the_suites_item_knn_floor(cases):
     for kind in ("uniform", "popularity"):
         assert real.loc[kind, "ndcg@10"] == pytest.approx(floor.loc[kind, "ndcg@10"])
     assert report.config["transfer"]["recommenders"] == ["item-knn"]
+    simulated = report.config["transfer"]["simulated"]
+    assert simulated["watches"] == len(cases.train.interactions)
+    assert simulated["pages"] >= simulated["visits"] > 0
 
 
 def test_report_writes_the_transfer_table(cases, tmp_path):

@@ -45,7 +45,7 @@ from agents.utility import (
 )
 from memory.embedders import Embedder
 from simulator.dataset import Dataset, RatingScale, nearest_level, rating_scale, stars_to_levels
-from simulator.stats import total_variation
+from simulator.stats import draw_unseen, total_variation
 
 DEFAULT_TARGET_CTR = 0.2
 """Share of pages that end in a watch, when the data cannot say."""
@@ -379,12 +379,8 @@ class _Sample:
 def _popular_unseen(
     model: UtilityModel, dataset: Dataset, ids: Sequence[str], rng: np.random.Generator, k: int
 ) -> np.ndarray:
-    """k unseen catalogue items per user, drawn ∝ interaction count + 1, most likely first.
-
-    Exponential keys: keeping the k smallest of E / w (E ~ Exp(1)) is a weighted draw
-    without replacement (the Gumbel top-k trick without the logarithms), with no per-user
-    Python loop.
-    """
+    """k unseen catalogue items per user (model rows), drawn ∝ interaction count + 1, most
+    likely first (``simulator.stats.draw_unseen``)."""
     items = dataset.items["item_id"].astype(str)
     catalogue = np.array([model.item_index[i] for i in items], dtype=np.int64)
     inter = dataset.interactions
@@ -393,21 +389,11 @@ def _popular_unseen(
     row = unique.get_indexer(inter["user_id"].astype(str))
     ok = (col >= 0) & (row >= 0)
     counts = np.bincount(col[col >= 0], minlength=len(items))
-    inverse_w = 1.0 / (counts + 1.0)
     seen = sparse.csr_matrix(
         (np.ones(int(ok.sum()), dtype=bool), (row[ok], col[ok])), shape=(len(unique), len(items))
     )
-    user_rows = unique.get_indexer(list(ids))
-    out = np.empty((len(ids), k), dtype=np.int64)
-    chunk = max(1, (8 << 20) // max(1, len(items)))
-    for start in range(0, len(ids), chunk):
-        stop = min(start + chunk, len(ids))
-        keys = rng.standard_exponential(size=(stop - start, len(items))) * inverse_w
-        keys[seen[user_rows[start:stop]].toarray()] = np.inf
-        top = np.argpartition(keys, k - 1, axis=1)[:, :k]
-        order = np.argsort(np.take_along_axis(keys, top, axis=1), axis=1, kind="stable")
-        out[start:stop] = catalogue[np.take_along_axis(top, order, axis=1)]
-    return out
+    drawn = draw_unseen(counts + 1.0, seen, unique.get_indexer(list(ids)), k, rng)
+    return catalogue[drawn]
 
 
 def _fit_outside(utility: np.ndarray, target_ctr: float) -> float:

@@ -1,5 +1,6 @@
 """Summary statistics shared by the world, offline evaluation, closed-loop comparison,
-fidelity and the report.
+fidelity and the report, and the weighted draw of unseen items that calibration and the
+fidelity suite's synthetic logs both expose simulated users to.
 
 Confidence intervals use Student's t over independent units (users offline, seeds in
 closed loop): the units are few in closed loop (5 seeds), where a bootstrap interval is
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy import stats as st
 
 
@@ -83,3 +85,39 @@ def total_variation(p: Iterable[float], q: Iterable[float]) -> float:
     a = np.asarray(list(p) if not isinstance(p, np.ndarray) else p, float)
     b = np.asarray(list(q) if not isinstance(q, np.ndarray) else q, float)
     return float(0.5 * np.abs(a - b).sum())
+
+
+def draw_unseen(
+    weights: np.ndarray,
+    seen: sparse.csr_matrix,
+    rows: np.ndarray,
+    k: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``k`` columns per entry of ``rows``, drawn ∝ ``weights`` without replacement among the
+    columns that row of ``seen`` leaves out, most likely first.
+
+    Exponential keys: keeping the k smallest of E / w (E ~ Exp(1)) is a weighted draw
+    without replacement (the Gumbel top-k trick without the logarithms), with no per-row
+    Python loop. A row with fewer than ``k`` unseen columns ends with seen ones.
+
+    Args:
+        weights: Positive weight per column.
+        seen: Boolean rows × columns; ``rows`` index its rows.
+        rows: The row of ``seen`` each draw excludes.
+        k: Columns per draw, at most the number of columns.
+        rng: The generator; the keys are drawn in chunks of rows, in order.
+    """
+    n = len(weights)
+    inverse_w = 1.0 / np.asarray(weights, dtype=np.float64)
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty((len(rows), k), dtype=np.int64)
+    chunk = max(1, (8 << 20) // max(1, n))
+    for start in range(0, len(rows), chunk):
+        stop = min(start + chunk, len(rows))
+        keys = rng.standard_exponential(size=(stop - start, n)) * inverse_w
+        keys[seen[rows[start:stop]].toarray()] = np.inf
+        top = np.argpartition(keys, k - 1, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(keys, top, axis=1), axis=1, kind="stable")
+        out[start:stop] = np.take_along_axis(top, order, axis=1)
+    return out

@@ -55,6 +55,23 @@ def fidelity(
         Path | None, typer.Option(help="Also write the cases answered, as JSONL, to this folder.")
     ] = None,
     behaviour: Annotated[bool, typer.Option(help="Run the behavioural checks.")] = True,
+    transfer: Annotated[
+        bool,
+        typer.Option(
+            help="Also train recommenders on logs simulated by the utility policy and score "
+            "them on the held-out items, against the real log (the transfer table)."
+        ),
+    ] = False,
+    transfer_recommenders: Annotated[
+        str, typer.Option(help="With --transfer: comma-separated recommenders to train.")
+    ] = "item-knn,als,sasrec",
+    transfer_users: Annotated[
+        int | None,
+        typer.Option(
+            help="With --transfer: simulate the held-out users and a sample of the others, "
+            "this many in all (faster); all users when omitted."
+        ),
+    ] = None,
     cache: Annotated[Path | None, typer.Option(help="SQLite LLM response cache.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Folder for fidelity.json and CSVs.")] = None,
@@ -70,6 +87,7 @@ def fidelity(
     from simulator.fidelity.case_files import write_cases as save_cases
     from simulator.fidelity.cases import CaseConfig, build_cases
     from simulator.fidelity.floors import FLOORS, RecommenderFloor
+    from simulator.fidelity.transfer import TransferConfig
 
     try:
         if policy not in POLICIES:
@@ -91,6 +109,12 @@ def fidelity(
             seed=seed,
         )
         _warn_unused(policy, llm, calibration, cache)
+        setup = TransferConfig(
+            recommenders=tuple(_recommenders(transfer_recommenders)),
+            params=_transfer_params(calibration),
+            users=transfer_users,
+            seed=seed,
+        )
         dataset = load_data(data, kind, data_dir)
         folder = out or Path("runs") / f"fidelity-{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
         prepare_out(folder)
@@ -107,6 +131,7 @@ def fidelity(
                 config,
                 cases=given,
                 behaviour=behaviour,
+                transfer=setup if transfer else False,
                 on_progress=status.update,
             )
         close = getattr(getattr(agent, "llm", None), "close", None)
@@ -150,6 +175,24 @@ def _warn_unused(policy: str, llm: str, calibration: Path | None, cache: Path | 
         unused += ["--llm"] * (llm != "scripted") + ["--cache"] * (cache is not None)
     if unused:
         console.print(f"[yellow]note:[/] {', '.join(unused)} ignored with --policy {policy}")
+
+
+def _recommenders(text: str) -> list[str]:
+    from simulator.recommenders.registry import check_recommender_names
+
+    try:
+        return check_recommender_names(text.split(","))
+    except ValueError as exc:
+        raise RecworldError(f"--transfer-recommenders: {exc}") from None
+
+
+def _transfer_params(calibration: Path | None):
+    """The utility parameters the synthetic logs are simulated with: the calibration's."""
+    from simulator.calibration import CalibrationResult
+
+    if calibration is None or not calibration.is_file():
+        return None
+    return CalibrationResult.load(calibration).params
 
 
 def _multiples(text: str) -> tuple[int, ...]:
@@ -202,6 +245,12 @@ def _print(report) -> None:
             report.behaviour,
             ["subject", "check", "passed", "pairs", "mean_gap", "p_value"],
         ),
+        (
+            "transfer (recommenders trained on each log, NDCG@10 of the held-out liked item; "
+            "ratio to the real log)",
+            report.transfer,
+            ["recommender", "log", "negatives", "ndcg@10", "ratio", "watches", "seconds"],
+        ),
     ]
     for title, frame, columns in tables:
         if frame.empty:
@@ -209,7 +258,10 @@ def _print(report) -> None:
         table = Table(title=title)
         for column in columns:
             table.add_column(
-                column, justify="left" if column in ("subject", "negatives", "check") else "right"
+                column,
+                justify="left"
+                if column in ("subject", "negatives", "check", "recommender", "log")
+                else "right",
             )
         for row in frame[columns].itertuples(index=False):
             table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))

@@ -19,10 +19,12 @@ from simulator.fidelity.behaviour import Personas, build_personas, score_pairs
 from simulator.fidelity.case_files import read_cases
 from simulator.fidelity.cases import CaseConfig, Cases, build_cases
 from simulator.fidelity.subjects import Subject
+from simulator.fidelity.transfer import TransferConfig, simulate_logs, transfer_table
 
 MIN_GENRE_RATINGS = 20
 """Genres with fewer withheld ratings get no per-genre distance (too noisy)."""
 TABLES = ("discrimination", "ranking", "rating", "rating_by_genre", "behaviour")
+WRITTEN = (*TABLES, "behaviour_cases", "transfer")
 
 
 @dataclass
@@ -38,11 +40,13 @@ class FidelityReport:
     rating_by_genre: pd.DataFrame
     behaviour: pd.DataFrame
     behaviour_cases: pd.DataFrame = field(default_factory=pd.DataFrame)
+    transfer: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Recommenders trained on real and simulated logs (``simulator.fidelity.transfer``)."""
     notes: list[str] = field(default_factory=list)
     """What was skipped and why (implicit data has no rating fidelity)."""
 
     def to_json(self) -> dict[str, Any]:
-        tables = {name: _records(getattr(self, name)) for name in (*TABLES, "behaviour_cases")}
+        tables = {name: _records(getattr(self, name)) for name in WRITTEN}
         return {
             "dataset": self.dataset,
             "config": self.config,
@@ -57,7 +61,7 @@ class FidelityReport:
         out.mkdir(parents=True, exist_ok=True)
         written = [out / "fidelity.json"]
         written[0].write_text(json.dumps(self.to_json(), indent=2, default=_plain))
-        for name in (*TABLES, "behaviour_cases"):
+        for name in WRITTEN:
             path = out / f"{name}.csv"
             getattr(self, name).to_csv(path, index=False)
             written.append(path)
@@ -71,6 +75,7 @@ def run_fidelity(
     *,
     cases: Cases | str | Path | None = None,
     behaviour: bool = True,
+    transfer: bool | TransferConfig = False,
     on_progress: Callable[[str], None] | None = None,
 ) -> FidelityReport:
     """Withhold cases (or take given ones), fit each subject, and score all four tasks.
@@ -87,6 +92,9 @@ def run_fidelity(
         cases: Cases to answer instead of drawing them: ``Cases`` or a folder of JSONL
             files (``simulator.fidelity.case_files``).
         behaviour: Run the behavioural checks.
+        transfer: Also train recommenders on logs simulated by the utility policy and
+            score them on the held-out items (the ``transfer`` table); a
+            ``TransferConfig`` sets how (True: the defaults, seeded like the cases).
         on_progress: Called with a line per stage.
     """
     config = config or CaseConfig()
@@ -133,7 +141,19 @@ def run_fidelity(
             tables["behaviour"].append(summary)
             tables["behaviour_cases"].append(rows)
         meta.append(_subject_meta(subject, stats_before, time.perf_counter() - started))
+    setup = transfer if isinstance(transfer, TransferConfig) else TransferConfig(seed=config.seed)
+    transfer_frame = pd.DataFrame()
+    if transfer is not False and len(cases.ranking):
+        say("transfer: simulating the training data's users")
+        logs = simulate_logs(cases, setup)
+        say("transfer: training recommenders on the real and simulated logs")
+        transfer_frame = transfer_table(cases, setup, logs=logs, tiebreak=rank_tiebreak)
+    elif transfer is not False:
+        notes.append("no ranking cases: the transfer measure is skipped")
     settings = {**asdict(config), "behaviour": behaviour, "cases": cases.source}
+    settings["transfer"] = (
+        {**setup.describe(), "simulated": logs.describe()} if len(transfer_frame) else None
+    )
     settings["multiples"] = sorted({m for _, m in cases.cases})
     settings["rating_levels"] = None if levels is None else [float(x) for x in levels]
     return FidelityReport(
@@ -141,6 +161,7 @@ def run_fidelity(
         config=settings,
         subjects=meta,
         notes=notes,
+        transfer=transfer_frame,
         **{name: _concat(frames) for name, frames in tables.items()},
     )
 

@@ -1,9 +1,11 @@
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import sparse
 from scipy import stats as sst
 
-from simulator.stats import entropy_bits, gini, mean_ci
+from simulator.stats import draw_unseen, entropy_bits, gini, mean_ci
 
 
 def test_mean_ci_matches_scipy_t_interval():
@@ -46,3 +48,18 @@ def test_entropy_bounded_by_log_support(counts):
 def test_entropy_uniform():
     assert np.isclose(entropy_bits([3, 3, 3, 3]), 2.0)
     assert entropy_bits([0, 0]) == 0.0
+
+
+def test_draw_unseen_is_a_seeded_weighted_draw_of_unseen_columns():
+    weights = np.array([1.0, 1.0, 8.0, 1.0, 4.0, 1.0])
+    seen = sparse.csr_matrix(np.array([[1, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 1]], bool))
+    rows = np.repeat([0, 1], 2000)
+    drawn = draw_unseen(weights, seen, rows, 3, np.random.default_rng(0))
+    again = draw_unseen(weights, seen, rows, 3, np.random.default_rng(0))
+    assert (drawn == again).all()
+    assert all(len(set(row)) == 3 for row in drawn)
+    assert not (drawn[rows == 0] == 0).any()
+    assert not np.isin(drawn[rows == 1], [2, 5]).any()
+    # Most likely first: the heaviest unseen column leads most draws.
+    assert np.mean(drawn[rows == 0, 0] == 2) == pytest.approx(8 / 15, abs=0.04)
+    assert np.mean(drawn[rows == 1, 0] == 4) == pytest.approx(4 / 7, abs=0.04)

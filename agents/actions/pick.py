@@ -7,8 +7,9 @@ rating question in the same page round; both are one batch across agents.
 
 Small models favour the first options of a list, so each page is asked under ``orders``
 evenly spaced cyclic shifts of its items (all in the same batch) and the answers are
-averaged back onto the items (``agents.debias``). A given content-free distribution for
-the rating question (``rate_prior``) is divided out of every rating answer.
+averaged back onto the items (``agents.debias``). A content-free distribution for the
+rating question (``rate_prior``, given or asked once with ``calibrate_ratings``) is divided
+out of every rating answer.
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from agents.actions.base import PageObservation, PageOutcome
-from agents.debias import average_over_orders, calibrated, shifted_orders
+from agents.debias import (
+    CONTENT_FREE_TITLE,
+    average_over_orders,
+    calibrated,
+    mean_distribution,
+    shifted_orders,
+)
 from agents.domain import FILMS, Domain
 from agents.importance import NOTHING_APPEALED_IMPORTANCE, watch_importance
+from agents.profile import ItemProfile
 from agents.prompts import PROMPTS, domain_words, page_messages, render
-from simulator.types import Interaction, LLMRequest, LLMResponse, Reaction
+from simulator.types import LLM, Interaction, LLMRequest, LLMResponse, Reaction
 
 if TYPE_CHECKING:
     from agents.user import UserAgent
@@ -142,7 +150,11 @@ class PickAction:
             Reaction.WATCH,
             reason=f"picked with p={response.choice_probs[str(choice)]:.2f}",
         )
-        follow_up = LLMRequest(
+        return PageOutcome(interactions=rows, follow_up=self.rate_request(agent, item))
+
+    def rate_request(self, agent: UserAgent, item: ItemProfile) -> LLMRequest:
+        """The rating question about ``item``, asked after a pick."""
+        return LLMRequest(
             messages=render(
                 PROMPTS["rate"],
                 persona=agent.profile.describe(short=True),
@@ -152,7 +164,17 @@ class PickAction:
             choices=RATINGS,
             tag="rate",
         )
-        return PageOutcome(interactions=rows, follow_up=follow_up)
+
+    def calibrate_ratings(self, llm: LLM, agents: Sequence[UserAgent]) -> dict[str, float] | None:
+        """Ask the rating question about a content-free item for ``agents`` (one batch) and
+        keep the mean answer as ``rate_prior``; a few agents are enough. Returns it, or None
+        (and leaves the prior unchanged) when no answer came back."""
+        blank = ItemProfile(item_id="", title=CONTENT_FREE_TITLE)
+        answers = llm.generate([self.rate_request(agent, blank) for agent in agents])
+        prior = mean_distribution([a.choice_probs for a in answers], RATINGS)
+        if prior is not None:
+            self.rate_prior = prior
+        return prior
 
     def resolve(
         self,

@@ -107,3 +107,31 @@ def test_pick_asks_every_shift_in_one_batch_and_cancels_position_bias():
     assert "listen to" in llm.batches[0][0].messages[-1].content
     shown = [r.messages[-1].content for r in llm.batches[0][:3]]
     assert [s.index('"Item 0"') < s.index('"Item 1"') for s in shown] == [True, False, True]
+
+
+class SkewedRatings:
+    """A fake model whose rating answers lean to 1 star whatever the item."""
+
+    label = "skewed"
+
+    def generate(self, requests):
+        skew = {"1": 0.6, "2": 0.1, "3": 0.1, "4": 0.1, "5": 0.1}
+        return [LLMResponse(text="1", choice_probs=dict(skew)) for _ in requests]
+
+
+def test_pick_ratings_divide_out_the_content_free_answer():
+    model = mesa.Model(seed=0)
+    agents = [UserAgent(model, UserProfile(user_id=f"u{k}")) for k in range(3)]
+    items = (ItemProfile(item_id="a", title="A"),)
+    action = PickAction(orders=1)
+    prior = action.calibrate_ratings(SkewedRatings(), agents)
+    assert prior == pytest.approx({"1": 0.6, "2": 0.1, "3": 0.1, "4": 0.1, "5": 0.1})
+    # With the prior divided out every rating is equally likely: draw 0.5 lands on 3 stars.
+    obs = PageObservation(step=1, page=1, items=items, recommender="r", draws=(0.0, 0.5, 0.0))
+    picked = LLMResponse(text="1", choice_probs={"0": 0.0, "1": 1.0})
+    outcome = action.apply(agents[0], obs, picked)
+    answer = SkewedRatings().generate([outcome.follow_up])[0]
+    rated = action.resolve(agents[0], obs, outcome, answer)
+    assert rated.interactions[0].rating == 3.0
+    uncalibrated = PickAction(orders=1).resolve(agents[0], obs, outcome, answer)
+    assert uncalibrated.interactions[0].rating == 1.0

@@ -58,7 +58,7 @@ def _template(rules: str, task: str) -> ChatPromptTemplate:
 BROWSE_TASK = (
     "Things you remember:\n{memories}\n\n"
     "Page {page} of your recommendations:\n{items}\n\n"
-    "Which items do you watch? For each, give its position, your rating from 1 to 5 "
+    "Which items do you {consume}? For each, give its position, your rating from 1 to 5 "
     "and a short reason. Say in a few words how this page made you feel, and "
     "whether you want to see the next page."
 )

@@ -13,6 +13,8 @@ Run from the repository root (a few minutes with SmolLM2 on a CPU)::
 
     python benchmarks/llm_debias.py ../shared/data/ml-100k --users 8 --orders 3
     python benchmarks/llm_debias.py ../shared/data/ml-100k --users 8 --orders 1 --no-calibration
+
+``first_share_by_position`` is the share of lists whose top item sat at each position.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def main() -> None:
     parser.add_argument("--rated", type=int, default=4)
     parser.add_argument("--orders", type=int, default=3)
     parser.add_argument("--no-calibration", action="store_true")
+    parser.add_argument("--rating-prior", action="store_true")
     args = parser.parse_args()
 
     dataset = load_dataset(guess_kind(args.data), args.data)
@@ -47,7 +50,11 @@ def main() -> None:
         users=args.users, positives=args.positives, rated=args.rated, multiples=(1,)
     )
     cases = build_cases(dataset, config)
-    options = {"orders": args.orders, "calibrate": not args.no_calibration}
+    options = {
+        "orders": args.orders,
+        "calibrate": not args.no_calibration,
+        "rating_prior": args.rating_prior,
+    }
     accepted = inspect.signature(LLMSubject).parameters
     subject = LLMSubject(
         LLMRuntime(make_llm(args.llm, seed=0)),
@@ -63,7 +70,8 @@ def main() -> None:
     groups = [(rows["user_id"].iloc[0], rows["item_id"].tolist()) for _, rows in
               r.groupby(["kind", "list"], sort=False)]
     scores = subject.rank(groups)
-    first = [int(np.argmax(s)) == 0 for s in scores if not np.isnan(s).all()]
+    top = [int(np.argmax(s)) for s in scores if not np.isnan(s).all()]
+    first = [t == 0 for t in top]
 
     levels = cases.scale.levels
     probs = subject.rate(cases.rating[["user_id", "item_id"]], levels)
@@ -76,6 +84,7 @@ def main() -> None:
         "n_judge": len(yes),
         "first_share": float(np.mean(first)),
         "n_lists": len(first),
+        "first_share_by_position": np.bincount(top, minlength=10).tolist(),
         "rating_tv": float(0.5 * np.abs(real - simulated).sum()),
         "rating_real": [round(float(x), 3) for x in real],
         "rating_simulated": [round(float(x), 3) for x in simulated],

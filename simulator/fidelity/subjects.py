@@ -49,7 +49,13 @@ from agents.utility import (
     choice_probabilities,
 )
 from memory.embedders import HashingEmbedder
-from simulator.dataset import Dataset, between_scales, rating_scale, stars_to_levels
+from simulator.dataset import (
+    Dataset,
+    RatingScale,
+    between_scales,
+    rating_scale,
+    stars_to_levels,
+)
 from simulator.llm.runtime import LLMRuntime
 from simulator.types import LLMRequest
 
@@ -91,19 +97,30 @@ class LLMSubject:
         orders: Orders each ranking list is asked in (1: as drawn only).
         calibrate: Divide yes/no and rating answers by the content-free answer.
         grounding: Similar history items shown per question (0: none).
+        rating_prior: Multiply calibrated rating answers by the training data's share of
+            each star, replacing the model's prior (divided out) by the data's. Off by
+            default: with a model that knows little it makes ratings mostly the data's.
     """
 
     has_threshold = True
 
     def __init__(
-        self, llm: LLMRuntime, *, orders: int = 3, calibrate: bool = True, grounding: int = 3
+        self,
+        llm: LLMRuntime,
+        *,
+        orders: int = 3,
+        calibrate: bool = True,
+        grounding: int = 3,
+        rating_prior: bool = False,
     ) -> None:
         self.llm = llm
         self.name = f"llm {llm.label}"
         self.orders = orders
         self.calibrate = calibrate
         self.grounding = grounding
+        self.rating_prior = rating_prior
         self.failures = 0
+        self._star_shares: np.ndarray | None = None
         self.domain = NEUTRAL
         self.content_free: dict[str, dict[str, float]] = {}
         """The mean content-free answer per prompt kind, once asked."""
@@ -124,6 +141,7 @@ class LLMSubject:
         scale = rating_scale(train)
         high = scale.high if scale else 5.0
         traits = _measured_traits(train)
+        self._star_shares = _star_shares(train.interactions["rating"], scale)
         self._history = {}
         for user, rows in inter.groupby("user_id", sort=False):
             entries = [
@@ -200,9 +218,11 @@ class LLMSubject:
         ]
         free: list[LLMRequest] = []
         if self.calibrate and task not in self.content_free:
+            # The same template as the real questions, every item-dependent part content-free.
             blank = ItemProfile(item_id="", title=CONTENT_FREE_TITLE)
+            note = similar_note(self.domain, [CONTENT_FREE_TITLE]) if self.grounding else ""
             free = [
-                self._question(task, u, blank, "")
+                self._question(task, u, blank, note)
                 for u in list(dict.fromkeys(users))[:CONTENT_FREE_PERSONAS]
             ]
         answers = self._ask(free + requests)
@@ -259,13 +279,15 @@ class LLMSubject:
         for i, probs in enumerate(self._about_items(pairs, "rate_after_history")):
             if probs is not None:
                 row = np.array([probs.get(r, 0.0) for r in RATINGS])
+                if self.rating_prior and self._star_shares is not None:
+                    row = row * self._star_shares
                 stars[i] = row / row.sum() if row.sum() else 1.0 / len(RATINGS)
         out = stars_to_levels(np.nan_to_num(stars), levels)
         out[np.isnan(stars).any(axis=1)] = np.nan
         return out
 
 
-CONTENT_FREE_PERSONAS = 3
+CONTENT_FREE_PERSONAS = 5
 """Personas asked about the content-free item; their answers are averaged."""
 
 _CHOICES = {"judge": ("yes", "no"), "rate_after_history": RATINGS}
@@ -273,6 +295,15 @@ _CHOICES = {"judge": ("yes", "no"), "rate_after_history": RATINGS}
 
 def _only(probs: dict[str, float], choices: tuple[str, ...]) -> dict[str, float]:
     return {c: probs.get(c, 0.0) for c in choices}
+
+
+def _star_shares(ratings: pd.Series, scale: RatingScale | None) -> np.ndarray | None:
+    """The share of training ratings nearest each of the five stars (None without ratings)."""
+    rated = ratings.dropna().to_numpy(dtype=float)
+    if scale is None or not len(rated) or scale.high <= scale.low:
+        return None
+    stars = np.clip(np.rint(1 + 4 * (rated - scale.low) / (scale.high - scale.low)), 1, 5)
+    return np.bincount(stars.astype(int) - 1, minlength=len(RATINGS)) / len(stars)
 
 
 def _measured_traits(train: Dataset) -> dict[str, Traits]:

@@ -78,7 +78,7 @@ def test_contextual_calibration_divides_by_the_content_free_answer(cases):
     assert scores == pytest.approx(np.full(len(pairs), odds / (1 + odds)))
     assert llm.content_free["judge"] == pytest.approx({"yes": 0.8, "no": 0.2})
     asked = len(fake.requests)
-    assert asked == len(pairs) + min(3, pairs["user_id"].nunique())
+    assert asked == len(pairs) + min(5, pairs["user_id"].nunique())
     llm.judge(pairs)  # the content-free answer is asked once per prompt kind
     assert len(fake.requests) == asked + len(pairs)
     raw = subject(Fake(free={"yes": 0.8, "no": 0.2}, real={"yes": 0.9, "no": 0.1}), calibrate=False)
@@ -119,3 +119,13 @@ def test_unrated_history_reads_interacted_with(cases):
     assert "interacted with" in task and "watched" not in task and "/5" not in task
     # Without ratings the data cannot tell conformity; it is left out, not called medium.
     assert "people's" not in persona
+
+
+def test_the_rating_prior_replaces_the_models_prior_by_the_datas(cases):
+    skew = {"1": 0.6, "2": 0.1, "3": 0.1, "4": 0.1, "5": 0.1}
+    llm = subject(Fake(free=skew, real=skew), rating_prior=True)
+    llm.fit(cases.train)
+    probs = llm.rate(cases.rating[["user_id", "item_id"]], np.arange(1.0, 6.0))
+    ratings = cases.train.interactions["rating"].dropna().round().astype(int)
+    shares = np.bincount(ratings - 1, minlength=5) / len(ratings)
+    assert probs == pytest.approx(np.tile(shares, (len(probs), 1)))

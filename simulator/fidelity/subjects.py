@@ -245,34 +245,59 @@ class LLMSubject:
         return scores
 
     def rank(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
-        """Each list under ``orders`` cyclic shifts, all in one batch, averaged back."""
+        """Each list under ``orders`` cyclic shifts, all in one batch, averaged back.
+
+        With ``calibrate``, the first call also asks about a list of content-free items for
+        a few users; that answer is the model's preference for each letter, divided out of
+        every answer before the shifts are averaged (a few shifts alone move a strong
+        preference for some letters onto the items shown there in every order).
+        """
         requests, shapes = [], []
         for user, items in groups:
-            persona, memories = self._persona(user)
             labels = LETTERS[: len(items)]
             orders = shifted_orders(len(items), self.orders)
             shapes.append((labels, orders))
             for order in orders:
-                listing = quote_items([self._items[items[i]] for i in order], labels=labels)
-                messages = render(
-                    PROMPTS["rank"],
-                    persona=persona,
-                    memories=memories,
-                    items=listing,
-                    count=str(len(items)),
-                    **domain_words(self.domain),
-                )
-                requests.append(LLMRequest(messages=messages, choices=labels, tag="rank"))
-        answers = iter(self._ask(requests))
+                requests.append(self._listing(user, [self._items[items[i]] for i in order]))
+        free: list[LLMRequest] = []
+        if self.calibrate and "rank" not in self.content_free and groups:
+            blank = ItemProfile(item_id="", title=CONTENT_FREE_TITLE)
+            size = max(len(items) for _, items in groups)
+            users = list(dict.fromkeys(str(u) for u, _ in groups))[:CONTENT_FREE_PERSONAS]
+            free = [self._listing(u, [blank] * size) for u in users]
+        answers = self._ask(free + requests)
+        if free:
+            prior = mean_distribution(answers[: len(free)], free[0].choices or ())
+            if prior is not None:
+                self.content_free["rank"] = prior
+        prior = self.content_free.get("rank") if self.calibrate else None
+        rest = iter(answers[len(free) :])
         out = []
         for labels, orders in shapes:
-            probs = [next(answers) for _ in orders]
+            probs = [next(rest) for _ in orders]
             if any(p is None for p in probs):
                 out.append(np.full(len(labels), np.nan))
                 continue
-            mean = average_over_orders([p for p in probs if p is not None], orders, labels)
+            shown = [_only(p, labels) for p in probs if p is not None]
+            if prior is not None and set(labels) <= set(prior):
+                shown = [calibrated(p, prior) for p in shown]
+            mean = average_over_orders(shown, orders, labels)
             out.append(np.array([mean[x] for x in labels]))
         return out
+
+    def _listing(self, user: str, items: Sequence[ItemProfile]) -> LLMRequest:
+        """The ranking question about ``items`` in the order shown, lettered from A."""
+        persona, memories = self._persona(user)
+        labels = LETTERS[: len(items)]
+        messages = render(
+            PROMPTS["rank"],
+            persona=persona,
+            memories=memories,
+            items=quote_items(items, labels=labels),
+            count=str(len(items)),
+            **domain_words(self.domain),
+        )
+        return LLMRequest(messages=messages, choices=labels, tag="rank")
 
     def rate(self, pairs: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
         stars = np.full((len(pairs), len(RATINGS)), np.nan)
@@ -293,7 +318,7 @@ CONTENT_FREE_PERSONAS = 5
 _CHOICES = {"judge": ("yes", "no"), "rate_after_history": RATINGS}
 
 
-def _only(probs: dict[str, float], choices: tuple[str, ...]) -> dict[str, float]:
+def _only(probs: dict[str, float], choices: Sequence[str]) -> dict[str, float]:
     return {c: probs.get(c, 0.0) for c in choices}
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from agents.actions.base import Action, PageObservation, PageOutcome
 from agents.user import UserAgent
-from simulator.types import LLM
+from simulator.types import LLM, LLMRequest, LLMResponse
 
 
 class Policy(Protocol):
@@ -15,6 +15,18 @@ class Policy(Protocol):
         self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]
     ) -> list[PageOutcome]:
         """One decision per agent, in order; at most one LLM batch per call."""
+
+
+@runtime_checkable
+class AskedInOrders(Protocol):
+    """An action that asks each page several times (under several orders of its items) and
+    combines the answers into one, as ``PickAction`` does to cancel position bias."""
+
+    def requests(self, agent: UserAgent, observation: PageObservation) -> list[LLMRequest]: ...
+
+    def combine(
+        self, observation: PageObservation, responses: Sequence[LLMResponse]
+    ) -> LLMResponse: ...
 
 
 class LLMPolicy:
@@ -36,10 +48,7 @@ class LLMPolicy:
         self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]
     ) -> list[PageOutcome]:
         action = self.browse
-        requests = [
-            action.request(agent, obs) for agent, obs in zip(agents, observations, strict=True)
-        ]
-        responses = self.llm.generate(requests)
+        responses = self._ask(agents, observations)
         outcomes = [
             action.apply(agent, obs, response)
             for agent, obs, response in zip(agents, observations, responses, strict=True)
@@ -51,3 +60,20 @@ class LLMPolicy:
             for i, answer in zip(pending, answers, strict=True):
                 outcomes[i] = action.resolve(agents[i], observations[i], outcomes[i], answer)
         return outcomes
+
+    def _ask(
+        self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]
+    ) -> list[LLMResponse]:
+        """Every agent's page in one batch; all orders of all pages when the action asks
+        several, combined back into one answer per agent."""
+        action = self.browse
+        pairs = list(zip(agents, observations, strict=True))
+        if not isinstance(action, AskedInOrders):
+            return self.llm.generate([action.request(agent, obs) for agent, obs in pairs])
+        asked = [action.requests(agent, obs) for agent, obs in pairs]
+        flat = self.llm.generate([r for requests in asked for r in requests])
+        out, start = [], 0
+        for (_, obs), requests in zip(pairs, asked, strict=True):
+            out.append(action.combine(obs, flat[start : start + len(requests)]))
+            start += len(requests)
+        return out

@@ -15,13 +15,47 @@ class Level(StrEnum):
 
 
 class Traits(BaseModel):
-    """Agent4Rec's three behavioural traits, each at three levels."""
+    """Agent4Rec's three behavioural traits, each at three levels.
+
+    A trait left unset is unknown: models that need a level read the default (medium),
+    but prompts never present it as the user's, because a persona of defaults tells the
+    model nothing true. ``known()`` names the traits that were given.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     activity: Level = Level.MEDIUM
     conformity: Level = Level.MEDIUM
     diversity: Level = Level.MEDIUM
+
+    def known(self) -> dict[str, Level]:
+        """The traits given explicitly (measured, drawn or read from the data)."""
+        return {name: getattr(self, name) for name in TRAIT_ORDER if name in self.model_fields_set}
+
+    def describe(self) -> str:
+        """The known traits in words; empty when none is known."""
+        known = self.known()
+        return " ".join(_TRAIT_WORDS[name][level] for name, level in known.items())
+
+
+TRAIT_ORDER = ("activity", "conformity", "diversity")
+_TRAIT_WORDS = {
+    "activity": {
+        Level.LOW: "You use the platform rarely.",
+        Level.MEDIUM: "You use the platform now and then.",
+        Level.HIGH: "You use the platform a lot.",
+    },
+    "conformity": {
+        Level.LOW: "Your ratings often differ from most people's.",
+        Level.MEDIUM: "Your ratings sometimes differ from most people's.",
+        Level.HIGH: "Your ratings usually agree with most people's.",
+    },
+    "diversity": {
+        Level.LOW: "You stick to a few genres.",
+        Level.MEDIUM: "You enjoy a fair range of genres.",
+        Level.HIGH: "You range over many genres.",
+    },
+}
 
 
 class UserProfile(BaseModel):
@@ -63,8 +97,8 @@ class UserProfile(BaseModel):
             lines.append("You most enjoy: " + ", ".join(self.favourite_genres[:5]) + ".")
         if self.taste:
             lines.append(self.taste)
-        t = self.traits
-        lines.append(f"Activity {t.activity}, conformity {t.conformity}, diversity {t.diversity}.")
+        if traits := self.traits.describe():
+            lines.append(traits)
         return "\n".join(lines)
 
 

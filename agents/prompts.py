@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from agents.domain import FILMS, Domain
 from agents.profile import ItemProfile, UserProfile
 from simulator.types import ChatMessage
 
@@ -57,16 +58,16 @@ def _template(rules: str, task: str) -> ChatPromptTemplate:
 BROWSE_TASK = (
     "Things you remember:\n{memories}\n\n"
     "Page {page} of your recommendations:\n{items}\n\n"
-    "Which items do you watch? For each, give its position, your rating from 1 to 5 "
+    "Which items do you {consume}? For each, give its position, your rating from 1 to 5 "
     "and a short reason. Say in a few words how this page made you feel, and "
     "whether you want to see the next page."
 )
 PICK_TASK = (
     "You remember:\n{memories}\n\nPage {page} of your recommendations:\n"
-    "{items}\n\nWhich one would you watch now? Answer with its "
+    "{items}\n\nWhich one would you {consume} now? Answer with its "
     "number, or 0 if none appeals to you."
 )
-RATE_TASK = "You just watched {item}. How do you rate it from 1 to 5?"
+RATE_TASK = "You just {consumed} {item}. How do you rate it from 1 to 5?"
 SEARCH_TASK = (
     "Things you remember:\n{memories}\n\n"
     "You open the search box of the platform to find something you want to watch now. "
@@ -97,13 +98,17 @@ INTERVIEW_CHOICE_TASK = (
     "9 (excellent)."
 )
 
-HISTORY = "Films you have watched, with your ratings:\n{memories}\n\n"
-JUDGE_TASK = HISTORY + "The platform suggests {item}. Would you watch it? Answer yes or no."
-RANK_TASK = (
-    HISTORY + "Here are ten films:\n{items}\n\n"
-    "Which one would you most like to watch? Answer with its letter."
+HISTORY = "{heading} in your history, with your ratings:\n{memories}\n\n"
+JUDGE_TASK = (
+    HISTORY + "The platform suggests {item}.{similar}\nWould you {consume} it? Answer yes or no."
 )
-RATE_AFTER_HISTORY_TASK = HISTORY + "You just watched {item}. How do you rate it from 1 to 5?"
+RANK_TASK = (
+    HISTORY + "Here are {count} {noun}:\n{items}\n\n"
+    "Which one would you most like to {consume}? Answer with its letter."
+)
+RATE_AFTER_HISTORY_TASK = (
+    HISTORY + "You just {consumed} {item}.{similar}\nHow do you rate it from 1 to 5?"
+)
 
 PROMPTS: dict[str, ChatPromptTemplate] = {
     "browse": _template(JSON_RULES, BROWSE_TASK),
@@ -119,7 +124,29 @@ PROMPTS: dict[str, ChatPromptTemplate] = {
     "rank": _template(CHOICE_RULES, RANK_TASK),
     "rate_after_history": _template(CHOICE_RULES, RATE_AFTER_HISTORY_TASK),
 }
-"""One template per action; every one takes ``persona`` plus the task's own fields."""
+"""One template per action; every one takes ``persona`` plus the task's own fields, and
+those that name the items or the act of taking one take :func:`domain_words`."""
+
+
+def domain_words(domain: Domain) -> dict[str, str]:
+    """The template fields for a domain's words: ``noun``, ``heading``, ``consume``,
+    ``consumed``."""
+    return {
+        "noun": domain.items,
+        "heading": domain.heading,
+        "consume": domain.consume,
+        "consumed": domain.consumed,
+    }
+
+
+def similar_note(domain: Domain, lines: Sequence[str]) -> str:
+    """The grounding line of a question: the user's own verdicts on the most similar items.
+
+    Empty when there are none, so the question reads as it would without grounding.
+    """
+    if not lines:
+        return ""
+    return f"\nThe most similar {domain.items} in your history: " + "; ".join(lines) + "."
 
 
 def render(template: ChatPromptTemplate, **values: str) -> tuple[ChatMessage, ...]:
@@ -208,13 +235,22 @@ def bullet_memories(texts: Sequence[str]) -> str:
 
 
 def page_messages(
-    template: ChatPromptTemplate, profile: UserProfile, observation: PageObservation
+    template: ChatPromptTemplate,
+    profile: UserProfile,
+    observation: PageObservation,
+    *,
+    domain: Domain = FILMS,
+    items: Sequence[ItemProfile] | None = None,
 ) -> tuple[ChatMessage, ...]:
-    """A page prompt (browse or pick): persona, recalled memories, the fenced page."""
+    """A page prompt (browse or pick): persona, recalled memories, the fenced page.
+
+    ``items`` shows the page's items in another order (position de-biasing).
+    """
     return render(
         template,
         persona=profile.describe(),
         memories=bullet_memories([m.record.text for m in observation.memories]),
         page=str(observation.page),
-        items=quote_items(observation.items),
+        items=quote_items(observation.items if items is None else items),
+        **domain_words(domain),
     )

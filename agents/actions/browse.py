@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field, create_model
 
 from agents.actions.base import PageObservation, PageOutcome
+from agents.domain import FILMS, Domain
 from agents.importance import watch_importance
 from agents.prompts import PROMPTS, page_messages
 from memory.records import MemoryKind, MemoryRecord
@@ -44,12 +45,19 @@ def page_schema(page_size: int) -> type[BaseModel]:
 
 
 class BrowseAction:
-    """One structured request per agent-page; the answer becomes exposures and memories."""
+    """One structured request per agent-page; the answer becomes exposures and memories.
+
+    Args:
+        domain: The dataset's words ("films", "watch") for the prompt and memories.
+    """
 
     name = "browse"
 
+    def __init__(self, *, domain: Domain = FILMS) -> None:
+        self.domain = domain
+
     def request(self, agent: UserAgent, observation: PageObservation) -> LLMRequest:
-        messages = page_messages(PROMPTS["browse"], agent.profile, observation)
+        messages = page_messages(PROMPTS["browse"], agent.profile, observation, domain=self.domain)
         return LLMRequest(
             messages=messages,
             schema=page_schema(len(observation.items)),
@@ -87,7 +95,7 @@ class BrowseAction:
             )
             agent.seen.add(item.item_id)
             if pick:
-                text = f'I watched "{item.title}", {pick.rating}/5: {pick.reason}'
+                text = f'I {self.domain.consumed} "{item.title}", {pick.rating}/5: {pick.reason}'
                 importance = watch_importance(pick.rating)
                 memories.append(agent.remember(text, observation.step, importance))
         if feeling:

@@ -4,22 +4,40 @@ For backends that expose log-probabilities (transformers, smollm2, vLLM): each a
 probability per option, sampled with the world's seeded draws, so it never fails to parse
 and costs one forward pass instead of a generated JSON object. A pick is followed by a
 rating question in the same page round; both are one batch across agents.
+
+Small models favour the first options of a list, so each page is asked under ``orders``
+evenly spaced cyclic shifts of its items (all in the same batch) and the answers are
+averaged back onto the items (``agents.debias``). A content-free distribution for the
+rating question (``rate_prior``, given or asked once with ``calibrate_ratings``) is divided
+out of every rating answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from agents.actions.base import PageObservation, PageOutcome
+from agents.debias import (
+    CONTENT_FREE_TITLE,
+    average_over_orders,
+    calibrated,
+    mean_distribution,
+    shifted_orders,
+)
+from agents.domain import FILMS, Domain
 from agents.importance import NOTHING_APPEALED_IMPORTANCE, watch_importance
-from agents.prompts import PROMPTS, page_messages, render
-from simulator.types import Interaction, LLMRequest, LLMResponse, Reaction
+from agents.profile import ItemProfile
+from agents.prompts import PROMPTS, domain_words, page_messages, render
+from simulator.types import LLM, Interaction, LLMRequest, LLMResponse, Reaction
 
 if TYPE_CHECKING:
     from agents.user import UserAgent
 
 RATINGS = ("1", "2", "3", "4", "5")
 FATIGUE = 0.8
+ORDERS = 2
+"""Orders each page is asked in: the page as shown and its half-way cyclic shift."""
 
 
 def sample(probs: dict[str, float], draw: float) -> str:
@@ -33,21 +51,79 @@ def sample(probs: dict[str, float], draw: float) -> str:
 
 
 class PickAction:
-    """One choice request per agent-page, and one rating request per pick."""
+    """``orders`` choice requests per agent-page, and one rating request per pick.
+
+    Args:
+        domain: The dataset's words ("films", "watch") for the prompts and memories.
+        orders: Orders each page is asked in; 1 asks the page as shown only.
+        rate_prior: The rating question's answer distribution for a content-free item,
+            divided out of every rating answer (contextual calibration); None leaves
+            answers as they are.
+    """
 
     name = "browse"
 
-    def request(self, agent: UserAgent, observation: PageObservation) -> LLMRequest:
-        if len(observation.items) > 9:
+    def __init__(
+        self,
+        *,
+        domain: Domain = FILMS,
+        orders: int = ORDERS,
+        rate_prior: Mapping[str, float] | None = None,
+    ) -> None:
+        if orders < 1:
+            raise ValueError(f"orders must be at least 1, got {orders}")
+        self.domain = domain
+        self.orders = orders
+        self.rate_prior = dict(rate_prior) if rate_prior is not None else None
+
+    def requests(self, agent: UserAgent, observation: PageObservation) -> list[LLMRequest]:
+        """The page under each of its orders; ``combine`` averages the answers."""
+        n = len(observation.items)
+        if n > 9:
             raise ValueError(
                 f"the pick action labels items 1-9 so each option is one token; got a page of "
-                f"{len(observation.items)}: set slate_size to 9 or less"
+                f"{n}: set slate_size to 9 or less"
             )
-        messages = page_messages(PROMPTS["pick"], agent.profile, observation)
-        return LLMRequest(
-            messages=messages,
-            choices=tuple(str(i) for i in range(len(observation.items) + 1)),
-            tag="browse",
+        choices = tuple(str(i) for i in range(n + 1))
+        return [
+            LLMRequest(
+                messages=page_messages(
+                    PROMPTS["pick"],
+                    agent.profile,
+                    observation,
+                    domain=self.domain,
+                    items=[observation.items[i] for i in order],
+                ),
+                choices=choices,
+                tag="browse",
+            )
+            for order in shifted_orders(n, self.orders)
+        ]
+
+    def request(self, agent: UserAgent, observation: PageObservation) -> LLMRequest:
+        """The page as shown only (the first of ``requests``)."""
+        return self.requests(agent, observation)[0]
+
+    def combine(
+        self, observation: PageObservation, responses: Sequence[LLMResponse]
+    ) -> LLMResponse:
+        """One answer keyed by the page's own numbers: each order's answer mapped back to
+        the items it showed, then averaged. Any failed answer fails the page."""
+        n = len(observation.items)
+        failed = next((r for r in responses if r.choice_probs is None), None)
+        if failed is not None:
+            return failed
+        labels = [str(i) for i in range(1, n + 1)]
+        probs = average_over_orders(
+            [r.choice_probs or {} for r in responses],
+            shifted_orders(n, self.orders),
+            labels,
+            fixed=("0",),
+        )
+        return LLMResponse(
+            text=max(probs, key=probs.__getitem__),
+            choice_probs=probs,
+            cached=all(r.cached for r in responses),
         )
 
     def apply(
@@ -74,16 +150,31 @@ class PickAction:
             Reaction.WATCH,
             reason=f"picked with p={response.choice_probs[str(choice)]:.2f}",
         )
-        follow_up = LLMRequest(
+        return PageOutcome(interactions=rows, follow_up=self.rate_request(agent, item))
+
+    def rate_request(self, agent: UserAgent, item: ItemProfile) -> LLMRequest:
+        """The rating question about ``item``, asked after a pick."""
+        return LLMRequest(
             messages=render(
                 PROMPTS["rate"],
                 persona=agent.profile.describe(short=True),
                 item=f"<items>{item.describe()}</items>",
+                **domain_words(self.domain),
             ),
             choices=RATINGS,
             tag="rate",
         )
-        return PageOutcome(interactions=rows, follow_up=follow_up)
+
+    def calibrate_ratings(self, llm: LLM, agents: Sequence[UserAgent]) -> dict[str, float] | None:
+        """Ask the rating question about a content-free item for ``agents`` (one batch) and
+        keep the mean answer as ``rate_prior``; a few agents are enough. Returns it, or None
+        (and leaves the prior unchanged) when no answer came back."""
+        blank = ItemProfile(item_id="", title=CONTENT_FREE_TITLE)
+        answers = llm.generate([self.rate_request(agent, blank) for agent in agents])
+        prior = mean_distribution([a.choice_probs for a in answers], RATINGS)
+        if prior is not None:
+            self.rate_prior = prior
+        return prior
 
     def resolve(
         self,
@@ -100,7 +191,10 @@ class PickAction:
         i, watched = next((i, r) for i, r in enumerate(rows) if r.action is Reaction.WATCH)
         if response.choice_probs is None:
             return PageOutcome(interactions=rows, failed=True)
-        rating = int(sample(response.choice_probs, observation.draws[1]))
+        probs = response.choice_probs
+        if self.rate_prior is not None:
+            probs = calibrated(probs, self.rate_prior)
+        rating = int(sample(probs, observation.draws[1]))
         rows[i] = _row(
             agent,
             observation,
@@ -111,7 +205,9 @@ class PickAction:
         )
         title = observation.items[watched.position - 1].title
         memory = agent.remember(
-            f'I watched "{title}", {rating}/5', observation.step, watch_importance(rating)
+            f'I {self.domain.consumed} "{title}", {rating}/5',
+            observation.step,
+            watch_importance(rating),
         )
         fresh = FATIGUE ** (observation.page - 1)
         go_on = rating >= 3 and (len(observation.draws) < 3 or observation.draws[2] < fresh)

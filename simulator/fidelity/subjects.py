@@ -23,23 +23,46 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from agents.debias import (
+    CONTENT_FREE_TITLE,
+    average_over_orders,
+    calibrated,
+    mean_distribution,
+    shifted_orders,
+)
+from agents.domain import NEUTRAL, UNRATED, domain_of
 from agents.hybrid import routes_to_llm
 from agents.profile import ItemProfile, Level, Traits, UserProfile, item_profiles
-from agents.prompts import PROMPTS, bullet_memories, quote_item, quote_items, render
+from agents.prompts import (
+    PROMPTS,
+    bullet_memories,
+    domain_words,
+    quote_item,
+    quote_items,
+    render,
+    similar_note,
+)
 from agents.traits import traits_from_history
 from agents.utility import (
     UtilityModel,
     UtilityParams,
     choice_probabilities,
 )
-from simulator.dataset import Dataset, between_scales, rating_scale, stars_to_levels
+from memory.embedders import HashingEmbedder
+from simulator.dataset import (
+    Dataset,
+    RatingScale,
+    between_scales,
+    rating_scale,
+    stars_to_levels,
+)
 from simulator.llm.runtime import LLMRuntime
 from simulator.types import LLMRequest
 
 RATINGS = ("1", "2", "3", "4", "5")
 LETTERS = tuple(string.ascii_uppercase)
 HISTORY_SHOWN = 15
-"""Latest rated films a persona prompt lists; Agent4Rec's profiles show about as many."""
+"""Latest rated items a persona prompt lists; Agent4Rec's profiles show about as many."""
 
 
 class Subject(Protocol):
@@ -60,20 +83,55 @@ class LLMSubject:
 
     Choices (yes/no, a letter, a rating) never fail to parse on backends with
     log-probabilities, and one forward pass gives the whole distribution: the ranking of
-    ten films is the distribution of the first pick among them.
+    ten items is the distribution of the first pick among them.
+
+    Three corrections keep a small model's habits out of the answers (``agents.debias``):
+    each ranking list is asked under ``orders`` cyclic shifts and averaged back onto the
+    items (position bias); yes/no and rating answers are divided by the answer the model
+    gives about a content-free item, asked once per prompt kind for a few personas
+    (contextual calibration); and each judged or rated item comes with the user's verdicts
+    on the ``grounding`` most similar items of their history.
+
+    Args:
+        llm: The batched model.
+        orders: Orders each ranking list is asked in (1: as drawn only).
+        calibrate: Divide yes/no and rating answers by the content-free answer.
+        grounding: Similar history items shown per question (0: none).
+        rating_prior: Multiply calibrated rating answers by the training data's share of
+            each star, replacing the model's prior (divided out) by the data's. Off by
+            default: with a model that knows little it makes ratings mostly the data's.
     """
 
     has_threshold = True
 
-    def __init__(self, llm: LLMRuntime) -> None:
+    def __init__(
+        self,
+        llm: LLMRuntime,
+        *,
+        orders: int = 3,
+        calibrate: bool = True,
+        grounding: int = 3,
+        rating_prior: bool = False,
+    ) -> None:
         self.llm = llm
         self.name = f"llm {llm.label}"
+        self.orders = orders
+        self.calibrate = calibrate
+        self.grounding = grounding
+        self.rating_prior = rating_prior
         self.failures = 0
+        self._star_shares: np.ndarray | None = None
+        self.domain = NEUTRAL
+        self.content_free: dict[str, dict[str, float]] = {}
+        """The mean content-free answer per prompt kind, once asked."""
         self._profiles: dict[str, UserProfile] = {}
         self._memories: dict[str, str] = {}
         self._items: dict[str, ItemProfile] = {}
+        self._history: dict[str, tuple[list[str], list[str]]] = {}
+        self._vectors: dict[str, np.ndarray] = {}
 
     def fit(self, train: Dataset) -> None:
+        self.domain = domain_of(train.name, train.meta)
         self._items = {p.item_id: p for p in item_profiles(train.items)}
         inter = train.interactions.sort_values(["user_id", "timestamp"], kind="stable")
         titles = train.items.set_index("item_id")["title"]
@@ -81,13 +139,17 @@ class LLMSubject:
         users = train.users.set_index("user_id")
         demographic = [c for c in ("age", "gender", "occupation") if c in users.columns]
         scale = rating_scale(train)
+        high = scale.high if scale else 5.0
+        traits = _measured_traits(train)
+        self._star_shares = _star_shares(train.interactions["rating"], scale)
+        self._history = {}
         for user, rows in inter.groupby("user_id", sort=False):
-            recent = rows.tail(HISTORY_SHOWN)
-            lines = [
-                f'"{titles.get(i, i)}", {_stars(r, scale.high if scale else 5.0)}'
-                for i, r in zip(recent["item_id"], recent["rating"], strict=True)
+            entries = [
+                f'"{titles.get(i, i)}", {_stars(r, high)}'
+                for i, r in zip(rows["item_id"], rows["rating"], strict=True)
             ]
-            self._memories[user] = bullet_memories(lines)
+            self._history[user] = (rows["item_id"].astype(str).tolist(), entries)
+            self._memories[user] = bullet_memories(entries[-HISTORY_SHOWN:])
             liked = rows[rows["rating"] >= scale.liked]["item_id"] if scale else rows["item_id"]
             top = pd.Series([g for i in liked for g in genres.get(i, ())]).value_counts()
             record = users.loc[user] if user in users.index else pd.Series(dtype=object)
@@ -97,12 +159,28 @@ class LLMSubject:
                     c: str(record[c]) for c in demographic if pd.notna(record.get(c, None))
                 },
                 favourite_genres=tuple(top.index[:5]),
-                traits=Traits(),
+                traits=traits.get(str(user), Traits()),
             )
+        if self.grounding:
+            ids = list(self._items)
+            vectors = HashingEmbedder().embed([self._items[i].describe() for i in ids])
+            self._vectors = dict(zip(ids, vectors, strict=True))
 
     def _persona(self, user: str) -> tuple[str, str]:
         profile = self._profiles.get(user) or UserProfile(user_id=user)
         return profile.describe(), self._memories.get(user, bullet_memories([]))
+
+    def _similar(self, user: str, item: str) -> str:
+        """The user's verdicts on the history items most like ``item`` (by text embedding)."""
+        ids, entries = self._history.get(user, ([], []))
+        if not self.grounding or item not in self._vectors:
+            return ""
+        rows = [k for k, i in enumerate(ids) if i != item and i in self._vectors]
+        if not rows:
+            return ""
+        similarity = np.stack([self._vectors[ids[k]] for k in rows]) @ self._vectors[item]
+        best = np.argsort(-similarity, kind="stable")[: self.grounding]
+        return similar_note(self.domain, [entries[rows[k]] for k in best])
 
     def _ask(self, requests: list[LLMRequest]) -> list[dict[str, float] | None]:
         answers = self.llm.generate(requests)
@@ -115,57 +193,162 @@ class LLMSubject:
                 out.append(answer.choice_probs)
         return out
 
-    def _about_items(
-        self, pairs: pd.DataFrame, task: str, choices: tuple[str, ...]
-    ) -> list[dict[str, float] | None]:
-        """One choice request per (user, item) pair: the persona asked about one film."""
-        requests = []
-        for user, item in zip(pairs["user_id"], pairs["item_id"], strict=True):
-            persona, memories = self._persona(user)
-            messages = render(
-                PROMPTS[task],
-                persona=persona,
-                memories=memories,
-                item=quote_item(self._items[item]),
-            )
-            requests.append(LLMRequest(messages=messages, choices=choices, tag=task))
-        return self._ask(requests)
+    def _question(self, task: str, user: str, item: ItemProfile, similar: str) -> LLMRequest:
+        persona, memories = self._persona(user)
+        messages = render(
+            PROMPTS[task],
+            persona=persona,
+            memories=memories,
+            item=quote_item(item),
+            similar=similar,
+            **domain_words(self.domain),
+        )
+        return LLMRequest(messages=messages, choices=_CHOICES[task], tag=task)
+
+    def _about_items(self, pairs: pd.DataFrame, task: str) -> list[dict[str, float] | None]:
+        """One choice request per (user, item) pair: the persona asked about one item.
+
+        The first call of a prompt kind also asks, in the same batch, about a content-free
+        item for the first few users; later answers are divided by their mean.
+        """
+        users = [str(u) for u in pairs["user_id"]]
+        requests = [
+            self._question(task, user, self._items[item], self._similar(user, item))
+            for user, item in zip(users, pairs["item_id"], strict=True)
+        ]
+        free: list[LLMRequest] = []
+        if self.calibrate and task not in self.content_free:
+            # The same template as the real questions, every item-dependent part content-free.
+            blank = ItemProfile(item_id="", title=CONTENT_FREE_TITLE)
+            note = similar_note(self.domain, [CONTENT_FREE_TITLE]) if self.grounding else ""
+            free = [
+                self._question(task, u, blank, note)
+                for u in list(dict.fromkeys(users))[:CONTENT_FREE_PERSONAS]
+            ]
+        answers = self._ask(free + requests)
+        if free:
+            prior = mean_distribution(answers[: len(free)], _CHOICES[task])
+            if prior is not None:
+                self.content_free[task] = prior
+        answers = answers[len(free) :]
+        prior = self.content_free.get(task) if self.calibrate else None
+        if prior is None:
+            return answers
+        return [None if a is None else calibrated(_only(a, _CHOICES[task]), prior) for a in answers]
 
     def judge(self, pairs: pd.DataFrame) -> np.ndarray:
         scores = np.full(len(pairs), np.nan)
-        for i, probs in enumerate(self._about_items(pairs, "judge", ("yes", "no"))):
+        for i, probs in enumerate(self._about_items(pairs, "judge")):
             if probs is not None:
                 total = probs.get("yes", 0.0) + probs.get("no", 0.0)
                 scores[i] = probs.get("yes", 0.0) / total if total else 0.5
         return scores
 
     def rank(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
-        requests = []
+        """Each list under ``orders`` cyclic shifts, all in one batch, averaged back.
+
+        With ``calibrate``, the first call also asks about a list of content-free items for
+        a few users; that answer is the model's preference for each letter, divided out of
+        every answer before the shifts are averaged (a few shifts alone move a strong
+        preference for some letters onto the items shown there in every order).
+        """
+        requests, shapes = [], []
         for user, items in groups:
-            persona, memories = self._persona(user)
             labels = LETTERS[: len(items)]
-            listing = quote_items([self._items[i] for i in items], labels=labels)
-            messages = render(PROMPTS["rank"], persona=persona, memories=memories, items=listing)
-            requests.append(LLMRequest(messages=messages, choices=labels, tag="rank"))
+            orders = shifted_orders(len(items), self.orders)
+            shapes.append((labels, orders))
+            for order in orders:
+                requests.append(self._listing(user, [self._items[items[i]] for i in order]))
+        free: list[LLMRequest] = []
+        if self.calibrate and "rank" not in self.content_free and groups:
+            blank = ItemProfile(item_id="", title=CONTENT_FREE_TITLE)
+            size = max(len(items) for _, items in groups)
+            users = list(dict.fromkeys(str(u) for u, _ in groups))[:CONTENT_FREE_PERSONAS]
+            free = [self._listing(u, [blank] * size) for u in users]
+        answers = self._ask(free + requests)
+        if free:
+            prior = mean_distribution(answers[: len(free)], free[0].choices or ())
+            if prior is not None:
+                self.content_free["rank"] = prior
+        prior = self.content_free.get("rank") if self.calibrate else None
+        rest = iter(answers[len(free) :])
         out = []
-        for (_, items), probs in zip(groups, self._ask(requests), strict=True):
-            labels = LETTERS[: len(items)]
-            out.append(
-                np.full(len(items), np.nan)
-                if probs is None
-                else np.array([probs.get(x, 0.0) for x in labels])
-            )
+        for labels, orders in shapes:
+            probs = [next(rest) for _ in orders]
+            if any(p is None for p in probs):
+                out.append(np.full(len(labels), np.nan))
+                continue
+            shown = [_only(p, labels) for p in probs if p is not None]
+            if prior is not None and set(labels) <= set(prior):
+                shown = [calibrated(p, prior) for p in shown]
+            mean = average_over_orders(shown, orders, labels)
+            out.append(np.array([mean[x] for x in labels]))
         return out
+
+    def _listing(self, user: str, items: Sequence[ItemProfile]) -> LLMRequest:
+        """The ranking question about ``items`` in the order shown, lettered from A."""
+        persona, memories = self._persona(user)
+        labels = LETTERS[: len(items)]
+        messages = render(
+            PROMPTS["rank"],
+            persona=persona,
+            memories=memories,
+            items=quote_items(items, labels=labels),
+            count=str(len(items)),
+            **domain_words(self.domain),
+        )
+        return LLMRequest(messages=messages, choices=labels, tag="rank")
 
     def rate(self, pairs: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
         stars = np.full((len(pairs), len(RATINGS)), np.nan)
-        for i, probs in enumerate(self._about_items(pairs, "rate_after_history", RATINGS)):
+        for i, probs in enumerate(self._about_items(pairs, "rate_after_history")):
             if probs is not None:
                 row = np.array([probs.get(r, 0.0) for r in RATINGS])
+                if self.rating_prior and self._star_shares is not None:
+                    row = row * self._star_shares
                 stars[i] = row / row.sum() if row.sum() else 1.0 / len(RATINGS)
         out = stars_to_levels(np.nan_to_num(stars), levels)
         out[np.isnan(stars).any(axis=1)] = np.nan
         return out
+
+
+CONTENT_FREE_PERSONAS = 5
+"""Personas asked about the content-free item; their answers are averaged."""
+
+_CHOICES = {"judge": ("yes", "no"), "rate_after_history": RATINGS}
+
+
+def _only(probs: dict[str, float], choices: Sequence[str]) -> dict[str, float]:
+    return {c: probs.get(c, 0.0) for c in choices}
+
+
+def _star_shares(ratings: pd.Series, scale: RatingScale | None) -> np.ndarray | None:
+    """The share of training ratings nearest each of the five stars (None without ratings)."""
+    rated = ratings.dropna().to_numpy(dtype=float)
+    if scale is None or not len(rated) or scale.high <= scale.low:
+        return None
+    stars = np.clip(np.rint(1 + 4 * (rated - scale.low) / (scale.high - scale.low)), 1, 5)
+    return np.bincount(stars.astype(int) - 1, minlength=len(RATINGS)) / len(stars)
+
+
+def _measured_traits(train: Dataset) -> dict[str, Traits]:
+    """Each user's traits from their history, leaving out those the data cannot tell.
+
+    ``traits_from_history`` reads an undefined trait (no ratings, no genres) as medium;
+    a trait set to that default would be presented as the user's, so it stays unset.
+    """
+    frame = traits_from_history(train)
+    defined = {
+        "activity": frame["n_ratings"] > 0,
+        "conformity": frame["conformity_score"].notna(),
+        "diversity": frame["diversity_score"].notna(),
+    }
+    return {
+        str(user): Traits(
+            **{name: Level(frame[name].iat[row]) for name in defined if defined[name].iat[row]}
+        )
+        for row, user in enumerate(frame["user_id"])
+    }
 
 
 class UtilitySubject:
@@ -234,8 +417,9 @@ class UtilitySubject:
 
 
 def _stars(rating: float, high: float) -> str:
-    """A rating as the prompt shows it, on the data's own scale ("3.5/5")."""
-    return f"{rating:g}/{high:g}" if pd.notna(rating) else "watched"
+    """A rating as the prompt shows it, on the data's own scale ("3.5/5"), or that the user
+    interacted with an item they did not rate (implicit feedback is no proof of a watch)."""
+    return f"{rating:g}/{high:g}" if pd.notna(rating) else UNRATED
 
 
 class HybridSubject:

@@ -27,8 +27,17 @@ from agents.actions.interview import (
 )
 from agents.actions.pick import PickAction
 from agents.actions.search import CatalogueSearch, SearchAction, SearchOutcome, SearchQuery
+from agents.domain import FILMS
 from agents.profile import ItemProfile, UserProfile
-from agents.prompts import CHOICE_RULES, JSON_RULES, PROMPTS, quote_item, quote_items, render
+from agents.prompts import (
+    CHOICE_RULES,
+    JSON_RULES,
+    PROMPTS,
+    domain_words,
+    quote_item,
+    quote_items,
+    render,
+)
 from agents.social import SocialGraph
 from agents.user import UserAgent
 from memory.embedders import HashingEmbedder
@@ -169,13 +178,17 @@ def test_browse_pick_and_rate_templates_mirror_the_actions():
         "memories": "- I liked a comedy",
         "page": "2",
         "items": quote_items(page),
+        **domain_words(FILMS),
     }
     assert BrowseAction().request(agent, obs).messages == render(PROMPTS["browse"], **values)
     assert PickAction().request(agent, obs).messages == render(PROMPTS["pick"], **values)
     probs = {"0": 0.0, "1": 1.0, "2": 0.0, "3": 0.0}
     outcome = PickAction().apply(agent, obs, LLMResponse(text="1", choice_probs=probs))
     rate = render(
-        PROMPTS["rate"], persona=agent.profile.describe(short=True), item=quote_item(page[0])
+        PROMPTS["rate"],
+        persona=agent.profile.describe(short=True),
+        item=quote_item(page[0]),
+        **domain_words(FILMS),
     )
     assert outcome.follow_up is not None and outcome.follow_up.messages == rate
 

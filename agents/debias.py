@@ -1,0 +1,91 @@
+"""Corrections for two biases of scored LLM answers: option position and a prior answer.
+
+Small models prefer whatever is listed first, and lean towards one answer whatever the
+question (always "yes", always 1 star). Two standard corrections, both pure arithmetic on
+answer distributions, so policies and the fidelity suite share them:
+
+* **Permutation averaging**: ask the same list under several orders of its options, map
+  each answer's probabilities back to the items, and average. Evenly spaced cyclic shifts
+  put every item in as many different positions as there are orders; over all ``n``
+  shifts a preference for a position cancels exactly.
+* **Contextual calibration** (Zhao et al., 2021, "Calibrate Before Use"): ask the question
+  about a content-free item ("N/A"), take that answer distribution ``p_cf``, and divide
+  every real answer by it before renormalising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+CONTENT_FREE_TITLE = "N/A"
+"""The title of the content-free item contextual calibration asks about."""
+
+FLOOR = 1e-6
+"""Smallest content-free probability divided by, so an option it never gives stays finite."""
+
+
+def shifted_orders(n: int, orders: int) -> list[tuple[int, ...]]:
+    """``orders`` cyclic shifts of ``range(n)``, evenly spaced (at most ``n`` of them).
+
+    Entry ``j`` of an order is the index of the item shown in position ``j``; the first
+    order is the identity.
+    """
+    if n < 1:
+        return [()]
+    k = max(1, min(orders, n))
+    shifts = sorted({(i * n) // k for i in range(k)})
+    return [tuple((j + s) % n for j in range(n)) for s in shifts]
+
+
+def average_over_orders(
+    answers: Sequence[Mapping[str, float]],
+    orders: Sequence[Sequence[int]],
+    labels: Sequence[str],
+    fixed: Sequence[str] = (),
+) -> dict[str, float]:
+    """Each answer's probabilities moved back to the items they were about, then averaged.
+
+    Args:
+        answers: One distribution per order, keyed by the labels as shown.
+        orders: For each answer, the item index shown at each position.
+        labels: The label of each position (item ``i`` in the identity order has
+            ``labels[i]``); the result is keyed by them, in item order.
+        fixed: Options that do not move with the order (say, "0" for none of them).
+
+    Returns:
+        One distribution over ``fixed`` then ``labels``, summing to 1.
+    """
+    if len(answers) != len(orders):
+        raise ValueError(f"got {len(answers)} answers for {len(orders)} orders; pass one each")
+    totals = dict.fromkeys((*fixed, *labels), 0.0)
+    for probs, order in zip(answers, orders, strict=True):
+        norm = sum(probs.get(x, 0.0) for x in (*fixed, *labels[: len(order)])) or 1.0
+        for option in fixed:
+            totals[option] += probs.get(option, 0.0) / norm
+        for position, item in enumerate(order):
+            totals[labels[item]] += probs.get(labels[position], 0.0) / norm
+    return _normalised(totals)
+
+
+def mean_distribution(
+    answers: Sequence[Mapping[str, float] | None], choices: Sequence[str]
+) -> dict[str, float] | None:
+    """The mean of the answers that came back (each renormalised over ``choices``)."""
+    rows = [_normalised({c: a.get(c, 0.0) for c in choices}) for a in answers if a]
+    if not rows:
+        return None
+    return {c: sum(r[c] for r in rows) / len(rows) for c in choices}
+
+
+def calibrated(probs: Mapping[str, float], content_free: Mapping[str, float]) -> dict[str, float]:
+    """Contextual calibration: ``probs / p_cf``, renormalised (Zhao et al., 2021)."""
+    return _normalised(
+        {c: p / max(content_free.get(c, 0.0), FLOOR) for c, p in probs.items()}
+    )
+
+
+def _normalised(values: Mapping[str, float]) -> dict[str, float]:
+    total = sum(values.values())
+    if total <= 0:
+        return {c: 1.0 / len(values) for c in values} if values else {}
+    return {c: v / total for c, v in values.items()}

@@ -1,0 +1,136 @@
+"""The fidelity LLM subject's prompts and corrections, with fake models of known bias."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from agents.debias import CONTENT_FREE_TITLE
+from scenarios.datasets import generate_synthetic
+from simulator.fidelity.cases import CaseConfig, build_cases
+from simulator.fidelity.subjects import LLMSubject
+from simulator.llm.runtime import LLMRuntime
+from simulator.types import LLMResponse
+
+
+@pytest.fixture(scope="module")
+def cases():
+    data = generate_synthetic(n_users=40, n_items=80, history_per_user=15, seed=2)
+    return build_cases(data, CaseConfig(users=4, positives=1, rated=2, multiples=(1,)))
+
+
+class Fake:
+    """Answers with fixed probabilities: the content-free item gets ``free``, any other
+    question ``real``; a letter question puts ``first`` on "A" and the rest evenly."""
+
+    name = "fake"
+    model = "fixed"
+
+    def __init__(self, free=None, real=None, first=0.5) -> None:
+        self.free, self.real, self.first = free or {}, real or {}, first
+        self.requests = []
+
+    def generate(self, requests):
+        self.requests.extend(requests)
+        out = []
+        for r in requests:
+            if r.tag == "rank":
+                rest = (1 - self.first) / (len(r.choices) - 1)
+                probs = {c: (self.first if c == "A" else rest) for c in r.choices}
+            else:
+                blank = f'<items>"{CONTENT_FREE_TITLE}" (unknown genre)</items>' in (
+                    r.messages[-1].content
+                )
+                probs = dict(self.free if blank else self.real)
+            out.append(LLMResponse(text="", choice_probs=probs))
+        return out
+
+
+def subject(fake: Fake, **options) -> LLMSubject:
+    return LLMSubject(LLMRuntime(fake), **options)
+
+
+def test_ranking_over_all_cyclic_shifts_cancels_a_first_position_preference(cases):
+    fake = Fake(first=0.9)
+    llm = subject(fake, orders=10)
+    llm.fit(cases.train)
+    groups = [
+        (u, list(rows["item_id"])) for (u, _), rows in cases.ranking.groupby(["user_id", "list"])
+    ]
+    scores = llm.rank(groups)
+    for s in scores:
+        assert np.allclose(s, 1 / len(s))
+    users = len({u for u, _ in groups})
+    assert len(fake.requests) == 10 * len(groups) + min(5, users)
+    raw = subject(Fake(first=0.9), orders=1, calibrate=False)
+    raw.fit(cases.train)
+    assert all(int(np.argmax(s)) == 0 for s in raw.rank(groups))
+    # Dividing by the content-free list's letters alone also cancels it, with one order.
+    calibrated = subject(Fake(first=0.9), orders=1)
+    calibrated.fit(cases.train)
+    assert all(np.allclose(s, 1 / len(s)) for s in calibrated.rank(groups))
+
+
+def test_contextual_calibration_divides_by_the_content_free_answer(cases):
+    fake = Fake(free={"yes": 0.8, "no": 0.2}, real={"yes": 0.9, "no": 0.1})
+    llm = subject(fake)
+    llm.fit(cases.train)
+    pairs = cases.discrimination[["user_id", "item_id"]].reset_index(drop=True)
+    scores = llm.judge(pairs)
+    odds = (0.9 / 0.8) / (0.1 / 0.2)
+    assert scores == pytest.approx(np.full(len(pairs), odds / (1 + odds)))
+    assert llm.content_free["judge"] == pytest.approx({"yes": 0.8, "no": 0.2})
+    asked = len(fake.requests)
+    assert asked == len(pairs) + min(5, pairs["user_id"].nunique())
+    llm.judge(pairs)  # the content-free answer is asked once per prompt kind
+    assert len(fake.requests) == asked + len(pairs)
+    raw = subject(Fake(free={"yes": 0.8, "no": 0.2}, real={"yes": 0.9, "no": 0.1}), calibrate=False)
+    raw.fit(cases.train)
+    assert raw.judge(pairs) == pytest.approx(np.full(len(pairs), 0.9))
+
+
+def test_rating_calibration_flattens_a_constant_prior(cases):
+    skew = {"1": 0.6, "2": 0.1, "3": 0.1, "4": 0.1, "5": 0.1}
+    llm = subject(Fake(free=skew, real=skew))
+    llm.fit(cases.train)
+    probs = llm.rate(cases.rating[["user_id", "item_id"]], np.arange(1.0, 6.0))
+    assert probs == pytest.approx(np.full(probs.shape, 0.2))
+
+
+def test_personas_show_measured_traits_and_the_datasets_words(cases):
+    fake = Fake(free={"yes": 0.5, "no": 0.5}, real={"yes": 0.5, "no": 0.5})
+    llm = subject(fake)
+    train = dataclasses.replace(cases.train, name="CDs-small", meta={"kind": "recbole"})
+    llm.fit(train)
+    llm.judge(cases.discrimination[["user_id", "item_id"]].head(1))
+    persona, task = fake.requests[-1].messages[1].content, fake.requests[-1].messages[-1].content
+    assert "medium" not in persona.lower()
+    assert "Activity" not in persona and "platform" in persona
+    assert task.startswith("CDs in your history") and "listen to it?" in task
+    assert "film" not in task.lower() and "watch" not in task
+    assert "The most similar CDs in your history:" in task
+
+
+def test_unrated_history_reads_interacted_with(cases):
+    inter = cases.train.interactions.assign(rating=np.nan)
+    train = dataclasses.replace(cases.train, interactions=inter, meta={})
+    fake = Fake(free={"yes": 0.5, "no": 0.5}, real={"yes": 0.5, "no": 0.5})
+    llm = subject(fake)
+    llm.fit(train)
+    llm.judge(cases.discrimination[["user_id", "item_id"]].head(1))
+    persona, task = fake.requests[-1].messages[1].content, fake.requests[-1].messages[-1].content
+    assert "interacted with" in task and "watched" not in task and "/5" not in task
+    # Without ratings the data cannot tell conformity; it is left out, not called medium.
+    assert "people's" not in persona
+
+
+def test_the_rating_prior_replaces_the_models_prior_by_the_datas(cases):
+    skew = {"1": 0.6, "2": 0.1, "3": 0.1, "4": 0.1, "5": 0.1}
+    llm = subject(Fake(free=skew, real=skew), rating_prior=True)
+    llm.fit(cases.train)
+    probs = llm.rate(cases.rating[["user_id", "item_id"]], np.arange(1.0, 6.0))
+    ratings = cases.train.interactions["rating"].dropna().round().astype(int)
+    shares = np.bincount(ratings - 1, minlength=5) / len(ratings)
+    assert probs == pytest.approx(np.tile(shares, (len(probs), 1)))

@@ -50,6 +50,7 @@ _BY_KIND = {
     "movielens-1m": FILMS,
     "movielens-latest": FILMS,
     "recagent": FILMS,
+    "synthetic": FILMS,  # the generator's catalogue is film-like: film genres, "a story about"
 }
 _BY_NAME = (
     (("movie", "film"), FILMS),

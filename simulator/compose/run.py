@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from agents.actions import BrowseAction, PickAction
+from agents.actions import Action, BrowseAction, PickAction
+from agents.domain import domain_of
 from agents.hybrid import HybridPolicy
 from agents.policy import LLMPolicy, Policy
 from agents.social import SocialGraph
@@ -138,8 +139,13 @@ def build_parts(
 
 
 def build_policy(config: RunConfig, dataset: Dataset, llm: LLMRuntime, *, seed: int) -> Policy:
-    """The configured policy: ``llm``, the no-LLM ``utility`` model, or ``hybrid``."""
-    browse = PickAction() if config.llm.decision_mode == "choice" else BrowseAction()
+    """The configured policy: ``llm``, the no-LLM ``utility`` model, or ``hybrid``; LLM
+    prompts use the dataset's own words ("films"/"watch", "CDs"/"listen to", ...)."""
+    domain = domain_of(dataset.name, dataset.meta)
+    if config.llm.decision_mode == "choice":
+        browse: Action = PickAction(domain=domain)
+    else:
+        browse = BrowseAction(domain=domain)
     if config.policy == "llm":
         return LLMPolicy(llm, browse)
     model = UtilityModel.from_dataset(dataset, utility_params(config))

@@ -62,7 +62,8 @@ def test_personas_never_present_default_traits():
 def test_domain_words_come_from_the_dataset():
     assert domain_of("ml-100k", {"kind": "movielens-100k"}) == FILMS
     assert domain_of("CDs-100-user-dense", {"kind": "recbole"}) == MUSIC
-    assert domain_of("synthetic", {"kind": "synthetic"}) == NEUTRAL
+    assert domain_of("synthetic", {"kind": "synthetic"}) == FILMS  # a film-like generator
+    assert domain_of("shop-log", {"kind": "csv"}) == NEUTRAL
     given = domain_of("x", {"domain": {"items": "games", "consume": "play"}})
     assert (given.items, given.consume, given.heading) == ("games", "play", "Games")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -399,48 +400,19 @@ def test_calibrate_on_the_fidelity_split(synthetic, tmp_path):
     # The fidelity suite notes a calibration that is not of its own split.
     whole = tmp_path / "whole.json"
     CliRunner().invoke(app, ["calibrate", data, "--out", str(whole)])
-    noted = CliRunner().invoke(
-        app,
-        [
-            "fidelity",
-            "--data",
-            data,
-            *split,
-            "--seed",
-            "3",
-            "--multiples",
-            "1",
-            "--calibration",
-            str(whole),
-            "--floors",
-            "none",
-            "--no-behaviour",
-            "--out",
-            str(tmp_path / "f"),
-        ],
-    )
+
+    def suite(calibration: Path, folder: str):
+        return CliRunner().invoke(
+            app,
+            ["fidelity", "--data", data, *split, "--seed", "3", "--multiples", "1",
+             "--calibration", str(calibration), "--floors", "none", "--no-behaviour",
+             "--out", str(tmp_path / folder)],
+        )  # fmt: skip
+
+    noted = suite(whole, "f")
     assert noted.exit_code == 0, noted.output
     assert "not fitted on these cases' training part" in " ".join(noted.output.split())
-    honest = CliRunner().invoke(
-        app,
-        [
-            "fidelity",
-            "--data",
-            data,
-            *split,
-            "--seed",
-            "3",
-            "--multiples",
-            "1",
-            "--calibration",
-            str(out),
-            "--floors",
-            "none",
-            "--no-behaviour",
-            "--out",
-            str(tmp_path / "g"),
-        ],
-    )
+    honest = suite(out, "g")
     assert honest.exit_code == 0 and "not fitted" not in honest.output
 
 

@@ -42,6 +42,29 @@ ContentScore = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``(user rows, item rows n × k) -> n × k`` standardised content affinity."""
 
 
+Moments = tuple[np.ndarray, np.ndarray]
+"""Mean vector and covariance matrix of a catalogue's item embeddings."""
+
+
+def catalogue_moments(vectors: np.ndarray) -> Moments:
+    """Mean and covariance of a catalogue's item vectors. With them, any vector's mean and
+    spread of cosines over the catalogue need no vectors × items product."""
+    catalogue = np.asarray(vectors, dtype=np.float64)
+    mean = catalogue.mean(axis=0) if len(catalogue) else np.zeros(catalogue.shape[1])
+    centred = catalogue - mean
+    return mean, centred.T @ centred / max(1, len(catalogue))
+
+
+def cosine_moments(vectors: np.ndarray, moments: Moments) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of cos(v, item) over the catalogue, per row v.
+
+    A zero vector (no taste known) gets scale 0, and with it z = 0 for every item.
+    """
+    mean, cov = moments
+    var = np.einsum("nd,nd->n", vectors @ cov, vectors)
+    return vectors @ mean, np.sqrt(np.maximum(var, 0.0))
+
+
 def _no_content(users: np.ndarray, items: np.ndarray) -> np.ndarray:
     return np.zeros(np.shape(items))
 
@@ -94,6 +117,7 @@ class TasteCore:
             learn from.
         fallback: Content affinity for users without history (rows past ``history``'s
             end, or empty rows).
+        item_moments: ``catalogue_moments(item_vectors)``, when the caller has them.
     """
 
     def __init__(
@@ -106,9 +130,11 @@ class TasteCore:
         max_items: int = 6000,
         weights: tuple[float, ...] = (0.0, 1.0, 1.0, 0.5, 0.0, 0.0, 0.0, 0.0),
         fallback: ContentScore = _no_content,
+        item_moments: Moments | None = None,
     ) -> None:
         self.history = history.tocsr().astype(np.float32)
         self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
+        self._item_moments = item_moments or catalogue_moments(self.item_vectors)
         self.popularity = np.asarray(popularity, dtype=np.float64)
         self.fallback = fallback
         self.l2 = float(l2)
@@ -127,21 +153,14 @@ class TasteCore:
 
     def _fit_content(self) -> None:
         """Each user's mean history embedding, and its catalogue mean and spread of cosines."""
-        vectors = self.item_vectors.astype(np.float64)
-        mean = vectors.mean(axis=0)
-        centred = vectors - mean
-        cov = centred.T @ centred / max(1, len(vectors))
-        self._item_moments = (mean, cov)
-        self._taste_sums = np.asarray(self.history @ vectors)
+        self._taste_sums = np.asarray(self.history @ self.item_vectors.astype(np.float64))
         self.taste, self.taste_mean, self.taste_scale = self._standardised(self._taste_sums)
 
     def _standardised(self, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unit taste vectors from summed embeddings, with their catalogue mean and spread."""
-        mean, cov = self._item_moments
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         taste = np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
-        var = np.einsum("nd,nd->n", taste @ cov, taste)
-        return taste, taste @ mean, np.sqrt(np.maximum(var, 0.0))
+        return (taste, *cosine_moments(taste, self._item_moments))
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -179,6 +198,7 @@ class TasteCore:
         seed: int = 0,
         max_items: int = 6000,
         fallback: ContentScore = _no_content,
+        item_moments: Moments | None = None,
     ) -> tuple[TasteCore, TasteFit]:
         """Choose λ and the signal weights on held-out items, then fit on everything.
 
@@ -191,8 +211,11 @@ class TasteCore:
             seed: Seeds the negatives.
             max_items: EASE covers at most this many items.
             fallback: Content affinity for users without history.
+            item_moments: ``catalogue_moments(item_vectors)``, when the caller has them;
+                computed once here otherwise, for every candidate core alike.
         """
-        shared = {"max_items": max_items, "fallback": fallback}
+        moments = item_moments or catalogue_moments(item_vectors)
+        shared = {"max_items": max_items, "fallback": fallback, "item_moments": moments}
         history = history.tocsr()
         counts = np.asarray(history.sum(axis=0)).ravel()
         base = max(1.0, float(counts[counts > 0].mean()) if (counts > 0).any() else 1.0)

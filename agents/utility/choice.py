@@ -166,6 +166,7 @@ class UtilityModel(Features):
                 (np.ones(len(holdout[0])), holdout), shape=arrays.history.shape
             ),
             fallback=model.affinity,
+            item_moments=(model.item_mean, model.item_cov),
         )
         return model
 

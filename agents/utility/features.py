@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from agents.preferences import catalogue_moments, cosine_moments
 from agents.profile import ItemProfile, UserProfile
 from agents.traits import History
 from agents.utility.params import LIKED, QUALITY_PRIOR, USER_PRIOR
@@ -198,10 +199,7 @@ class Features:
         self.user_index = {str(u): row for row, u in enumerate(user_ids)}
         # Mean and covariance of the catalogue's vectors give every user's mean and spread
         # of cos(user, item) over the catalogue without an n_users × n_items product.
-        catalogue = self.item_vectors.astype(np.float64)
-        self.item_mean = catalogue.mean(axis=0) if len(catalogue) else np.zeros(catalogue.shape[1])
-        centred = catalogue - self.item_mean
-        self.item_cov = centred.T @ centred / max(1, len(catalogue))
+        self.item_mean, self.item_cov = catalogue_moments(self.item_vectors)
         self.user_vectors = np.zeros((0, self.item_vectors.shape[1]), dtype=np.float32)
         self.user_mean = np.zeros(0)
         self.user_scale = np.zeros(0)
@@ -266,9 +264,7 @@ class Features:
 
         A zero vector (no taste known) gets scale 0, and with it z = 0 for every item.
         """
-        mean = vectors @ self.item_mean
-        var = np.einsum("nd,nd->n", vectors @ self.item_cov, vectors)
-        return mean, np.sqrt(np.maximum(var, 0.0))
+        return cosine_moments(vectors, (self.item_mean, self.item_cov))
 
     def affinity(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Standardised cos(user taste, item) for n users × their k slots (rows of ``items``)."""

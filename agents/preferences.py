@@ -3,10 +3,10 @@
 A user's preference for an item is one logit, ``P(the user would choose it) = σ(logit)``,
 from three signals:
 
-* **collaborative**: EASE (Steck, 2019), the closed-form item-item model
-  ``B = I − P·diag(1/diag P)`` with ``P = (XᵀX + λI)⁻¹`` over the binary log; a user's
-  score for an item is the sum of ``B``'s column over their history, standardised over the
-  catalogue for that user (so a long history does not inflate it);
+* **collaborative**: one model family of ``agents.collaborative`` over the binary log,
+  EASE by default (Steck, 2019; item-kNN and ALS are the others); a user's raw score for
+  an item is standardised over the catalogue for that user (so a long history does not
+  inflate it);
 * **content**: the standardised cosine of the item's text embedding to the mean
   embedding of the user's history (standardised over the catalogue, as
   ``agents.utility.features`` does), which also covers new items; users without history
@@ -14,18 +14,19 @@ from three signals:
 * **popularity**: the item's log interaction count, scaled to [0, 1].
 
 Nothing here is tuned to one dataset by hand. The fit holds out one liked item per user
-(at random) and chooses λ among a few multiples of the mean item count by how well EASE
-ranks those held-out items above unseen items of the same popularity: λ is chosen for
-taste, with popularity left to its own weight. It then learns the weights of the signals
+(at random) and chooses the family's setting (EASE's λ among a few multiples of the mean
+item count, say) by how well the collaborative score ranks those held-out items above
+unseen items of the same popularity: it is chosen for taste, with popularity left to its
+own weight. It then learns the weights of the signals
 by logistic regression: each held-out item against ``NEGATIVES`` unseen items drawn
 uniformly from the catalogue and one of the same popularity, so popularity counts
 as much as it predicts and no more. The logit is shifted to even prior odds, so
-``σ(logit)`` reads as "would choose this item rather than an unseen one". Then EASE is
-refitted on the whole log.
+``σ(logit)`` reads as "would choose this item rather than an unseen one". Then the
+collaborative model is refitted on the whole log.
 
-The catalogue EASE covers is capped (``max_items``, the most interacted items): inverting
-an n × n matrix costs n³. Items outside it, and items added later, are scored by content
-and popularity alone, with a weight of their own.
+The catalogue the collaborative model covers is capped (``max_items``, the most interacted
+items): EASE inverts an n × n matrix, which costs n³. Items outside it, and items added
+later, are scored by content and popularity alone, with a weight of their own.
 """
 
 from __future__ import annotations
@@ -35,8 +36,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, sparse
+from scipy import optimize, sparse
 from scipy.special import expit
+
+from agents import collaborative
+from agents.collaborative import Collaborative, Family
 
 ContentScore = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``(user rows, item rows n × k) -> n × k`` standardised content affinity."""
@@ -85,18 +89,20 @@ class TasteFit:
     """How the taste core was fitted, for reports and tests.
 
     Attributes:
-        l2: The chosen EASE regularisation λ.
+        family: The collaborative model family.
+        setting: Its chosen setting (EASE's λ, kNN's neighbours, ALS's regularisation).
         weights: Intercept, then one weight per entry of ``FEATURES``.
         holdout_auc: AUC of the fitted logit on the held-out items against their negatives.
         holdout_users: Users with a held-out item.
-        ease_items: Items EASE covers.
+        covered_items: Items the collaborative model covers.
     """
 
-    l2: float
+    family: Family
+    setting: float
     weights: tuple[float, ...]
     holdout_auc: float
     holdout_users: int
-    ease_items: int
+    covered_items: int
 
 
 class TasteCore:
@@ -104,20 +110,22 @@ class TasteCore:
 
     Rows are those of the ``history`` matrix the core is built on (users × catalogue items,
     1 where the user interacted); rows past its end (users or items added later) have no
-    history and no EASE column, and are scored by content and popularity.
+    history and no collaborative column, and are scored by content and popularity.
 
     Args:
         history: n_users × n_items binary CSR matrix.
         item_vectors: n_items × d text embeddings, L2-normalised.
         popularity: Per catalogue item, log count scaled to [0, 1].
-        l2: EASE's λ.
-        max_items: At most this many (most interacted) items get an EASE column.
+        family: The collaborative model family (``agents.collaborative.FAMILIES``).
+        setting: Its setting: EASE's λ, kNN's neighbours, ALS's regularisation.
+        max_items: At most this many (most interacted) items get a collaborative column.
         weights: Intercept and one weight per ``FEATURES``; ``fit`` learns them. The
             defaults (taste and content alike, some popularity) serve data too small to
             learn from.
         fallback: Content affinity for users without history (rows past ``history``'s
             end, or empty rows).
         item_moments: ``catalogue_moments(item_vectors)``, when the caller has them.
+        seed: Seeds the families that draw (ALS's initial factors).
     """
 
     def __init__(
@@ -126,18 +134,19 @@ class TasteCore:
         item_vectors: np.ndarray,
         popularity: np.ndarray,
         *,
-        l2: float,
+        family: Family = "ease",
+        setting: float,
         max_items: int = 6000,
         weights: tuple[float, ...] = (0.0, 1.0, 1.0, 0.5, 0.0, 0.0, 0.0, 0.0),
         fallback: ContentScore = _no_content,
         item_moments: Moments | None = None,
+        seed: int = 0,
     ) -> None:
         self.history = history.tocsr().astype(np.float32)
         self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
         self._item_moments = item_moments or catalogue_moments(self.item_vectors)
         self.popularity = np.asarray(popularity, dtype=np.float64)
         self.fallback = fallback
-        self.l2 = float(l2)
         self.weights = np.asarray(weights, dtype=np.float64)
         counts = np.asarray(self.history.sum(axis=0)).ravel()
         order = np.argsort(-counts, kind="stable")
@@ -145,7 +154,9 @@ class TasteCore:
         self.columns = np.full(self.history.shape[1], -1, dtype=np.int64)
         self.columns[covered] = np.arange(len(covered))
         self._covered = covered
-        self._fit_ease()
+        self.collaborative: Collaborative = collaborative.build(
+            family, self.history[:, covered].tocsr(), setting, seed
+        )
         self._fit_content()
         sizes = np.log1p(np.asarray(self.history.sum(axis=1)).ravel())
         self._depth_centre = float(sizes[sizes > 0].mean()) if (sizes > 0).any() else 0.0
@@ -162,31 +173,6 @@ class TasteCore:
         taste = np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
         return (taste, *cosine_moments(taste, self._item_moments))
 
-    # -- fitting ---------------------------------------------------------------------------
-
-    def _fit_ease(self) -> None:
-        """B over the covered items, and each user's mean and spread of scores over them."""
-        x = self.history[:, self._covered].tocsr()
-        self._covered_history = x
-        gram = np.asarray((x.T @ x).todense(), dtype=np.float64)
-        gram[np.diag_indices_from(gram)] += self.l2
-        p = linalg.inv(gram, overwrite_a=True, check_finite=False)
-        b = -p / np.diag(p)[None, :]
-        np.fill_diagonal(b, 0.0)
-        self.b = b.astype(np.float32)
-        n = max(1, b.shape[0])
-        # mean_u = x_u·(B1)/n and E[s²] = x_u (B Bᵀ) x_uᵀ / n: no users × items product.
-        row_sums = b.sum(axis=1)
-        gram_b = b @ b.T
-        self.user_mean = np.asarray(x @ row_sums).ravel() / n
-        quad = np.empty(x.shape[0])
-        chunk = max(1, (8 << 20) // max(1, b.shape[0]))
-        for start in range(0, x.shape[0], chunk):
-            part = x[start : start + chunk]
-            quad[start : start + chunk] = np.asarray(part.multiply(part @ gram_b).sum(axis=1))[:, 0]
-        quad /= n
-        self.user_scale = np.sqrt(np.maximum(quad - self.user_mean**2, 0.0))
-
     @classmethod
     def fit(
         cls,
@@ -199,8 +185,10 @@ class TasteCore:
         max_items: int = 6000,
         fallback: ContentScore = _no_content,
         item_moments: Moments | None = None,
+        family: Family = "ease",
     ) -> tuple[TasteCore, TasteFit]:
-        """Choose λ and the signal weights on held-out items, then fit on everything.
+        """Choose the family's setting and the signal weights on held-out items, then fit
+        on everything.
 
         Args:
             history: n_users × n_items binary matrix of every interaction.
@@ -208,31 +196,40 @@ class TasteCore:
             popularity: Per item, log count scaled to [0, 1].
             holdout: Same shape; one held-out liked item per user at most (its entry is
                 also in ``history``). With too few: default weights, λ from the counts.
-            seed: Seeds the negatives.
-            max_items: EASE covers at most this many items.
+            seed: Seeds the negatives (and ALS).
+            max_items: The collaborative model covers at most this many items.
             fallback: Content affinity for users without history.
             item_moments: ``catalogue_moments(item_vectors)``, when the caller has them;
                 computed once here otherwise, for every candidate core alike.
+            family: The collaborative model family.
         """
         moments = item_moments or catalogue_moments(item_vectors)
-        shared = {"max_items": max_items, "fallback": fallback, "item_moments": moments}
+        shared = {
+            "max_items": max_items,
+            "fallback": fallback,
+            "item_moments": moments,
+            "family": family,
+            "seed": seed,
+        }
         history = history.tocsr()
         counts = np.asarray(history.sum(axis=0)).ravel()
         base = max(1.0, float(counts[counts > 0].mean()) if (counts > 0).any() else 1.0)
         users, items = holdout.nonzero()
         if len(users) < 20:
-            core = cls(history, item_vectors, popularity, l2=2 * base, **shared)
-            return core, TasteFit(core.l2, tuple(core.weights), float("nan"), len(users), 0)
+            setting = collaborative.default_setting(family, base)
+            core = cls(history, item_vectors, popularity, setting=setting, **shared)
+            fit = TasteFit(family, setting, tuple(core.weights), float("nan"), len(users), 0)
+            return core, fit
         train = (history - history.multiply(holdout > 0)).tocsr()
         train.eliminate_zeros()
         rng = np.random.default_rng(seed)
         negatives = _negatives(train, users, items, rng)
         matched = _matched(train, users, items, counts, rng)
         best = None
-        for l2 in (0.5 * base, 2 * base, 8 * base, 32 * base):
-            core = cls(train, item_vectors, popularity, l2=l2, **shared)
-            ease = core.signals(users, np.column_stack([items, matched]))[0]
-            auc = _auc(ease[:, :1], ease[:, 1:])
+        for setting in collaborative.candidate_settings(family, base):
+            core = cls(train, item_vectors, popularity, setting=setting, **shared)
+            taste = core.signals(users, np.column_stack([items, matched]))[0]
+            auc = _auc(taste[:, :1], taste[:, 1:])
             if best is None or auc > best[0]:
                 best = (auc, core)
         _, core = best
@@ -245,13 +242,16 @@ class TasteCore:
         weights[0] += np.log(negatives.shape[1])  # even prior odds: one choice, one unseen
         logit = weights[0] + features @ weights[1:]
         auc = _auc(logit[:, :1], logit[:, 1:])
+        setting = core.collaborative.setting
         final = cls(
-            history, item_vectors, popularity, l2=core.l2, weights=tuple(weights), **shared
+            history, item_vectors, popularity, setting=setting, weights=tuple(weights), **shared
         )
-        return final, TasteFit(final.l2, tuple(weights), auc, len(users), len(final._covered))
+        covered = len(final._covered)
+        return final, TasteFit(family, setting, tuple(weights), auc, len(users), covered)
 
     def add_items(self, vectors: np.ndarray) -> None:
-        """Items the log never had (arrivals): text only, no popularity, no EASE column."""
+        """Items the log never had (arrivals): text only, no popularity, no collaborative
+        column."""
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.item_vectors.shape[1])
         self.item_vectors = np.vstack([self.item_vectors, vectors])
         self.popularity = np.concatenate([self.popularity, np.zeros(len(vectors))])
@@ -266,35 +266,18 @@ class TasteCore:
         known_item = items < n_items  # in the log's catalogue (later items are cold)
         cols = np.where(known_item, self.columns[np.minimum(items, n_items - 1)], -1)
         cold = cols < 0
-        ease = np.zeros(items.shape, dtype=np.float64)
+        taste = np.zeros(items.shape, dtype=np.float64)
         known = np.flatnonzero(users < self.history.shape[0])
         if len(known):
-            raw = self._ease_scores(users[known], np.maximum(cols[known], 0))
-            mean = self.user_mean[users[known]][:, None]
-            scale = self.user_scale[users[known]][:, None]
+            model = self.collaborative
+            raw = model.scores(users[known], np.maximum(cols[known], 0))
+            mean = model.user_mean[users[known]][:, None]
+            scale = model.user_scale[users[known]][:, None]
             safe = np.where(scale > 1e-9, scale, 1.0)
             z = np.where(scale > 1e-9, (raw - mean) / safe, 0.0)
-            ease[known] = np.where(cold[known], 0.0, z)
+            taste[known] = np.where(cold[known], 0.0, z)
         popularity = self.popularity[items]
-        return ease, self._content(users, items), popularity, cold.astype(np.float64)
-
-    def _ease_scores(self, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """``x_u · B[:, c]`` for n users × k covered columns, summed over each history.
-
-        Gathers only the B entries a page needs (history length × page size per user)
-        instead of scoring the whole catalogue for every user.
-        """
-        x = self._covered_history
-        starts, ends = x.indptr[users], x.indptr[users + 1]
-        lengths = ends - starts
-        owner = np.repeat(np.arange(len(users)), lengths)
-        offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        history = x.indices[np.repeat(starts, lengths) + offsets]
-        out = np.empty(cols.shape, dtype=np.float64)
-        for slot in range(cols.shape[1]):
-            values = self.b[history, cols[owner, slot]]
-            out[:, slot] = np.bincount(owner, weights=values, minlength=len(users))
-        return out
+        return taste, self._content(users, items), popularity, cold.astype(np.float64)
 
     def _content(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Standardised cos(user's history embedding, item), the fallback without history."""
@@ -331,8 +314,10 @@ class TasteCore:
         """The logit of n (user, item) pairs as if the item were not in the user's history.
 
         For fits on the items users did rate: their logit must be what it would be before
-        the choice, as for any item a simulated user is shown. EASE leaves the item out by
-        construction (its diagonal is zero); the content taste drops the item's vector.
+        the choice, as for any item a simulated user is shown. The item-item families leave
+        the item out by construction (their diagonal is zero); ALS's user factors keep a
+        trace of it (one item among a history's many); the content taste drops the item's
+        vector.
         """
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)

@@ -167,6 +167,7 @@ class UtilityModel(Features):
             ),
             fallback=model.affinity,
             item_moments=(model.item_mean, model.item_cov),
+            family=model.params.taste_family,
         )
         return model
 

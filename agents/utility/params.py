@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agents.collaborative import Family
 from agents.profile import Level
 
 N_RATINGS = 5
@@ -61,9 +62,11 @@ class UtilityParams(BaseModel):
         cutpoints: The increasing ordered-logit thresholds between consecutive levels,
             one fewer than the levels.
         trait_multipliers: Numeric value of each trait level.
+        taste_family: The taste core's collaborative model (``ease``, ``item-knn`` or
+            ``als``); ``compare --taste-families`` runs the arms under several.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     affinity: float = 1.0
     popularity: float = 0.0
@@ -83,6 +86,7 @@ class UtilityParams(BaseModel):
     trait_multipliers: dict[Level, float] = Field(
         default_factory=lambda: {Level.LOW: 0.5, Level.MEDIUM: 1.0, Level.HIGH: 1.5}
     )
+    taste_family: Family = "ease"
 
     @field_validator("cutpoints")
     @classmethod

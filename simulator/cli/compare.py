@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -25,6 +26,7 @@ from simulator.errors import RecworldError
 
 if TYPE_CHECKING:
     from simulator.config import RunConfig
+    from simulator.evaluation.family import FamilySensitivity
     from simulator.evaluation.paired import CompareResult, RunSpec
     from simulator.stats import Estimate
 
@@ -61,11 +63,22 @@ def compare_command(
     data_dir: Annotated[Path | None, typer.Option(help="Where datasets live.")] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Runs at once, in separate processes.")] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace runs already in --out.")] = False,
+    taste_families: Annotated[
+        str | None,
+        typer.Option(
+            help="Also run the comparison under these taste-core families (comma-separated: "
+            "ease, item-knn, als) and say when the winner depends on the family.",
+        ),
+    ] = None,
+    family_metric: Annotated[
+        str, typer.Option(help="With --taste-families: the metric a winner is best at.")
+    ] = "ctr",
 ) -> None:
     """Run a scenario under each recommender for several seeds; report means, 95% CIs and
     paired differences against the first recommender."""
     from scenarios.loader import load_scenario
-    from simulator.compose.compare import compare
+    from simulator.compose.compare import compare, compare_families
+    from simulator.evaluation.closed_loop import METRICS
     from simulator.llm.registry import parse_llm_spec
     from simulator.recommenders.registry import check_recommender_names
 
@@ -92,10 +105,38 @@ def compare_command(
                 "[yellow]LLM: scripted backend[/] (deterministic stand-in answers, no model). "
                 "Use --llm to pick a real one."
             )
+        families = [f.strip() for f in taste_families.split(",")] if taste_families else []
+        if family_metric not in METRICS:
+            raise RecworldError(
+                f"--family-metric: unknown metric {family_metric!r}; choose one of "
+                f"{', '.join(METRICS)}"
+            )
         command = _resolved_command(
             scenario, names, seeds, sc.steps, sc.population.size, llm, out_dir, data_dir, jobs
         )
+        if families:
+            command += " " + shlex.join(
+                ["--taste-families", ",".join(families), "--family-metric", family_metric]
+            )
         started = time.perf_counter()
+        if families:
+            with _RunProgress(len(names) * seeds * len(families)) as report:
+                results, sensitivity = compare_families(
+                    sc,
+                    names,
+                    seeds,
+                    families,
+                    out_dir=out_dir,
+                    metric=family_metric,
+                    jobs=jobs,
+                    overwrite=overwrite,
+                    on_progress=report,
+                )
+            (out_dir / "command.txt").write_text(command + "\n")
+            for family, result in results.items():
+                _print_result(result, f"{sc.name} ({family} taste core)", 0.0, curves=False)
+            _print_families(sensitivity, time.perf_counter() - started)
+            return
         with _RunProgress(len(names) * seeds) as report:
             result = compare(
                 sc,
@@ -190,13 +231,41 @@ def _cell(est: Estimate, fmt: str, *, difference: bool = False) -> str:
     return text
 
 
-def _print_result(result: CompareResult, name: str, seconds: float) -> None:
+def _print_families(sensitivity: FamilySensitivity, seconds: float) -> None:
+    """The recommenders' rank under each taste family, then what it means."""
+    from simulator.evaluation.closed_loop import METRICS
+
+    t = sensitivity.table
+    table = Table(
+        title=f"rank by {METRICS[sensitivity.metric]} under each taste family",
+        caption=f"rank (mean); all runs in {seconds:.1f} s",
+    )
+    table.add_column("recommender")
+    families = list(dict.fromkeys(t["family"]))
+    for family in families:
+        table.add_column(family, justify="right")
+    cells = {(r.family, r.recommender): r for r in t.itertuples()}
+    for rec in dict.fromkeys(t["recommender"]):
+        row = []
+        for family in families:
+            cell = cells[(family, rec)]
+            row.append(f"{cell.rank} ({cell.mean:{_FORMATS[sensitivity.metric]}})")
+        table.add_row(rec, *row)
+    console.print(table)
+    for finding in sensitivity.findings or ("every taste family ranks the recommenders alike",):
+        console.print(f"[yellow]family:[/] {escape(finding)}", highlight=False)
+
+
+def _print_result(
+    result: CompareResult, name: str, seconds: float, *, curves: bool = True
+) -> None:
     from simulator.evaluation.closed_loop import METRICS
 
     seeds = result.seeds
     seed_text = f"seeds {seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"
+    timing = f" in {seconds:.1f} s" if seconds else ""
     table = Table(
-        title=f"{name}: {len(result.runs)} runs ({seed_text}) in {seconds:.1f} s",
+        title=f"{name}: {len(result.runs)} runs ({seed_text}){timing}",
         caption=(
             f"mean ± half-width of the {result.level:.0%} t interval across seeds. "
             "click-through: watched / exposed; genre entropy: bits, of each visitor's "
@@ -228,7 +297,8 @@ def _print_result(result: CompareResult, name: str, seconds: float) -> None:
             diffs.add_row(label, *cells)
         console.print(diffs)
 
-    _print_curves(result)
+    if curves:
+        _print_curves(result)
     if result.out_dir is not None:
         console.print(
             f"written to {result.out_dir}: runs.csv, summary.csv, summary.json, "

@@ -13,9 +13,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from agents.collaborative import FAMILIES
 from simulator.compose.run import open_world
 from simulator.config import RunConfig
 from simulator.errors import RecworldError
+from simulator.evaluation.family import FamilySensitivity, family_sensitivity
 from simulator.evaluation.paired import CompareResult, RunSpec, measure
 from simulator.recommenders.registry import check_recommender_names
 from simulator.runlog import RunLog
@@ -97,6 +99,56 @@ def compare(
     result = measure(runs, catalogue, out_dir=out_dir)
     result.save(out_dir)
     return result
+
+
+def compare_families(
+    config: RunConfig,
+    recommenders: Sequence[str],
+    seeds: int,
+    families: Sequence[str],
+    *,
+    out_dir: str | Path,
+    metric: str = "ctr",
+    jobs: int = 1,
+    overwrite: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[dict[str, CompareResult], FamilySensitivity]:
+    """``compare`` once per taste family, then the recommenders' ranking under each.
+
+    Each family's comparison is a full ``compare`` under ``OUT/<family>/``, with the
+    utility model's ``taste_family`` set to it; ``OUT`` gets ``families.csv`` and
+    ``families.json`` (``simulator.evaluation.family``).
+
+    Raises:
+        RecworldError: An unknown or repeated family, a policy without a taste core (the
+            LLM policy), or anything ``compare`` refuses.
+    """
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families or len(set(families)) != len(families):
+        raise RecworldError(
+            f"taste families: got {', '.join(families) or 'none'}; name each once, "
+            f"from {', '.join(FAMILIES)}"
+        )
+    if config.policy == "llm":
+        raise RecworldError(
+            "taste families: the llm policy has no taste core; use policy utility or hybrid"
+        )
+    out = Path(out_dir)
+    results = {}
+    for family in families:
+        utility = {**config.utility, "taste_family": family}
+        results[family] = compare(
+            config.model_copy(update={"utility": utility}),
+            recommenders,
+            seeds,
+            out_dir=out / family,
+            jobs=jobs,
+            overwrite=overwrite,
+            on_progress=on_progress,
+        )
+    sensitivity = family_sensitivity(results, metric)
+    sensitivity.save(out)
+    return results, sensitivity
 
 
 def _refuse_existing(runs: Sequence[RunSpec]) -> None:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from agents.utility import UtilityParams
 from memory.embedders import make_embedder
 from memory.in_memory import InMemoryStore
 from memory.store import MemoryStore
 from scenarios.datasets import load_dataset
+from scenarios.loader import describe_error
 from simulator.calibration import CalibrationResult
 from simulator.config import DatasetSpec, LLMSpec, MemorySpec, RecommenderSpec, RunConfig
 from simulator.dataset import Dataset
@@ -120,9 +123,9 @@ def utility_params(config: RunConfig) -> UtilityParams:
     path = overrides.pop("calibration", None)
     base = CalibrationResult.load(path).params if path else UtilityParams()
     try:
-        return base.model_copy(update=overrides) if overrides else base
-    except ValueError as exc:
-        raise ScenarioError(f"utility: {exc}") from None
+        return UtilityParams.model_validate({**base.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise ScenarioError(f"utility.{describe_error(exc)}") from None
 
 
 def build_fidelity_subject(

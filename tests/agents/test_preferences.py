@@ -27,12 +27,12 @@ def _unit_rows(rng: np.random.Generator, n: int, d: int = 6) -> np.ndarray:
 def test_ease_and_its_per_user_standardisation_match_a_direct_computation():
     rng = np.random.default_rng(0)
     x = _matrix(rng)
-    core = TasteCore(x, _unit_rows(rng, 9), np.linspace(0, 1, 9), l2=3.0)
+    core = TasteCore(x, _unit_rows(rng, 9), np.linspace(0, 1, 9), setting=3.0)
     dense = x.toarray()
     covered = np.argsort(-dense.sum(axis=0), kind="stable")
     p = np.linalg.inv(dense[:, covered].T @ dense[:, covered] + 3.0 * np.eye(9))
     b = np.eye(9) - p / np.diag(p)[None, :]
-    np.testing.assert_allclose(core.b, b, atol=1e-5)
+    np.testing.assert_allclose(core.collaborative.w, b, atol=1e-5)
     scores = dense[:, covered] @ b  # every user × every covered item
     z = (scores - scores.mean(axis=1, keepdims=True)) / scores.std(axis=1, keepdims=True)
     users = np.arange(12)
@@ -45,7 +45,7 @@ def test_content_is_the_standardised_cosine_to_the_history_centroid():
     rng = np.random.default_rng(1)
     x = _matrix(rng)
     vectors = _unit_rows(rng, 9)
-    core = TasteCore(x, vectors, np.zeros(9), l2=1.0)
+    core = TasteCore(x, vectors, np.zeros(9), setting=1.0)
     centroid = x.toarray() @ vectors
     centroid /= np.linalg.norm(centroid, axis=1, keepdims=True)
     cos = centroid @ vectors.T
@@ -64,7 +64,7 @@ def test_new_items_are_cold_and_new_users_use_the_fallback():
         seen.append(users.copy())
         return np.full(np.shape(items), 7.0)
 
-    core = TasteCore(x, _unit_rows(rng, 9), np.full(9, 0.5), l2=1.0, fallback=fallback)
+    core = TasteCore(x, _unit_rows(rng, 9), np.full(9, 0.5), setting=1.0, fallback=fallback)
     core.add_items(_unit_rows(rng, 1))
     ease, content, popularity, cold = core.signals(np.array([0, 12]), np.array([[9, 1], [9, 1]]))
     assert cold[:, 0].tolist() == [1.0, 1.0] and cold[:, 1].tolist() == [0.0, 0.0]

@@ -11,6 +11,11 @@ answer distributions, so policies and the fidelity suite share them:
 * **Contextual calibration** (Zhao et al., 2021, "Calibrate Before Use"): ask the question
   about a content-free item ("N/A"), take that answer distribution ``p_cf``, and divide
   every real answer by it before renormalising.
+* **A monotone map onto the data's ratings**: after that division a small model's ratings
+  still pile up on a few stars. The monotone (quantile) coupling between the model's mean
+  rating distribution on rated examples and the data's moves each answer's mass up or down
+  the scale so that, on those examples, the answers' mean distribution is the data's. It
+  keeps order: an answer that rated higher than another before still does.
 """
 
 from __future__ import annotations
@@ -82,6 +87,52 @@ def calibrated(probs: Mapping[str, float], content_free: Mapping[str, float]) ->
     return _normalised(
         {c: p / max(content_free.get(c, 0.0), FLOOR) for c, p in probs.items()}
     )
+
+
+def monotone_map(source: Sequence[float], target: Sequence[float]) -> list[list[float]]:
+    """The row-stochastic matrix ``M`` of the monotone coupling of two distributions over
+    the same ordered levels: ``source @ M == target``.
+
+    Level ``i`` of the source covers the slice ``[S_{i-1}, S_i)`` of the unit interval (S
+    the cumulative sums), level ``j`` of the target ``[T_{j-1}, T_j)``; ``M[i][j]`` is the
+    share of slice ``i`` that falls in slice ``j``. A level the source never gives maps to
+    itself.
+    """
+    if len(source) != len(target):
+        raise ValueError(f"got {len(source)} source and {len(target)} target levels")
+    s, t = _cumulative(source), _cumulative(target)
+    rows = []
+    for i in range(len(source)):
+        width = s[i + 1] - s[i]
+        if width <= 0:
+            rows.append([1.0 if j == i else 0.0 for j in range(len(target))])
+            continue
+        rows.append(
+            [
+                max(0.0, min(s[i + 1], t[j + 1]) - max(s[i], t[j])) / width
+                for j in range(len(target))
+            ]
+        )
+    return rows
+
+
+def remapped(
+    probs: Mapping[str, float], matrix: Sequence[Sequence[float]], levels: Sequence[str]
+) -> dict[str, float]:
+    """``probs`` over ``levels`` (in order) moved by a ``monotone_map`` matrix."""
+    p = [probs.get(level, 0.0) for level in levels]
+    return _normalised(
+        {level: sum(p[i] * matrix[i][j] for i in range(len(p))) for j, level in enumerate(levels)}
+    )
+
+
+def _cumulative(values: Sequence[float]) -> list[float]:
+    total = sum(values) or 1.0
+    out = [0.0]
+    for v in values:
+        out.append(out[-1] + v / total)
+    out[-1] = 1.0
+    return out
 
 
 def _normalised(values: Mapping[str, float]) -> dict[str, float]:

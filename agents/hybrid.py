@@ -15,6 +15,7 @@ import numpy as np
 
 from agents.actions.base import PageObservation, PageOutcome
 from agents.policy import LLMPolicy
+from agents.profile import ItemProfile
 from agents.user import UserAgent
 from agents.utility import UtilityPolicy
 
@@ -56,6 +57,15 @@ class HybridPolicy:
     @property
     def routed_share(self) -> float:
         return self.routed / self.decided if self.decided else 0.0
+
+    def calibrate_ratings(
+        self,
+        agents: Sequence[UserAgent],
+        examples: Sequence[tuple[UserAgent, ItemProfile]],
+        target: Sequence[float] | None,
+    ) -> None:
+        """The LLM's rating corrections; the utility model's ratings are fitted already."""
+        self.llm.calibrate_ratings(agents, examples, target)
 
     def decide(
         self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from agents.actions.base import Action, PageObservation, PageOutcome
+from agents.actions.pick import PickAction
+from agents.profile import ItemProfile
 from agents.user import UserAgent
 from simulator.types import LLM, LLMRequest, LLMResponse
 
@@ -27,6 +29,18 @@ class AskedInOrders(Protocol):
     def combine(
         self, observation: PageObservation, responses: Sequence[LLMResponse]
     ) -> LLMResponse: ...
+
+
+@runtime_checkable
+class CalibratesRatings(Protocol):
+    """A policy whose ratings can be fitted to the data's at world start (one batch)."""
+
+    def calibrate_ratings(
+        self,
+        agents: Sequence[UserAgent],
+        examples: Sequence[tuple[UserAgent, ItemProfile]],
+        target: Sequence[float] | None,
+    ) -> None: ...
 
 
 class LLMPolicy:
@@ -60,6 +74,17 @@ class LLMPolicy:
             for i, answer in zip(pending, answers, strict=True):
                 outcomes[i] = action.resolve(agents[i], observations[i], outcomes[i], answer)
         return outcomes
+
+    def calibrate_ratings(
+        self,
+        agents: Sequence[UserAgent],
+        examples: Sequence[tuple[UserAgent, ItemProfile]],
+        target: Sequence[float] | None,
+    ) -> None:
+        """The browse action's rating corrections (``PickAction.calibrate_ratings``), when
+        it asks ratings as scored choices; JSON answers have none to fit."""
+        if isinstance(self.browse, PickAction):
+            self.browse.calibrate_ratings(self.llm, agents, examples, target)
 
     def _ask(
         self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]

@@ -39,6 +39,11 @@ class WorldSettings(_Strict):
     churn_after: int = Field(0, ge=0, description="leave after N idle visits; 0 = never")
     item_corrections: int = Field(50, ge=0, description="AgentCF corrections per step, at most")
     taste_summary: bool = Field(True, description="summarise each user's taste once, at start")
+    calibrate_ratings: bool = Field(
+        True,
+        description="scored-choice ratings: divide out the content-free answer and map them "
+        "onto the data's star shares, fitted once at start",
+    )
     interviews: bool = Field(True, description="ask every visitor to rate the recommender")
     search_rate: float = Field(0.15, ge=0, le=1, description="share of visitors who search")
     chat_rate: float = Field(0.15, ge=0, le=1, description="share of visitors who chat or post")

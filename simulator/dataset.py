@@ -132,6 +132,16 @@ class RatingScale:
     def describe(self) -> str:
         return f"{self.low:g} to {self.high:g} in steps of {self.step:g}"
 
+    def star_shares(self, ratings: np.ndarray | pd.Series) -> np.ndarray | None:
+        """The share of ``ratings`` nearest each of the five stars (the scale's ends at 1
+        and 5), for prompts that answer in stars; None without finite ratings."""
+        rated = np.asarray(ratings, dtype=float)
+        rated = rated[np.isfinite(rated)]
+        if not len(rated) or self.high <= self.low:
+            return None
+        stars = np.clip(np.rint(1 + 4 * (rated - self.low) / (self.high - self.low)), 1, STARS)
+        return np.bincount(stars.astype(int) - 1, minlength=STARS) / len(stars)
+
 
 def rating_scale(dataset: Dataset) -> RatingScale | None:
     """The dataset's rating levels, or None when its feedback is implicit (no ratings).

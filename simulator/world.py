@@ -21,7 +21,7 @@ from agents.actions import PageObservation, PageOutcome
 from agents.actions.chat import ChatAction
 from agents.actions.interview import InterviewAction, VisitSummary
 from agents.actions.search import SearchAction
-from agents.policy import Policy
+from agents.policy import CalibratesRatings, Policy
 from agents.profile import ItemProfile, UserProfile, item_profiles
 from agents.social import SocialGraph
 from agents.taste import taste_request, with_taste
@@ -30,7 +30,7 @@ from memory.records import MemoryRecord, ScoredMemory
 from memory.stream import MemoryStream, StepMemory
 from simulator.catalogue import Catalogue
 from simulator.config import WorldSettings
-from simulator.dataset import Dataset
+from simulator.dataset import Dataset, rating_scale
 from simulator.engagement import click_through, mean_rating
 from simulator.llm.runtime import LLMRuntime
 from simulator.population import Population
@@ -139,6 +139,8 @@ class World(mesa.Model):
         self._events: list[Event] = []
         if self.settings.taste_summary and self.uses_llm:
             self._summarise_tastes()
+        if self.settings.calibrate_ratings and isinstance(self.policy, CalibratesRatings):
+            self._calibrate_ratings()
         self._train = [self.dataset.interactions[list(_LOG_COLUMNS)]]
         stamps = self.dataset.interactions["timestamp"]
         self._clock = int(stamps.max()) if len(stamps) else 0
@@ -177,6 +179,21 @@ class World(mesa.Model):
         ]
         for user, answer in zip(users, self.llm.generate(requests), strict=True):
             user.profile = with_taste(user.profile, answer)
+
+    def _calibrate_ratings(self) -> None:
+        """One batch: the policy's rating question about a content-free item and about one
+        rated history item of each of the first ``RATING_EXAMPLES`` users, so its ratings
+        follow the data's share of each star (``agents.debias``)."""
+        data = self.dataset
+        scale = rating_scale(data)
+        target = scale.star_shares(data.interactions["rating"]) if scale else None
+        rated = data.interactions[data.interactions["rating"].notna()]
+        rated = rated[rated["user_id"].isin(set(self.users.ids))]
+        latest = rated.sort_values("timestamp", kind="stable").groupby("user_id").tail(1)
+        item_of = dict(zip(latest["user_id"], latest["item_id"], strict=True))
+        users = [u for u in self.users if item_of.get(u.user_id) in self.items]
+        examples = [(u, self.items.profile(item_of[u.user_id])) for u in users[:RATING_EXAMPLES]]
+        self.policy.calibrate_ratings(list(self.users)[:CONTENT_FREE_AGENTS], examples, target)
 
     def step(self) -> None:
         """One step: activate, recommend, recall, decide, act, items, feed back, record."""
@@ -565,6 +582,10 @@ class World(mesa.Model):
 
 
 _LOG_COLUMNS = ("user_id", "item_id", "timestamp", "rating")
+CONTENT_FREE_AGENTS = 5
+"""Agents asked the rating question about a content-free item at start; answers averaged."""
+RATING_EXAMPLES = 32
+"""Rated history items (one per user) the start-of-run rating map is fitted on."""
 
 
 def genre_entropy(genres: Iterable[str] | Counter[str]) -> float:

@@ -8,8 +8,9 @@ rating question in the same page round; both are one batch across agents.
 Small models favour the first options of a list, so each page is asked under ``orders``
 evenly spaced cyclic shifts of its items (all in the same batch) and the answers are
 averaged back onto the items (``agents.debias``). A content-free distribution for the
-rating question (``rate_prior``, given or asked once with ``calibrate_ratings``) is divided
-out of every rating answer.
+rating question (``rate_prior``) is divided out of every rating answer, and a monotone map
+(``rating_map``) then moves the answers onto the data's share of each star; the world asks
+for both once, at start, with ``calibrate_ratings``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from agents.debias import (
     average_over_orders,
     calibrated,
     mean_distribution,
+    monotone_map,
+    remapped,
     shifted_orders,
 )
 from agents.domain import FILMS, Domain
@@ -59,6 +62,7 @@ class PickAction:
         rate_prior: The rating question's answer distribution for a content-free item,
             divided out of every rating answer (contextual calibration); None leaves
             answers as they are.
+        rating_map: A ``monotone_map`` over ``RATINGS`` applied after that division.
     """
 
     name = "browse"
@@ -69,12 +73,14 @@ class PickAction:
         domain: Domain = FILMS,
         orders: int = ORDERS,
         rate_prior: Mapping[str, float] | None = None,
+        rating_map: list[list[float]] | None = None,
     ) -> None:
         if orders < 1:
             raise ValueError(f"orders must be at least 1, got {orders}")
         self.domain = domain
         self.orders = orders
         self.rate_prior = dict(rate_prior) if rate_prior is not None else None
+        self.rating_map = rating_map
 
     def requests(self, agent: UserAgent, observation: PageObservation) -> list[LLMRequest]:
         """The page under each of its orders; ``combine`` averages the answers."""
@@ -165,15 +171,37 @@ class PickAction:
             tag="rate",
         )
 
-    def calibrate_ratings(self, llm: LLM, agents: Sequence[UserAgent]) -> dict[str, float] | None:
-        """Ask the rating question about a content-free item for ``agents`` (one batch) and
-        keep the mean answer as ``rate_prior``; a few agents are enough. Returns it, or None
-        (and leaves the prior unchanged) when no answer came back."""
+    def calibrate_ratings(
+        self,
+        llm: LLM,
+        agents: Sequence[UserAgent],
+        examples: Sequence[tuple[UserAgent, ItemProfile]] = (),
+        target: Sequence[float] | None = None,
+    ) -> dict[str, float] | None:
+        """Fit the rating corrections in one batch.
+
+        The rating question about a content-free item, for ``agents`` (a few are enough),
+        gives ``rate_prior``. With ``target`` (the data's share of each of the five stars)
+        and rated ``examples`` (agents with items from their own history), the mean of the
+        examples' answers, the prior divided out, gives ``rating_map``: the monotone map
+        onto ``target``. Returns the prior, or None (and leaves both unchanged) when no
+        content-free answer came back.
+        """
         blank = ItemProfile(item_id="", title=CONTENT_FREE_TITLE)
-        answers = llm.generate([self.rate_request(agent, blank) for agent in agents])
-        prior = mean_distribution([a.choice_probs for a in answers], RATINGS)
-        if prior is not None:
-            self.rate_prior = prior
+        asked = [self.rate_request(agent, blank) for agent in agents]
+        if target is not None:
+            asked += [self.rate_request(agent, item) for agent, item in examples]
+        answers = llm.generate(asked)
+        prior = mean_distribution([a.choice_probs for a in answers[: len(agents)]], RATINGS)
+        if prior is None:
+            return None
+        self.rate_prior = prior
+        rated = [
+            calibrated(a.choice_probs, prior) for a in answers[len(agents) :] if a.choice_probs
+        ]
+        source = mean_distribution(rated, RATINGS)
+        if target is not None and source is not None:
+            self.rating_map = monotone_map([source[r] for r in RATINGS], list(target))
         return prior
 
     def resolve(
@@ -194,6 +222,8 @@ class PickAction:
         probs = response.choice_probs
         if self.rate_prior is not None:
             probs = calibrated(probs, self.rate_prior)
+        if self.rating_map is not None:
+            probs = remapped(probs, self.rating_map, RATINGS)
         rating = int(sample(probs, observation.draws[1]))
         rows[i] = _row(
             agent,

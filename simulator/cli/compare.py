@@ -44,6 +44,10 @@ _FORMATS = {
     "llm_calls": ",.0f",
 }
 _MAX_CURVE_ROWS = 12
+NO_REVERSAL = (
+    "no taste family reverses another's clear ordering of two recommenders "
+    "(paired intervals over seeds)"
+)
 
 
 @app.command("compare")
@@ -252,7 +256,7 @@ def _print_families(sensitivity: FamilySensitivity, seconds: float) -> None:
             row.append(f"{cell.rank} ({cell.mean:{_FORMATS[sensitivity.metric]}})")
         table.add_row(rec, *row)
     console.print(table)
-    for finding in sensitivity.findings or ("every taste family ranks the recommenders alike",):
+    for finding in sensitivity.findings or (NO_REVERSAL,):
         console.print(f"[yellow]family:[/] {escape(finding)}", highlight=False)
 
 

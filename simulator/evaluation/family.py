@@ -4,8 +4,10 @@ model family?
 A simulator whose users choose by item-kNN will favour an item-kNN recommender: it serves
 exactly what those users like. ``compare --taste-families`` runs the same comparison under
 taste cores of several families (``agents.collaborative``); this module ranks the
-recommenders under each and says when the winner changes with the family, and above all
-when an arm wins only under the taste core of its own family.
+recommenders under each and reports every *reversal*: A beats B under one family and B
+beats A under another, each with a paired interval over seeds that excludes 0. A reversal
+where A wins only under its own family is flagged first: its lead is likely an artefact.
+Differences within noise are not findings.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from simulator.evaluation.paired import CompareResult
+from simulator.stats import mean_ci
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,8 @@ class FamilySensitivity:
         metric: The metric ranked on (a column of ``closed_loop.METRICS``; higher wins).
         table: One row per family and recommender: ``mean`` of the metric and its ``rank``
             among the recommenders of that family (1 = best).
-        findings: One sentence per finding, most serious first; empty when every family
-            ranks the recommenders alike.
+        findings: One sentence per finding, most serious first; empty when no family
+            reverses another's clear (interval excludes 0) ordering of two recommenders.
     """
 
     metric: str
@@ -50,39 +53,56 @@ class FamilySensitivity:
 
 
 def family_sensitivity(
-    results: Mapping[str, CompareResult], metric: str = "ctr"
+    results: Mapping[str, CompareResult], metric: str = "ctr", level: float = 0.95
 ) -> FamilySensitivity:
     """Rank the recommenders under each family's comparison and compare the rankings.
 
     Args:
-        results: One comparison per taste family, all of the same recommenders.
-        metric: What "wins" means: the highest mean of this metric across seeds.
+        results: One comparison per taste family, all of the same recommenders and seeds.
+        metric: What "wins" means: the higher mean of this metric, paired by seed.
+        level: Of the paired intervals that decide whether one recommender beats another.
     """
     rows = []
+    beats: dict[str, set[tuple[str, str]]] = {}
     for family, result in results.items():
         means = {r: result.estimate(r, metric).mean for r in result.recommenders}
         ordered = sorted(means, key=lambda r: (-_finite(means[r]), r))
         for rank, rec in enumerate(ordered, start=1):
             rows.append({"family": family, "recommender": rec, "mean": means[rec], "rank": rank})
+        beats[family] = _clear_wins(result, metric, level)
     table = pd.DataFrame(rows, columns=["family", "recommender", "mean", "rank"])
-    return FamilySensitivity(metric, table, _findings(table))
+    return FamilySensitivity(metric, table, _findings(beats))
 
 
-def _findings(table: pd.DataFrame) -> tuple[str, ...]:
-    best = table[table["rank"] == 1].set_index("family")["recommender"]
-    families = list(best.index)
-    if len(families) < 2 or best.nunique() == 1:
-        return ()
-    own, where = [], []
-    for rec in pd.unique(best):
-        wins = [f for f in families if best[f] == rec]
-        if wins == [rec]:
+def _clear_wins(result: CompareResult, metric: str, level: float) -> set[tuple[str, str]]:
+    """Pairs (a, b) where a's metric minus b's, paired by seed, has an interval above 0."""
+    by_seed = result.runs.pivot_table(index="seed", columns="recommender", values=metric)
+    wins = set()
+    for a in result.recommenders:
+        for b in result.recommenders:
+            if a != b and a in by_seed and b in by_seed:
+                est = mean_ci((by_seed[a] - by_seed[b]).to_numpy(), level)
+                if est.n >= 2 and est.low > 0:
+                    wins.add((a, b))
+    return wins
+
+
+def _findings(beats: Mapping[str, set[tuple[str, str]]]) -> tuple[str, ...]:
+    own, other = [], []
+    for a, b in sorted({pair for wins in beats.values() for pair in wins}):
+        won = [f for f, wins in beats.items() if (a, b) in wins]
+        lost = [f for f, wins in beats.items() if (b, a) in wins]
+        if not lost:
+            continue
+        text = f"{a} beats {b} under the {', '.join(won)} taste core, loses under {', '.join(lost)}"
+        if won == [a]:
             own.append(
-                f"{rec} wins only when the simulated users choose by {rec} too: its lead is "
-                "likely an artefact of the simulator, not a finding"
+                f"{a} beats {b} only when the simulated users choose by {a} too (loses under "
+                f"{', '.join(lost)}): likely an artefact of the simulator, not a finding"
             )
-        where.append(f"{rec} under {', '.join(wins)}")
-    return (*own, "the winner depends on the taste family: " + "; ".join(where))
+        else:
+            other.append(text)
+    return (*own, *other)
 
 
 def _finite(x: float) -> float:

@@ -8,7 +8,14 @@ import pytest
 
 from agents.actions.base import PageObservation
 from agents.actions.pick import PickAction
-from agents.debias import average_over_orders, calibrated, mean_distribution, shifted_orders
+from agents.debias import (
+    average_over_orders,
+    calibrated,
+    mean_distribution,
+    monotone_map,
+    remapped,
+    shifted_orders,
+)
 from agents.domain import FILMS, MUSIC, NEUTRAL, domain_of
 from agents.policy import LLMPolicy
 from agents.profile import ItemProfile, Level, Traits, UserProfile
@@ -136,3 +143,60 @@ def test_pick_ratings_divide_out_the_content_free_answer():
     assert rated.interactions[0].rating == 3.0
     uncalibrated = PickAction(orders=1).resolve(agents[0], obs, outcome, answer)
     assert uncalibrated.interactions[0].rating == 1.0
+
+
+def test_the_monotone_map_moves_the_source_marginal_onto_the_target_exactly():
+    source, target = [0.5, 0.3, 0.2], [0.2, 0.3, 0.5]
+    m = monotone_map(source, target)
+    # Slices of [0, 1]: source [0, .5) [.5, .8) [.8, 1); target [0, .2) [.2, .5) [.5, 1).
+    np.testing.assert_allclose(m, [[0.4, 0.6, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    moved = remapped(dict(zip("abc", source, strict=True)), m, "abc")
+    assert list(moved.values()) == pytest.approx(target)
+    # Order is kept: an all-low answer stays at or below an all-high one, level by level.
+    low, high = remapped({"a": 1.0}, m, "abc"), remapped({"c": 1.0}, m, "abc")
+    assert np.cumsum(list(low.values())) == pytest.approx([0.4, 1.0, 1.0])
+    assert high == {"a": 0.0, "b": 0.0, "c": 1.0}
+    # A level the source never gives maps to itself.
+    assert monotone_map([1.0, 0.0], [0.5, 0.5])[1] == [0.0, 1.0]
+
+
+class OneStarModel:
+    """A fake model that rates every real item mostly 1 star, and "N/A" evenly."""
+
+    label = "one-star"
+
+    def __init__(self) -> None:
+        self.batches: list[list[LLMRequest]] = []
+
+    def generate(self, requests):
+        self.batches.append(list(requests))
+        out = []
+        for r in requests:
+            blank = "N/A" in r.messages[-1].content
+            probs = (
+                dict.fromkeys("12345", 0.2)
+                if blank
+                else {"1": 0.8, "2": 0.05} | {s: 0.05 for s in "345"}
+            )
+            out.append(LLMResponse(text="1", choice_probs=probs))
+        return out
+
+
+def test_pick_ratings_follow_the_datas_stars_after_the_start_of_run_map():
+    model = mesa.Model(seed=0)
+    agents = [UserAgent(model, UserProfile(user_id=f"u{k}")) for k in range(4)]
+    rated = [(a, ItemProfile(item_id=f"h{k}", title=f"Seen {k}")) for k, a in enumerate(agents)]
+    target = [0.1, 0.1, 0.2, 0.4, 0.2]
+    llm = OneStarModel()
+    action = PickAction(orders=1)
+    LLMPolicy(llm, action).calibrate_ratings(agents[:2], rated, target)
+    assert len(llm.batches) == 1 and len(llm.batches[0]) == 2 + 4, "one batch for both fits"
+    assert action.rating_map is not None
+    # Every rated example answered the same, so each rating now follows the target.
+    obs = PageObservation(step=1, page=1, items=(rated[0][1],), recommender="r", draws=(0.0,))
+    picked = LLMResponse(text="1", choice_probs={"0": 0.0, "1": 1.0})
+    outcome = action.apply(agents[0], obs, picked)
+    answer = llm.generate([outcome.follow_up])[0]
+    for draw, stars in ((0.05, 1.0), (0.15, 2.0), (0.3, 3.0), (0.6, 4.0), (0.9, 5.0)):
+        obs = PageObservation(step=1, page=1, items=obs.items, recommender="r", draws=(0.0, draw))
+        assert action.resolve(agents[0], obs, outcome, answer).interactions[0].rating == stars

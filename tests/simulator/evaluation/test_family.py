@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
 
@@ -14,43 +15,58 @@ from simulator.evaluation.paired import CompareResult
 runner = CliRunner()
 
 
-def _result(ctr: dict[str, float]) -> CompareResult:
+def _result(ctr: dict[str, list[float]]) -> CompareResult:
+    """A comparison with the given click-through per seed for each recommender."""
+    runs = pd.DataFrame(
+        [
+            {"recommender": r, "seed": seed, "ctr": v}
+            for r, values in ctr.items()
+            for seed, v in enumerate(values)
+        ]
+    )
     summary = pd.DataFrame(
         [
-            {
-                "recommender": r,
-                "versus": "",
-                "metric": "ctr",
-                "mean": v,
-                "low": v,
-                "high": v,
-                "n": 3,
-            }
+            {"recommender": r, "versus": "", "metric": "ctr", "mean": np.mean(v)}
+            | {"low": np.nan, "high": np.nan, "n": len(v)}
             for r, v in ctr.items()
         ]
     )
-    return CompareResult(list(ctr), [0, 1, 2], pd.DataFrame(), summary, pd.DataFrame())
+    return CompareResult(list(ctr), [0, 1, 2], runs, summary, pd.DataFrame())
 
 
 def test_an_arm_winning_only_under_its_own_family_is_flagged():
     results = {
-        "ease": _result({"most-popular": 0.10, "item-knn": 0.08, "als": 0.12}),
-        "item-knn": _result({"most-popular": 0.10, "item-knn": 0.15, "als": 0.11}),
-        "als": _result({"most-popular": 0.10, "item-knn": 0.09, "als": 0.13}),
+        "ease": _result({"item-knn": [0.08, 0.09, 0.08], "als": [0.12, 0.13, 0.12]}),
+        "item-knn": _result({"item-knn": [0.15, 0.16, 0.15], "als": [0.11, 0.12, 0.11]}),
+        "als": _result({"item-knn": [0.09, 0.10, 0.09], "als": [0.13, 0.14, 0.13]}),
     }
     report = family_sensitivity(results)
     assert report.winners == {"ease": "als", "item-knn": "item-knn", "als": "als"}
     ranks = report.table.set_index(["family", "recommender"])["rank"]
-    assert ranks["item-knn", "item-knn"] == 1 and ranks["ease", "item-knn"] == 3
-    assert report.findings[0].startswith("item-knn wins only when the simulated users choose")
-    assert "als under ease, als; item-knn under item-knn" in report.findings[-1]
-    # als also wins under its own family, but not only there: no artefact flag for it.
-    assert not any(f.startswith("als wins only") for f in report.findings)
+    assert ranks["item-knn", "item-knn"] == 1 and ranks["ease", "item-knn"] == 2
+    assert report.findings[0].startswith(
+        "item-knn beats als only when the simulated users choose by item-knn too"
+    )
+    assert "loses under ease, als" in report.findings[0]
+    assert report.findings[1] == (
+        "als beats item-knn under the ease, als taste core, loses under item-knn"
+    )
+
+
+def test_a_reversal_within_noise_is_no_finding():
+    """Under als the order flips, but the paired differences straddle 0."""
+    results = {
+        "ease": _result({"most-popular": [0.20, 0.21, 0.20], "als": [0.10, 0.11, 0.10]}),
+        "als": _result({"most-popular": [0.20, 0.10, 0.15], "als": [0.10, 0.20, 0.16]}),
+    }
+    report = family_sensitivity(results)
+    assert report.winners == {"ease": "most-popular", "als": "als"}
+    assert report.findings == ()
 
 
 def test_the_same_winner_everywhere_has_no_findings(tmp_path):
     results = {
-        f: _result({"most-popular": 0.2, "als": 0.1 + i / 100})
+        f: _result({"most-popular": [0.2, 0.21, 0.2], "als": [0.1, 0.11, 0.1 + i / 100]})
         for i, f in enumerate(["ease", "als"])
     }
     report = family_sensitivity(results)

@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from simulator.errors import ScenarioError
+from simulator.imports import import_class
 from simulator.llm.scripted import ScriptedLLM
 from simulator.types import LLM
 
@@ -60,7 +61,7 @@ def make_llm(backend: str, *, model: str | None = None, seed: int = 0, **options
 
 def _langchain(model: str | None, options: dict[str, Any]) -> LLM:
     """``llm: {backend: langchain, options: {class: pkg.ChatModel, params: {...}}}``."""
-    import importlib
+    from langchain_core.language_models import BaseChatModel
 
     from simulator.llm.langchain_backend import LangChainLLM
 
@@ -70,11 +71,11 @@ def _langchain(model: str | None, options: dict[str, Any]) -> LLM:
             "llm.options.class: the langchain backend needs the chat model's import path, "
             "e.g. langchain_openai.ChatOpenAI"
         )
-    module, _, name = path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise ScenarioError(f"llm.options.class: cannot import {path!r} ({exc})") from None
+    cls = import_class(path, "llm.options.class")
+    if not issubclass(cls, BaseChatModel):
+        raise ScenarioError(
+            f"llm.options.class: {path} is not a LangChain chat model (a BaseChatModel)"
+        )
     return LangChainLLM(cls(**options.get("params", {})), model=model)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from simulator.errors import ScenarioError
+from simulator.imports import import_class
 from simulator.recommenders.base import Recommender, RecommenderConfig
 from simulator.recommenders.llm_rerank import AgentCFRanker, LLMRerankConfig, LLMReranker
 from simulator.recommenders.mmr import MMRConfig, MMRRecommender
@@ -55,18 +56,15 @@ def import_recommender(
     path: str, params: dict[str, Any] | None = None, *, seed: int
 ) -> Recommender:
     """Bring your own: ``pkg.module.Class``, built as ``Class(**params)`` (plus ``seed=`` when
-    its constructor takes one), and checked against the ``Recommender`` protocol."""
-    import importlib
+    its constructor takes one), and checked against the ``Recommender`` protocol.
+
+    The module must be allowed (``simulator.imports``), and the class must have the
+    protocol's methods before anything is built: a scenario file never runs other code.
+    """
     import inspect
 
-    module, _, name = path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ScenarioError(
-            f"recommender.class: cannot import {path!r} ({exc}); give a module path such "
-            "as mypkg.recs.MyRecommender, importable from where you run recworld"
-        ) from None
+    cls = import_class(path, "recommender.class")
+    _check_protocol(cls, path)
     kwargs = dict(params or {})
     if "seed" in inspect.signature(cls).parameters:
         kwargs["seed"] = seed
@@ -74,14 +72,19 @@ def import_recommender(
         rec = cls(**kwargs)
     except TypeError as exc:
         raise ScenarioError(f"recommender.params: {path} rejected them ({exc})") from None
-    missing = [m for m in ("fit", "recommend", "update") if not callable(getattr(rec, m, None))]
-    if missing or not getattr(rec, "name", None):
-        lacks = ", ".join(missing + ([] if getattr(rec, "name", None) else ["name"]))
+    _check_protocol(rec, path)
+    return rec
+
+
+def _check_protocol(obj: object, path: str) -> None:
+    missing = [m for m in ("fit", "recommend", "update") if not callable(getattr(obj, m, None))]
+    named = isinstance(getattr(obj, "name", None), str) and getattr(obj, "name", "")
+    if missing or not named:
+        lacks = ", ".join(missing + ([] if named else ["name"]))
         raise ScenarioError(
             f"recommender.class: {path} lacks {lacks}; a recommender needs name, fit(dataset), "
             "recommend(user_ids, k, *, exclude_seen, candidates) and update(interactions)"
         )
-    return rec
 
 
 def make_recommender(name: str, params: dict[str, Any] | None = None, *, seed: int) -> Recommender:

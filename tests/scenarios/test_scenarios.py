@@ -60,7 +60,8 @@ def test_choice_decisions_refuse_pages_longer_than_nine():
     load_scenario("quickstart", slate_size=10, **{"llm.decisions": "json"})
 
 
-def test_an_unlabelled_custom_arm_is_named_by_its_class(tmp_path):
+def test_an_unlabelled_custom_arm_is_named_by_its_class(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECWORLD_ALLOW_IMPORT", "byo_recommender")
     scenario = load_scenario(
         "quickstart",
         steps=1,

@@ -106,24 +106,64 @@ def test_mmr_diversifies_the_genres_of_a_slate():
     assert full.recommend(users, 4) == a  # lambda 1 keeps the base ranking
 
 
-def test_bring_your_own_by_import_path_passes_the_contract():
+def test_bring_your_own_by_import_path_passes_the_contract(monkeypatch):
     from simulator.recommenders.registry import import_recommender
 
+    monkeypatch.setenv("RECWORLD_ALLOW_IMPORT", "byo_recommender")
     rec = import_recommender("byo_recommender.GenreMatch", {"boost": 2.0}, seed=3)
     assert rec.boost == 2.0 and rec.seed == 3
     check_recommender(lambda seed: import_recommender("byo_recommender.GenreMatch", seed=seed))
 
 
-def test_bad_import_paths_say_what_is_wrong():
+def test_bad_import_paths_say_what_is_wrong(monkeypatch):
     from simulator.recommenders.registry import import_recommender
 
+    monkeypatch.setenv("RECWORLD_ALLOW_IMPORT", "byo_recommender,nowhere")
     with pytest.raises(ScenarioError, match=r"cannot import 'nowhere\.Rec'"):
         import_recommender("nowhere.Rec", seed=0)
     with pytest.raises(ScenarioError, match="lacks fit, recommend, update, name"):
         import_recommender("byo_recommender.NotARecommender", seed=0)
 
 
-def test_a_scenario_switches_recommender_mid_run(tmp_path):
+def test_a_scenario_names_no_code_the_user_did_not_allow(tmp_path, monkeypatch):
+    """``os.system`` and ``subprocess.Popen`` from a scenario never run: their modules are
+    not allowed; allowed, a function is not a class, and Popen is no recommender, which is
+    found before anything is built."""
+    from simulator.recommenders.registry import import_recommender
+
+    marker = tmp_path / "PWNED"
+    monkeypatch.delenv("RECWORLD_ALLOW_IMPORT", raising=False)
+    attempts = [
+        ("os.system", {"command": f"touch {marker}"}),
+        ("subprocess.Popen", {"args": ["touch", str(marker)]}),
+    ]
+    for path, params in attempts:
+        with pytest.raises(ScenarioError, match="RECWORLD_ALLOW_IMPORT=") as err:
+            import_recommender(path, params, seed=0)
+        assert str(err.value).startswith(f"recommender.class: '{path}' is code")
+    monkeypatch.setenv("RECWORLD_ALLOW_IMPORT", "os,subprocess")
+    with pytest.raises(ScenarioError, match="is not a class"):
+        import_recommender(*attempts[0], seed=0)
+    with pytest.raises(ScenarioError, match="lacks fit, recommend, update, name"):
+        import_recommender(*attempts[1], seed=0)
+    assert not marker.exists()
+
+
+def test_a_langchain_class_must_be_an_allowed_chat_model(tmp_path, monkeypatch):
+    from simulator.llm.registry import make_llm
+
+    marker = tmp_path / "PWNED"
+    options = {"class": "subprocess.Popen", "params": {"args": ["touch", str(marker)]}}
+    with pytest.raises(ScenarioError, match="llm.options.class: 'subprocess.Popen' is code"):
+        make_llm("langchain", **options)
+    monkeypatch.setenv("RECWORLD_ALLOW_IMPORT", "subprocess")
+    with pytest.raises(ScenarioError, match="not a LangChain chat model"):
+        make_llm("langchain", **options)
+    assert not marker.exists()
+
+
+def test_a_scenario_switches_recommender_mid_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECWORLD_ALLOW_IMPORT", "byo_recommender")
     from scenarios.loader import load_scenario
     from simulator.compose import open_world
     from simulator.runlog import read_events, read_interactions

@@ -1,0 +1,60 @@
+"""Code that a scenario file names: imported only from modules the user allowed.
+
+A scenario file is data. It may name a class to build (``recommender: {class: ...}``,
+``llm.options.class``), but a file from someone else must never run code its reader did
+not choose to run. So a named class is imported only when its module lies under a prefix
+listed in the ``RECWORLD_ALLOW_IMPORT`` environment variable (comma-separated, set by
+whoever runs recworld, never by the file), and only a class is accepted: never a function
+such as ``os.system``. Callers then check the class against its protocol before they build
+it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+
+from simulator.errors import ScenarioError
+
+ALLOW_ENV = "RECWORLD_ALLOW_IMPORT"
+
+
+def allowed_prefixes() -> tuple[str, ...]:
+    """The module prefixes the environment allows, in the order given."""
+    return tuple(p.strip() for p in os.environ.get(ALLOW_ENV, "").split(",") if p.strip())
+
+
+def is_allowed(module: str) -> bool:
+    """Whether ``module`` is one of the allowed prefixes or lies under one."""
+    return any(module == p or module.startswith(p + ".") for p in allowed_prefixes())
+
+
+def import_class(path: str, field: str) -> type:
+    """The class at ``path`` (``pkg.module.Class``), if the user allowed its module.
+
+    Raises:
+        ScenarioError: A module not allowed (nothing is imported), a path that does not
+            import, or an object that is not a class; the message names ``field``.
+    """
+    module, _, name = path.rpartition(".")
+    if not module or not name:
+        raise ScenarioError(
+            f"{field}: {path!r} is not an import path; give one such as mypkg.recs.MyClass"
+        )
+    if not is_allowed(module):
+        top = module.split(".")[0]
+        raise ScenarioError(
+            f"{field}: {path!r} is code, and a scenario file runs only code you allow; "
+            f"set {ALLOW_ENV}={top} (comma-separated module prefixes) to allow it"
+        )
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ScenarioError(
+            f"{field}: cannot import {path!r} ({exc}); give a module path such as "
+            "mypkg.recs.MyClass, importable from where you run recworld"
+        ) from None
+    if not inspect.isclass(found):
+        raise ScenarioError(f"{field}: {path!r} is not a class; name a class to build")
+    return found

@@ -28,6 +28,8 @@ from agents.debias import (
     average_over_orders,
     calibrated,
     mean_distribution,
+    monotone_map,
+    remapped,
     shifted_orders,
 )
 from agents.domain import NEUTRAL, UNRATED, domain_of
@@ -51,7 +53,6 @@ from agents.utility import (
 from memory.embedders import HashingEmbedder
 from simulator.dataset import (
     Dataset,
-    RatingScale,
     between_scales,
     rating_scale,
     stars_to_levels,
@@ -100,6 +101,11 @@ class LLMSubject:
         rating_prior: Multiply calibrated rating answers by the training data's share of
             each star, replacing the model's prior (divided out) by the data's. Off by
             default: with a model that knows little it makes ratings mostly the data's.
+        rating_map: Move calibrated rating answers by the monotone map
+            (``agents.debias.monotone_map``) from their mean on the first rating batch onto
+            the training data's share of each star, as a world does at start. It uses no
+            held-out rating, only the answers' own distribution; a rating answered higher
+            than another stays higher.
     """
 
     has_threshold = True
@@ -112,6 +118,7 @@ class LLMSubject:
         calibrate: bool = True,
         grounding: int = 3,
         rating_prior: bool = False,
+        rating_map: bool = True,
     ) -> None:
         self.llm = llm
         self.name = f"llm {llm.label}"
@@ -119,6 +126,8 @@ class LLMSubject:
         self.calibrate = calibrate
         self.grounding = grounding
         self.rating_prior = rating_prior
+        self.fit_rating_map = rating_map
+        self.rating_map: list[list[float]] | None = None
         self.failures = 0
         self._star_shares: np.ndarray | None = None
         self.domain = NEUTRAL
@@ -141,7 +150,7 @@ class LLMSubject:
         scale = rating_scale(train)
         high = scale.high if scale else 5.0
         traits = _measured_traits(train)
-        self._star_shares = _star_shares(train.interactions["rating"], scale)
+        self._star_shares = scale.star_shares(train.interactions["rating"]) if scale else None
         self._history = {}
         for user, rows in inter.groupby("user_id", sort=False):
             entries = [
@@ -301,7 +310,17 @@ class LLMSubject:
 
     def rate(self, pairs: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
         stars = np.full((len(pairs), len(RATINGS)), np.nan)
-        for i, probs in enumerate(self._about_items(pairs, "rate_after_history")):
+        answers = self._about_items(pairs, "rate_after_history")
+        shares = self._star_shares
+        if self.fit_rating_map and self.rating_map is None and shares is not None:
+            source = mean_distribution(answers, RATINGS)
+            if source is not None:
+                self.rating_map = monotone_map([source[r] for r in RATINGS], list(shares))
+        if self.rating_map is not None:
+            answers = [
+                None if a is None else remapped(a, self.rating_map, RATINGS) for a in answers
+            ]
+        for i, probs in enumerate(answers):
             if probs is not None:
                 row = np.array([probs.get(r, 0.0) for r in RATINGS])
                 if self.rating_prior and self._star_shares is not None:
@@ -320,15 +339,6 @@ _CHOICES = {"judge": ("yes", "no"), "rate_after_history": RATINGS}
 
 def _only(probs: dict[str, float], choices: Sequence[str]) -> dict[str, float]:
     return {c: probs.get(c, 0.0) for c in choices}
-
-
-def _star_shares(ratings: pd.Series, scale: RatingScale | None) -> np.ndarray | None:
-    """The share of training ratings nearest each of the five stars (None without ratings)."""
-    rated = ratings.dropna().to_numpy(dtype=float)
-    if scale is None or not len(rated) or scale.high <= scale.low:
-        return None
-    stars = np.clip(np.rint(1 + 4 * (rated - scale.low) / (scale.high - scale.low)), 1, 5)
-    return np.bincount(stars.astype(int) - 1, minlength=len(RATINGS)) / len(stars)
 
 
 def _measured_traits(train: Dataset) -> dict[str, Traits]:
@@ -404,9 +414,7 @@ class UtilitySubject:
 
     def rate(self, pairs: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
         items = pairs["item_id"].to_numpy(dtype=object)[:, None]
-        model, users, preference, rows, conformity, _ = self._arrays(
-            list(pairs["user_id"]), items
-        )
+        model, users, preference, rows, conformity, _ = self._arrays(list(pairs["user_id"]), items)
         probs = model.rating_distribution(users, preference[:, 0], rows[:, 0], conformity)
         return between_scales(probs, np.asarray(model.params.rating_levels), levels)
 

@@ -93,7 +93,7 @@ def test_contextual_calibration_divides_by_the_content_free_answer(cases):
 
 def test_rating_calibration_flattens_a_constant_prior(cases):
     skew = {"1": 0.6, "2": 0.1, "3": 0.1, "4": 0.1, "5": 0.1}
-    llm = subject(Fake(free=skew, real=skew))
+    llm = subject(Fake(free=skew, real=skew), rating_map=False)
     llm.fit(cases.train)
     probs = llm.rate(cases.rating[["user_id", "item_id"]], np.arange(1.0, 6.0))
     assert probs == pytest.approx(np.full(probs.shape, 0.2))
@@ -128,9 +128,26 @@ def test_unrated_history_reads_interacted_with(cases):
 
 def test_the_rating_prior_replaces_the_models_prior_by_the_datas(cases):
     skew = {"1": 0.6, "2": 0.1, "3": 0.1, "4": 0.1, "5": 0.1}
-    llm = subject(Fake(free=skew, real=skew), rating_prior=True)
+    llm = subject(Fake(free=skew, real=skew), rating_prior=True, rating_map=False)
     llm.fit(cases.train)
     probs = llm.rate(cases.rating[["user_id", "item_id"]], np.arange(1.0, 6.0))
     ratings = cases.train.interactions["rating"].dropna().round().astype(int)
     shares = np.bincount(ratings - 1, minlength=5) / len(ratings)
     assert probs == pytest.approx(np.tile(shares, (len(probs), 1)))
+
+
+def test_the_rating_map_moves_answers_onto_the_datas_stars_keeping_their_order(cases):
+    even = dict.fromkeys("12345", 0.2)
+    ones = {"1": 0.8, "2": 0.05, "3": 0.05, "4": 0.05, "5": 0.05}
+    llm = subject(Fake(free=even, real=ones))
+    llm.fit(cases.train)
+    probs = llm.rate(cases.rating[["user_id", "item_id"]], np.arange(1.0, 6.0))
+    ratings = cases.train.interactions["rating"].dropna().round().astype(int)
+    shares = np.bincount(ratings - 1, minlength=5) / len(ratings)
+    # Every answer is the same, so each is moved exactly onto the data's distribution.
+    assert probs == pytest.approx(np.tile(shares, (len(probs), 1)))
+    assert llm.rating_map is not None
+    unmapped = subject(Fake(free=even, real=ones), rating_map=False)
+    unmapped.fit(cases.train)
+    raw = unmapped.rate(cases.rating[["user_id", "item_id"]], np.arange(1.0, 6.0))
+    assert raw[0] == pytest.approx([0.8, 0.05, 0.05, 0.05, 0.05])

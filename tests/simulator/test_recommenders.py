@@ -154,7 +154,7 @@ def test_a_langchain_class_must_be_an_allowed_chat_model(tmp_path, monkeypatch):
 
     marker = tmp_path / "PWNED"
     options = {"class": "subprocess.Popen", "params": {"args": ["touch", str(marker)]}}
-    with pytest.raises(ScenarioError, match="llm.options.class: 'subprocess.Popen' is code"):
+    with pytest.raises(ScenarioError, match=r"llm\.options\.class: 'subprocess\.Popen' is code"):
         make_llm("langchain", **options)
     monkeypatch.setenv("RECWORLD_ALLOW_IMPORT", "subprocess")
     with pytest.raises(ScenarioError, match="not a LangChain chat model"):

@@ -26,3 +26,13 @@ class GenreMatch(ScoringRecommender):
 class NotARecommender:
     def __init__(self, seed=None):
         self.seed = seed
+
+
+class NamedOnInit(GenreMatch):
+    """Declares its name and sets it in the constructor, as a protocol-only class may."""
+
+    name: str
+
+    def __init__(self, *, seed: int | None = None) -> None:
+        super().__init__(seed=seed)
+        self.name = "named-on-init"

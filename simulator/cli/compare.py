@@ -138,7 +138,7 @@ def compare_command(
                 )
             (out_dir / "command.txt").write_text(command + "\n")
             for family, result in results.items():
-                _print_result(result, f"{sc.name} ({family} taste core)", 0.0, curves=False)
+                _print_result(result, f"{sc.name} ({family} taste core)", None, curves=False)
             _print_families(sensitivity, time.perf_counter() - started)
             return
         with _RunProgress(len(names) * seeds) as report:
@@ -261,13 +261,13 @@ def _print_families(sensitivity: FamilySensitivity, seconds: float) -> None:
 
 
 def _print_result(
-    result: CompareResult, name: str, seconds: float, *, curves: bool = True
+    result: CompareResult, name: str, seconds: float | None, *, curves: bool = True
 ) -> None:
     from simulator.evaluation.closed_loop import METRICS
 
     seeds = result.seeds
     seed_text = f"seeds {seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"
-    timing = f" in {seconds:.1f} s" if seconds else ""
+    timing = f" in {seconds:.1f} s" if seconds is not None else ""
     table = Table(
         title=f"{name}: {len(result.runs)} runs ({seed_text}){timing}",
         caption=(

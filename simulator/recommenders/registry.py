@@ -77,8 +77,16 @@ def import_recommender(
 
 
 def _check_protocol(obj: object, path: str) -> None:
+    """``obj`` (the class before it is built, then the instance) has the protocol's methods
+    and a name. A class may leave the name to its constructor, if it declares it (an
+    annotation or a property); the instance must then have set it."""
     missing = [m for m in ("fit", "recommend", "update") if not callable(getattr(obj, m, None))]
-    named = isinstance(getattr(obj, "name", None), str) and getattr(obj, "name", "")
+    value = getattr(obj, "name", None)
+    named = isinstance(value, str) and bool(value)
+    if isinstance(obj, type) and not named:
+        named = isinstance(value, property) or any(
+            "name" in vars(k).get("__annotations__", {}) for k in obj.__mro__
+        )
     if missing or not named:
         lacks = ", ".join(missing + ([] if named else ["name"]))
         raise ScenarioError(

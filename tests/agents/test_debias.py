@@ -75,22 +75,29 @@ def test_domain_words_come_from_the_dataset():
     assert (given.items, given.consume, given.heading) == ("games", "play", "Games")
 
 
-class FirstPosition:
-    """A fake model that puts most of its probability on option "1", whatever is there."""
+class RecordingModel:
+    """A fake model that records each batch and answers every request with ``probs(r)``."""
 
-    label = "first"
+    label = "recording"
 
     def __init__(self) -> None:
         self.batches: list[list[LLMRequest]] = []
 
     def generate(self, requests):
         self.batches.append(list(requests))
-        out = []
-        for r in requests:
-            probs = {c: 0.02 for c in r.choices}
-            probs["1"] = 1.0 - 0.02 * (len(r.choices) - 1)
-            out.append(LLMResponse(text="1", choice_probs=probs))
-        return out
+        return [LLMResponse(text="1", choice_probs=self.probs(r)) for r in requests]
+
+    def probs(self, request: LLMRequest) -> dict[str, float]:
+        raise NotImplementedError
+
+
+class FirstPosition(RecordingModel):
+    """Puts most of its probability on option "1", whatever is there."""
+
+    def probs(self, request):
+        probs = {c: 0.02 for c in request.choices}
+        probs["1"] = 1.0 - 0.02 * (len(request.choices) - 1)
+        return probs
 
 
 def test_pick_asks_every_shift_in_one_batch_and_cancels_position_bias():
@@ -160,26 +167,13 @@ def test_the_monotone_map_moves_the_source_marginal_onto_the_target_exactly():
     assert monotone_map([1.0, 0.0], [0.5, 0.5])[1] == [0.0, 1.0]
 
 
-class OneStarModel:
-    """A fake model that rates every real item mostly 1 star, and "N/A" evenly."""
+class OneStarModel(RecordingModel):
+    """Rates every real item mostly 1 star, and "N/A" evenly."""
 
-    label = "one-star"
-
-    def __init__(self) -> None:
-        self.batches: list[list[LLMRequest]] = []
-
-    def generate(self, requests):
-        self.batches.append(list(requests))
-        out = []
-        for r in requests:
-            blank = "N/A" in r.messages[-1].content
-            probs = (
-                dict.fromkeys("12345", 0.2)
-                if blank
-                else {"1": 0.8, "2": 0.05} | {s: 0.05 for s in "345"}
-            )
-            out.append(LLMResponse(text="1", choice_probs=probs))
-        return out
+    def probs(self, request):
+        if "N/A" in request.messages[-1].content:
+            return dict.fromkeys("12345", 0.2)
+        return {"1": 0.8, "2": 0.05, "3": 0.05, "4": 0.05, "5": 0.05}
 
 
 def test_pick_ratings_follow_the_datas_stars_after_the_start_of_run_map():

@@ -125,6 +125,13 @@ def test_bad_import_paths_say_what_is_wrong(monkeypatch):
         import_recommender("byo_recommender.NotARecommender", seed=0)
 
 
+def test_a_name_declared_by_the_class_may_be_set_by_its_constructor(monkeypatch):
+    from simulator.recommenders.registry import import_recommender
+
+    monkeypatch.setenv("RECWORLD_ALLOW_IMPORT", "byo_recommender")
+    assert import_recommender("byo_recommender.NamedOnInit", seed=0).name == "named-on-init"
+
+
 def test_a_scenario_names_no_code_the_user_did_not_allow(tmp_path, monkeypatch):
     """``os.system`` and ``subprocess.Popen`` from a scenario never run: their modules are
     not allowed; allowed, a function is not a class, and Popen is no recommender, which is

@@ -84,9 +84,7 @@ def mean_distribution(
 
 def calibrated(probs: Mapping[str, float], content_free: Mapping[str, float]) -> dict[str, float]:
     """Contextual calibration: ``probs / p_cf``, renormalised (Zhao et al., 2021)."""
-    return _normalised(
-        {c: p / max(content_free.get(c, 0.0), FLOOR) for c, p in probs.items()}
-    )
+    return _normalised({c: p / max(content_free.get(c, 0.0), FLOOR) for c, p in probs.items()})
 
 
 def monotone_map(source: Sequence[float], target: Sequence[float]) -> list[list[float]]:

@@ -72,6 +72,7 @@ def cosine_moments(vectors: np.ndarray, moments: Moments) -> tuple[np.ndarray, n
 def _no_content(users: np.ndarray, items: np.ndarray) -> np.ndarray:
     return np.zeros(np.shape(items))
 
+
 SIGNALS = ("collaborative", "content", "popularity", "cold")
 """What ``TasteCore.signals`` gives for every (user, item) pair."""
 FEATURES = (*SIGNALS, "collaborative x depth", "content x depth", "popularity x depth")

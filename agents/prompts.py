@@ -70,22 +70,22 @@ PICK_TASK = (
 RATE_TASK = "You just {consumed} {item}. How do you rate it from 1 to 5?"
 SEARCH_TASK = (
     "Things you remember:\n{memories}\n\n"
-    "You open the search box of the platform to find something you want to watch now. "
+    "You open the search box of the platform to find something you want to {consume} now. "
     "Write the query you would type: a few words, at most 80 characters, about the kind "
-    "of film you are in the mood for (a genre, a theme, a mood or a title)."
+    "of {noun} you are in the mood for (a genre, a theme, a mood or a title)."
 )
 CHAT_TASK = (
     "You are chatting with your {relation} {friend}.\n"
-    "Films you watched recently:\n{items}\n\n"
+    "{heading} you {consumed} recently:\n{items}\n\n"
     "Write a short message (at most 200 characters) to {friend} about one or more of these "
-    "films, in your own voice. List the numbers of the films you mention. Set mode to "
+    "{noun}, in your own voice. List the numbers of the {noun} you mention. Set mode to "
     '"chat" to send it to {friend} only, or to "post" to share it with all your followers.'
 )
 POST_TASK = (
     "You are writing a post for everyone who follows you on the platform.\n"
-    "Films you watched recently:\n{items}\n\n"
-    "Write a short post (at most 200 characters) about one or more of these films, in your "
-    'own voice. List the numbers of the films you mention, and set mode to "post".'
+    "{heading} you {consumed} recently:\n{items}\n\n"
+    "Write a short post (at most 200 characters) about one or more of these {noun}, in "
+    'your own voice. List the numbers of the {noun} you mention, and set mode to "post".'
 )
 INTERVIEW_TASK = (
     "The platform asks you about the visit you just made.\n{visit}\n\n"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from agents.profile import Level
+from agents.profile import Level, Traits
 
 TRAIT_COLUMNS = ("activity", "conformity", "diversity")
 RAW_COLUMNS = ("n_ratings", "conformity_score", "diversity_score")
@@ -78,6 +78,28 @@ def traits_from_history(dataset: History, *, coverage: float = COVERAGE) -> pd.D
             "diversity_score": diversity.to_numpy(dtype=float),
         }
     )
+
+
+def measured_traits(dataset: History, *, coverage: float = COVERAGE) -> dict[str, Traits]:
+    """Each user's traits from their history, leaving unset those the data cannot tell.
+
+    ``traits_from_history`` reads an undefined trait (no interactions, no ratings, no
+    genres) as medium so that models have a level; a trait set to that default would be
+    presented as the user's own, so here it stays unset (``Traits.known`` leaves it out).
+    """
+    frame = traits_from_history(dataset, coverage=coverage)
+    defined = {
+        "activity": (frame["n_ratings"] > 0).to_numpy(),
+        "conformity": frame["conformity_score"].notna().to_numpy(),
+        "diversity": frame["diversity_score"].notna().to_numpy(),
+    }
+    levels = {name: frame[name].to_numpy() for name in TRAIT_COLUMNS}
+    return {
+        str(user): Traits(
+            **{name: Level(levels[name][row]) for name in TRAIT_COLUMNS if defined[name][row]}
+        )
+        for row, user in enumerate(frame["user_id"])
+    }
 
 
 def _conformity_scores(inter: pd.DataFrame) -> pd.Series:

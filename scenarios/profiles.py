@@ -9,7 +9,7 @@ import pandas as pd
 
 from agents.profile import ItemProfile, Level, Traits, UserProfile
 from agents.profile import item_profiles as profiles_of_items
-from agents.traits import traits_from_history
+from agents.traits import measured_traits
 from simulator.dataset import Dataset
 
 DEMOGRAPHIC_COLUMNS = ("age", "gender", "occupation")
@@ -31,26 +31,30 @@ def user_profiles(
     """Profiles for the sampled ``users``.
 
     Traits come from the data when it has them (the synthetic generator does), else from
-    the users' histories (Agent4Rec's terciles), and are drawn with ``trait_shares``
-    (shares of low/medium/high per trait) for users with no history.
+    the users' histories (Agent4Rec's terciles). A trait the history cannot tell (conformity
+    without ratings, diversity without genres) stays unset, so no persona presents a
+    default as the user's. Users with no history draw all three with ``trait_shares``
+    (shares of low/medium/high per trait), as Agent4Rec draws every user's.
     """
     favourites = favourite_genres(users, dataset)
-    if not set(TRAIT_NAMES) <= set(users.columns) and len(dataset.interactions):
-        history = traits_from_history(dataset).set_index("user_id")[list(TRAIT_NAMES)]
-        users = users.join(history, on="user_id")
-        users = users.astype({n: object for n in TRAIT_NAMES}).where(users.notna(), None)
+    given = set(TRAIT_NAMES) <= set(users.columns)
+    measured = measured_traits(dataset) if not given and len(dataset.interactions) else {}
     drawn = {
         name: rng.choice(len(LEVELS), size=len(users), p=_shares(trait_shares[name]))
         for name in TRAIT_NAMES
     }
     profiles = []
     for row, record in enumerate(users.to_dict("records")):
-        traits = Traits(
-            **{
-                name: Level(record[name]) if record.get(name) else LEVELS[drawn[name][row]]
-                for name in TRAIT_NAMES
-            }
-        )
+        history = measured.get(str(record["user_id"]))
+        if history is not None and history.known():
+            traits = history
+        else:
+            traits = Traits(
+                **{
+                    name: Level(record[name]) if record.get(name) else LEVELS[drawn[name][row]]
+                    for name in TRAIT_NAMES
+                }
+            )
         profiles.append(
             UserProfile(
                 user_id=record["user_id"],

@@ -330,9 +330,7 @@ def _ordered_logit(
 class _Sample:
     """Calibration pages: users, slates of unseen items, and the model's scores on them."""
 
-    def __init__(
-        self, users, items, pages, conformity, diversity, utility, latent, spread
-    ) -> None:
+    def __init__(self, users, items, pages, conformity, diversity, utility, latent, spread) -> None:
         self.users, self.items, self.pages = users, items, pages
         self.conformity, self.diversity = conformity, diversity
         self.utility, self.latent, self.spread = utility, latent, spread

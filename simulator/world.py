@@ -21,6 +21,7 @@ from agents.actions import PageObservation, PageOutcome
 from agents.actions.chat import ChatAction
 from agents.actions.interview import InterviewAction, VisitSummary
 from agents.actions.search import SearchAction
+from agents.domain import domain_of
 from agents.policy import CalibratesRatings, Policy
 from agents.profile import ItemProfile, UserProfile, item_profiles
 from agents.social import SocialGraph
@@ -135,7 +136,8 @@ class World(mesa.Model):
         self.social = parts.social
         self.users = Population(self, parts.users, parts.activity)
         self.items = Catalogue(self, parts.items, self.memory.store.embedder)
-        self._searcher = SearchAction(self.items.search)
+        self.domain = domain_of(self.dataset.name, self.dataset.meta)
+        self._searcher = SearchAction(self.items.search, domain=self.domain)
         self._events: list[Event] = []
         if self.settings.taste_summary and self.uses_llm:
             self._summarise_tastes()
@@ -174,6 +176,7 @@ class World(mesa.Model):
                 u.profile,
                 [titles[i] for i in liked[u.user_id][-12:]],
                 [titles[i] for i in disliked.get(u.user_id, [])[-6:]],
+                domain=self.domain,
             )
             for u in users
         ]
@@ -236,9 +239,7 @@ class World(mesa.Model):
         self.dataset = dataset
         profiles = item_profiles(arriving)
         self.items.add(profiles)
-        self._events += [
-            Event(step, "arrival", item_id=p.item_id, text=p.title) for p in profiles
-        ]
+        self._events += [Event(step, "arrival", item_id=p.item_id, text=p.title) for p in profiles]
         log = replace(dataset, interactions=pd.concat(self._train, ignore_index=True))
         for recommender in self.arms.values():
             recommender.fit(log)
@@ -378,7 +379,7 @@ class World(mesa.Model):
     def _interview(
         self, visitors: Sequence[UserAgent], by_user: dict[str, list[Interaction]]
     ) -> None:
-        action = InterviewAction()
+        action = InterviewAction(domain=self.domain)
         visits = [
             VisitSummary.from_interactions(by_user[u.user_id], self.items.descriptions)
             for u in visitors
@@ -415,7 +416,7 @@ class World(mesa.Model):
     def _chat(
         self, step: int, chatters: Sequence[tuple[UserAgent, np.ndarray]]
     ) -> list[MemoryRecord]:
-        action = ChatAction()
+        action = ChatAction(domain=self.domain)
         partners = [self.social.pick_partner(u.user_id, float(d[1])) for u, d in chatters]
         requests = [
             action.request(

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, Field, create_model
 
+from agents.domain import FILMS, Domain
 from agents.profile import ItemProfile, UserProfile
-from agents.prompts import PROMPTS, clean, quote_items, render
+from agents.prompts import PROMPTS, clean, domain_words, quote_items, render
 from memory.records import MemoryKind, MemoryRecord
 from simulator.types import Event, LLMRequest, LLMResponse
 
@@ -78,13 +79,15 @@ class ChatAction:
     """One structured request per speaker; the answer becomes listeners' memories.
 
     Args:
-        max_recent: How many recent films the speaker may talk about (the latest ones).
+        max_recent: How many recent items the speaker may talk about (the latest ones).
+        domain: The dataset's words ("films", "watched") for the prompts.
     """
 
     name = "chat"
 
-    def __init__(self, *, max_recent: int = 5) -> None:
+    def __init__(self, *, max_recent: int = 5, domain: Domain = FILMS) -> None:
         self.max_recent = max_recent
+        self.domain = domain
 
     def request(
         self,
@@ -106,13 +109,15 @@ class ChatAction:
         """
         recent = self._recent(recent_watches)
         persona = agent.profile.describe()
+        words = domain_words(self.domain)
         if friend_profile is None:
-            messages = render(PROMPTS["post"], persona=persona, items=_listing(recent))
+            messages = render(PROMPTS["post"], persona=persona, items=_listing(recent), **words)
         else:
             messages = render(
                 PROMPTS["chat"],
                 persona=persona,
                 items=_listing(recent),
+                **words,
                 friend=clean(friend_profile.name or friend_profile.user_id, 60),
                 relation=clean(relation, 30) or "friend",
             )

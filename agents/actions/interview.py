@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 
 from agents.actions.pick import sample
+from agents.domain import FILMS, Domain
 from agents.profile import ItemProfile
 from agents.prompts import PROMPTS, quote_items, render
 from simulator.types import Event, Interaction, LLMRequest, LLMResponse, Reaction
@@ -64,20 +65,22 @@ class VisitSummary:
         skipped = sum(r.action is Reaction.SKIP for r in rows)
         return cls(rows[0].step, len({r.page for r in rows}), watched, skipped)
 
-    def describe(self) -> str:
-        """The visit in a few lines; watched titles are fenced as catalogue data."""
+    def describe(self, domain: Domain = FILMS) -> str:
+        """The visit in a few lines, in the domain's words; titles are fenced as data."""
         shown = len(self.watched) + self.skipped
         page_word = "page" if self.pages == 1 else "pages"
         lines = [
             f"You looked at {self.pages} {page_word} of recommendations ({shown} items), "
-            f"watched {len(self.watched)} and skipped {self.skipped}."
+            f"{domain.consumed} {len(self.watched)} and skipped {self.skipped}."
         ]
         if self.watched:
             notes = [
                 f"you rated it {rating:g}/5" if rating is not None else "not rated"
                 for _, rating in self.watched
             ]
-            lines.append("What you watched:\n" + quote_items([i for i, _ in self.watched], notes))
+            lines.append(
+                f"What you {domain.consumed}:\n" + quote_items([i for i, _ in self.watched], notes)
+            )
         return "\n".join(lines)
 
 
@@ -111,14 +114,23 @@ class InterviewOutcome:
 
 
 class InterviewAction:
-    """Ask every visitor of a step the same question, as one batch."""
+    """Ask every visitor of a step the same question, as one batch.
+
+    Args:
+        domain: The dataset's words ("watched") for the visit's summary.
+    """
 
     name = "interview"
+
+    def __init__(self, *, domain: Domain = FILMS) -> None:
+        self.domain = domain
 
     def request(self, agent: UserAgent, visit: VisitSummary) -> LLMRequest:
         """The JSON form: a 1-10 score and a reason."""
         messages = render(
-            PROMPTS["interview"], persona=agent.profile.describe(), visit=visit.describe()
+            PROMPTS["interview"],
+            persona=agent.profile.describe(),
+            visit=visit.describe(self.domain),
         )
         return LLMRequest(messages=messages, schema=Interview, max_tokens=96, tag=self.name)
 
@@ -134,7 +146,9 @@ class InterviewAction:
     def request_choice(self, agent: UserAgent, visit: VisitSummary) -> LLMRequest:
         """The choice form: one digit 0-9, each option a single token (see module doc)."""
         messages = render(
-            PROMPTS["interview_choice"], persona=agent.profile.describe(), visit=visit.describe()
+            PROMPTS["interview_choice"],
+            persona=agent.profile.describe(),
+            visit=visit.describe(self.domain),
         )
         return LLMRequest(messages=messages, choices=DIGITS, tag=self.name)
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, Field
 
+from agents.domain import FILMS, Domain
 from agents.profile import ItemProfile
-from agents.prompts import PROMPTS, bullet_memories, clean, render
+from agents.prompts import PROMPTS, bullet_memories, clean, domain_words, render
 from memory.embedders import Embedder
 from memory.records import MemoryKind, MemoryRecord, ScoredMemory
 from simulator.types import Event, LLMRequest, LLMResponse
@@ -189,13 +190,15 @@ class SearchAction:
     Args:
         catalogue: The search index over the items.
         k: Results per search.
+        domain: The dataset's words ("films", "watch") for the prompt.
     """
 
     name = "search"
 
-    def __init__(self, catalogue: CatalogueSearch, *, k: int = 5) -> None:
+    def __init__(self, catalogue: CatalogueSearch, *, k: int = 5, domain: Domain = FILMS) -> None:
         self.catalogue = catalogue
         self.k = k
+        self.domain = domain
 
     def request(self, agent: UserAgent, memories: Sequence[ScoredMemory] = ()) -> LLMRequest:
         """Ask for a query, with what the agent recalls (as the browse prompt shows it)."""
@@ -203,6 +206,7 @@ class SearchAction:
             PROMPTS["search"],
             persona=agent.profile.describe(),
             memories=bullet_memories([m.record.text for m in memories]),
+            **domain_words(self.domain),
         )
         return LLMRequest(messages=messages, schema=SearchQuery, max_tokens=48, tag=self.name)
 

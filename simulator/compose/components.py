@@ -106,9 +106,7 @@ def build_arms(config: RunConfig, seed: int) -> dict[str, Recommender]:
     for spec in config.arms:
         recommender = build_recommender(spec, seed)
         if recommender.name in built:
-            raise ScenarioError(
-                f"arms: two arms are called {recommender.name!r}; give one a label"
-            )
+            raise ScenarioError(f"arms: two arms are called {recommender.name!r}; give one a label")
         built[recommender.name] = recommender
     return built
 

@@ -203,8 +203,8 @@ def _eligible_users(
 ) -> list[str]:
     """Users with enough positives and history; ``liked`` None means implicit data."""
     good = inter["rating"] >= liked if liked is not None else pd.Series(True, inter.index)
-    per_user = inter.assign(good=good).groupby("user_id").agg(
-        n=("item_id", "size"), liked=("good", "sum")
+    per_user = (
+        inter.assign(good=good).groupby("user_id").agg(n=("item_id", "size"), liked=("good", "sum"))
     )
     ok = per_user[
         (per_user["liked"] >= config.positives)

@@ -44,7 +44,7 @@ from agents.prompts import (
     render,
     similar_note,
 )
-from agents.traits import traits_from_history
+from agents.traits import measured_traits, traits_from_history
 from agents.utility import (
     UtilityModel,
     UtilityParams,
@@ -149,7 +149,7 @@ class LLMSubject:
         demographic = [c for c in ("age", "gender", "occupation") if c in users.columns]
         scale = rating_scale(train)
         high = scale.high if scale else 5.0
-        traits = _measured_traits(train)
+        traits = measured_traits(train)
         self._star_shares = scale.star_shares(train.interactions["rating"]) if scale else None
         self._history = {}
         for user, rows in inter.groupby("user_id", sort=False):
@@ -339,26 +339,6 @@ _CHOICES = {"judge": ("yes", "no"), "rate_after_history": RATINGS}
 
 def _only(probs: dict[str, float], choices: Sequence[str]) -> dict[str, float]:
     return {c: probs.get(c, 0.0) for c in choices}
-
-
-def _measured_traits(train: Dataset) -> dict[str, Traits]:
-    """Each user's traits from their history, leaving out those the data cannot tell.
-
-    ``traits_from_history`` reads an undefined trait (no ratings, no genres) as medium;
-    a trait set to that default would be presented as the user's, so it stays unset.
-    """
-    frame = traits_from_history(train)
-    defined = {
-        "activity": frame["n_ratings"] > 0,
-        "conformity": frame["conformity_score"].notna(),
-        "diversity": frame["diversity_score"].notna(),
-    }
-    return {
-        str(user): Traits(
-            **{name: Level(frame[name].iat[row]) for name in defined if defined[name].iat[row]}
-        )
-        for row, user in enumerate(frame["user_id"])
-    }
 
 
 class UtilitySubject:

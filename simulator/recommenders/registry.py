@@ -41,9 +41,7 @@ def check_recommender_names(names: Iterable[str]) -> list[str]:
     """
     cleaned = [n.strip() for n in names if n.strip()]
     if not cleaned:
-        raise ValueError(
-            f"no recommender given; choose from {', '.join(sorted(RECOMMENDERS))}"
-        )
+        raise ValueError(f"no recommender given; choose from {', '.join(sorted(RECOMMENDERS))}")
     for name in cleaned:
         check_recommender_name(name)
     repeated = sorted({n for n in cleaned if cleaned.count(n) > 1})

@@ -7,6 +7,7 @@ them through ``LLMRuntime`` (so schema answers are parsed and validated), then a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from itertools import combinations
 from pathlib import Path
@@ -27,7 +28,7 @@ from agents.actions.interview import (
 )
 from agents.actions.pick import PickAction
 from agents.actions.search import CatalogueSearch, SearchAction, SearchOutcome, SearchQuery
-from agents.domain import FILMS
+from agents.domain import FILMS, MUSIC
 from agents.profile import ItemProfile, UserProfile
 from agents.prompts import (
     CHOICE_RULES,
@@ -39,6 +40,7 @@ from agents.prompts import (
     render,
 )
 from agents.social import SocialGraph
+from agents.taste import taste_request
 from agents.user import UserAgent
 from memory.embedders import HashingEmbedder
 from memory.records import MemoryKind, MemoryRecord, ScoredMemory
@@ -143,7 +145,9 @@ def test_prompts_start_with_rules_then_persona(name):
 
 
 def test_render_keeps_braces_in_values():
-    messages = render(PROMPTS["search"], persona="I like {json}", memories="- {x}")
+    messages = render(
+        PROMPTS["search"], persona="I like {json}", memories="- {x}", **domain_words(FILMS)
+    )
     assert messages[1].content == "I like {json}"
     assert "- {x}" in task(messages)
 
@@ -429,6 +433,33 @@ def test_visit_summary_from_rows():
     assert "2 pages of recommendations (5 items), watched 2 and skipped 3" in text
     assert "you rated it 4/5" in text
     assert_fenced(text, INJECTION)
+
+
+def test_every_free_text_prompt_speaks_the_datasets_words():
+    """A CDs world never asks about films or watching: search, chat, post, interview and
+    the taste summary take the domain's nouns and verbs, as browse and pick do."""
+    speaker, friend = population(2)
+    visit = VisitSummary.from_interactions(visit_rows(speaker.user_id), ITEMS)
+    search = SearchAction(CatalogueSearch(catalogue(), HashingEmbedder()), domain=MUSIC)
+    chat, interview = ChatAction(domain=MUSIC), InterviewAction(domain=MUSIC)
+    tasks = {
+        "search": search.request(speaker),
+        "chat": chat.request(speaker, friend.profile, recent_for(speaker)),
+        "post": chat.request(speaker, None, recent_for(speaker)),
+        "interview": interview.request(speaker, visit),
+        "interview_choice": interview.request_choice(speaker, visit),
+        "taste": taste_request(speaker.profile, ["A"], ["B"], domain=MUSIC),
+    }
+    for name, request in tasks.items():
+        words = " ".join(m.content for m in request.messages if "<items>" not in m.content)
+        fixed = " ".join(
+            m.content.split("<items>")[0] + m.content.split("</items>")[-1]
+            for m in request.messages
+        )
+        assert not re.search(r"\b(films?|watch\w*|movies?)\b", fixed, re.I), (name, fixed)
+        assert re.search(r"\b(CDs|listen(ed)? to)\b", words + fixed), (name, fixed)
+    assert "listened to 2 and skipped 3" in visit.describe(MUSIC)
+    assert "What you listened to:" in visit.describe(MUSIC)
 
 
 def test_interview_scores_are_within_one_to_ten():

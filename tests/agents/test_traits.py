@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.traits import traits_from_history
+from agents.profile import Level, UserProfile
+from agents.traits import measured_traits, traits_from_history
+from scenarios.profiles import user_profiles
 from simulator.dataset import Dataset
 
 
@@ -100,6 +102,26 @@ def test_items_without_genres_leave_diversity_medium():
     genres = {i: () for i in GENRES}
     traits = traits_from_history(_dataset(RATINGS, USERS, genres))
     assert set(traits["diversity"]) == {"medium"}
+
+
+def test_personas_show_only_what_the_history_tells():
+    """Implicit feedback has no conformity and the newcomer has no history: neither is
+    presented as "medium"; the newcomer's traits are drawn from the scenario's shares."""
+    rows = [(u, i, np.nan) for u, i, _ in RATINGS]
+    data = _dataset(rows, USERS, GENRES)
+    measured = measured_traits(data)
+    assert set(measured["heavy"].known()) == {"activity", "diversity"}
+    assert measured["newcomer"].known() == {}
+    all_high = {name: (0.0, 0.0, 1.0) for name in ("activity", "conformity", "diversity")}
+    profiles = {
+        p.user_id: p
+        for p in user_profiles(data.users, data, np.random.default_rng(0), all_high)
+    }
+    heavy = profiles["heavy"].describe()
+    assert "You use the platform a lot." in heavy and "most people's" not in heavy
+    assert profiles["newcomer"].traits.known() == dict.fromkeys(all_high, Level.HIGH)
+    assert "most people's" in profiles["newcomer"].describe()
+    assert "most people's" not in UserProfile(user_id="x").describe()
 
 
 @pytest.mark.data

@@ -212,8 +212,8 @@ def _shares(ratings: np.ndarray, levels: np.ndarray) -> np.ndarray:
 def _fit_rating_weights(
     model: UtilityModel, dataset: Dataset, traits: pd.DataFrame, scale: RatingScale
 ) -> tuple[dict[str, object], dict[str, float]]:
-    """Ordered-logit MLE, on the dataset's own rating levels, of the preference, quality and
-    user-bias weights and the cutpoints.
+    """Ordered-logit MLE, on the dataset's own rating levels, of the preference, quality,
+    user-bias and neighbour-verdict weights and the cutpoints.
 
     Each rating is left out of its item's mean and its user's bias, so the weights measure
     how well the *rest* of the data predicts it, as in the simulation, where the items
@@ -247,7 +247,8 @@ def _fit_rating_weights(
     row_ids = inter["user_id"].astype(str).to_numpy()[keep]
     levels = traits["conformity"].reindex(row_ids).fillna("medium").to_numpy()
     conformity = pd.Series(levels).map(_multipliers(model.params)).to_numpy(dtype=float)
-    features = np.column_stack([preference, conformity * quality, bias])
+    verdicts = model.verdicts(u, i)  # the item itself is never its own neighbour
+    features = np.column_stack([preference, conformity * quality, bias, verdicts])
     level = 1 + np.searchsorted(scale.levels, nearest_level(r, scale.levels))
 
     result = _ordered_logit(features, level, len(scale.levels), model.user_spread[u])
@@ -255,7 +256,8 @@ def _fit_rating_weights(
         "rating_affinity": float(result[0]),
         "rating_quality": float(result[1]),
         "rating_user_bias": float(result[2]),
-        "cutpoints": tuple(float(c) for c in result[3:-1]),
+        "rating_neighbours": float(result[3]),
+        "cutpoints": tuple(float(c) for c in result[4:-1]),
         "rating_levels": tuple(float(x) for x in scale.levels),
     }
     info = {

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from agents.neighbours import RatedNeighbours
 from agents.preferences import TasteCore, TasteFit, holdout_liked
 from agents.traits import History
 from agents.utility.features import Features, feature_arrays
@@ -136,6 +137,7 @@ class UtilityModel(Features):
         )
         self.taste = taste
         self.taste_fit: TasteFit | None = None
+        self.neighbours: RatedNeighbours | None = None
 
     @classmethod
     def from_dataset(
@@ -168,6 +170,16 @@ class UtilityModel(Features):
             fallback=model.affinity,
             item_moments=(model.item_mean, model.item_cov),
             family=model.params.taste_family,
+        )
+        inter = dataset.interactions
+        users = inter["user_id"].astype(str).map(model.user_index)
+        items = inter["item_id"].astype(str).map(model.item_index)
+        known = (users.notna() & items.notna()).to_numpy()
+        model.neighbours = RatedNeighbours.from_ratings(
+            arrays.history,
+            users.to_numpy()[known].astype(np.int64),
+            items.to_numpy()[known].astype(np.int64),
+            inter["rating"].to_numpy(dtype=np.float64)[known],
         )
         return model
 
@@ -231,7 +243,8 @@ class UtilityModel(Features):
         self, users: np.ndarray, preference: np.ndarray, items: np.ndarray, conformity: np.ndarray
     ) -> np.ndarray:
         """The ordered-logit score of each (user, item), in units of the user's spread:
-        preference, quality (for conformists more), and the user's own bias."""
+        preference, quality (for conformists more), the user's own bias, and their verdicts
+        on the item's nearest neighbours."""
         p = self.params
         users = np.asarray(users)
         conformity = np.asarray(conformity, dtype=np.float64)
@@ -243,7 +256,19 @@ class UtilityModel(Features):
             + p.rating_quality * conformity * self.quality[items]
             + p.rating_user_bias * bias
         )
+        if p.rating_neighbours and self.neighbours is not None:
+            latent = latent + p.rating_neighbours * self.verdicts(users, items)
         return latent / spread
+
+    def verdicts(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The user's own verdicts on each item's nearest neighbours (``agents.neighbours``);
+        0 for a model built by hand. ``items`` is n or n × k for n users."""
+        if self.neighbours is None:
+            return np.zeros(np.shape(items))
+        items = np.asarray(items)
+        if items.ndim == 1:
+            return self.neighbours.verdicts(users, items[:, None])[:, 0]
+        return self.neighbours.verdicts(users, items)
 
     def rating_cutpoints(self, users: np.ndarray) -> np.ndarray:
         """The cutpoints in units of each user's spread: n × (levels − 1)."""

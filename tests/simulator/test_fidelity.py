@@ -297,6 +297,21 @@ def test_item_knn_floor_tells_genre_lovers_from_haters(synthetic):
     assert harsh["passed"].all()
 
 
+@pytest.mark.data
+def test_utility_users_pass_every_persona_pair_on_real_data(shared_data):
+    """Who loved the original rates its sequel higher, generous users rate higher than
+    harsh ones, genre lovers like the genre: every pair."""
+    from scenarios.datasets import load_dataset
+
+    data = load_dataset("movielens-100k", shared_data / "ml-100k")
+    personas = build_personas(data, seed=0)
+    subject = UtilitySubject()
+    subject.fit(personas.add_to(data))
+    rows = score_pairs(subject, personas)
+    assert {"sequel", "generous-harsh", "genre-love"} <= set(rows["check"])
+    assert rows["passed"].all(), rows[~rows["passed"]]
+
+
 def test_random_floor_never_passes_rating_checks(synthetic):
     personas = build_personas(synthetic, seed=0)
     floor = RecommenderFloor("random")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from simulator.errors import RecworldError
 
@@ -19,13 +20,20 @@ data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 memory_app = typer.Typer(help="Inspect a run's agent memories.", no_args_is_help=True)
 app.add_typer(memory_app, name="memory")
-console = Console()
-err_console = Console(stderr=True)
+# Everything printed holds data (titles, genres, memories, file names), so no console
+# reads markup or emoji codes in it: "[/]" in a genre stays text, "u.data:100:" no emoji.
+console = Console(markup=False, emoji=False, highlight=False)
+err_console = Console(stderr=True, markup=False, emoji=False, highlight=False)
+
+
+def say(label: str, message: object, *, style: str = "yellow", to: Console = console) -> None:
+    """One line: a styled label, then ``message`` printed exactly as it is."""
+    to.print(Text.assemble((label, style), " ", str(message)), soft_wrap=True)
 
 
 def _warn_in_one_line(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings (a loader dropping bad rows, say) as one line, without Python's source line."""
-    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    say("warning:", message, to=err_console)
 
 
 warnings.showwarning = _warn_in_one_line
@@ -33,7 +41,7 @@ warnings.showwarning = _warn_in_one_line
 
 def fail(exc: RecworldError | str) -> None:
     """Users' mistakes get one line and exit status 2, never a traceback."""
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    say("error:", exc, style="bold red", to=err_console)
     raise typer.Exit(2)
 
 

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from simulator.cli.app import app, console, fail, prepare_out
+from simulator.cli.app import app, console, fail, prepare_out, say
 from simulator.errors import RecworldError
 
 if TYPE_CHECKING:
@@ -103,11 +102,11 @@ def compare_command(
         )
         prepare_out(out_dir)
         if sc.arms or sc.switches:
-            console.print(f"[yellow]note:[/] {_cleared(sc)}", highlight=False)
+            say("note:", _cleared(sc))
         if sc.llm.backend == "scripted" and sc.policy != "utility":
-            console.print(
-                "[yellow]LLM: scripted backend[/] (deterministic stand-in answers, no model). "
-                "Use --llm to pick a real one."
+            say(
+                "LLM: scripted backend",
+                "(deterministic stand-in answers, no model). Use --llm to pick a real one.",
             )
         families = [f.strip() for f in taste_families.split(",")] if taste_families else []
         if family_metric not in METRICS:
@@ -196,7 +195,7 @@ class _RunProgress:
 
     def __init__(self, total_runs: int) -> None:
         self.bars = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # labels are scenario data
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -208,7 +207,7 @@ class _RunProgress:
 
     def __enter__(self) -> _RunProgress:
         self.bars.start()
-        self.all = self.bars.add_task("[bold]runs", total=self.total_runs)
+        self.all = self.bars.add_task("runs", total=self.total_runs)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -257,7 +256,7 @@ def _print_families(sensitivity: FamilySensitivity, seconds: float) -> None:
         table.add_row(rec, *row)
     console.print(table)
     for finding in sensitivity.findings or (NO_REVERSAL,):
-        console.print(f"[yellow]family:[/] {escape(finding)}", highlight=False)
+        say("family:", finding)
 
 
 def _print_result(

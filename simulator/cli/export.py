@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from simulator.cli.app import app, console, prepare_out
+from simulator.cli.app import app, console, prepare_out, say
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -46,7 +46,7 @@ def export(
     for path in result.files:
         console.print(f"wrote {path}", highlight=False)
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        say("note:", note)
     if fmt == "recbole" and result.out.name == run.name:
         console.print(
             f"RecBole: data_path: {result.out.parent}, dataset: {run.name}", highlight=False

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simulator.cli.app import app, console, load_data, prepare_out
+from simulator.cli.app import app, console, load_data, prepare_out, say
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -144,7 +144,7 @@ def fidelity(
         save_cases(given, write_cases)
         console.print(f"cases written to {write_cases}/ (discrimination, ranking, rating .jsonl)")
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        say("note:", note)
     _print(report)
     console.print(f"written to {folder}/fidelity.json (and one CSV per table)")
 
@@ -159,10 +159,11 @@ def _check_calibration(calibration: Path | None, policy: str, config, source: st
     if calibration is None or policy == "llm" or not calibration.is_file() or source != "drawn":
         return
     if CalibrationResult.load(calibration).split != config.split():
-        console.print(
-            f"[yellow]note:[/] {calibration} was not fitted on these cases' training part "
+        say(
+            "note:",
+            f"{calibration} was not fitted on these cases' training part "
             "(recworld calibrate --fidelity-split with the same --users, --positives, "
-            "--rated, --min-history and --seed); its held-out scores may be flattered"
+            "--rated, --min-history and --seed); its held-out scores may be flattered",
         )
 
 
@@ -174,7 +175,7 @@ def _warn_unused(policy: str, llm: str, calibration: Path | None, cache: Path | 
     if policy == "utility":
         unused += ["--llm"] * (llm != "scripted") + ["--cache"] * (cache is not None)
     if unused:
-        console.print(f"[yellow]note:[/] {', '.join(unused)} ignored with --policy {policy}")
+        say("note:", f"{', '.join(unused)} ignored with --policy {policy}")
 
 
 def _recommenders(text: str) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from simulator.cli.app import app, console, prepare_out
+from simulator.cli.app import app, console, prepare_out, say
 from simulator.cli.app import fail as _fail
 from simulator.cli.export import load_run_dataset
 from simulator.errors import DatasetError, RecworldError
@@ -33,7 +33,7 @@ def report(
             dataset = load_run_dataset(run, data_dir)
         except DatasetError as exc:  # the report still says everything else
             problem = str(exc)
-            console.print(f"[yellow]note:[/] dataset not reloaded: {problem}", highlight=False)
+            say("note:", f"dataset not reloaded: {problem}")
         if out is not None:
             prepare_out(out, is_file=True)
         path = write_report(run, out, dataset=dataset, dataset_problem=problem)

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from simulator.cli.app import app, console, load_data
+from simulator.cli.app import app, console, load_data, say
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -52,9 +52,9 @@ def run(
         )
         run_dir = out or Path(sc.output or "runs") / f"{sc.name}-{datetime.now():%Y%m%d-%H%M%S}"
         if sc.llm.backend == "scripted" and sc.policy != "utility":
-            console.print(
-                "[yellow]LLM: scripted backend[/] (deterministic stand-in answers, no model). "
-                "Use --llm to pick a real one."
+            say(
+                "LLM: scripted backend",
+                "(deterministic stand-in answers, no model). Use --llm to pick a real one.",
             )
         started = time.perf_counter()
         with open_world(sc, run_dir=run_dir, overwrite=overwrite) as world:

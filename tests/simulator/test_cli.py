@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -195,3 +197,36 @@ def test_agentcf_scenario_runs_item_agent_updates(tmp_path, shared_data):
     events = read_events(out)
     assert (events["kind"] == "item_memory").sum() > 0
     assert (events["kind"] == "correction").sum() > 0
+
+
+def _hostile_ml100k(folder: Path, ratings: int = 120) -> Path:
+    """A tiny ml-100k folder whose genres and titles are Rich markup and emoji codes."""
+    folder.mkdir()
+    (folder / "u.genre").write_text("[/]|0\n[bold red]Drama|1\n:100:|2\n", encoding="latin-1")
+    items = [
+        f"{i}|[/] Title :100: {i}|01-Jan-1995||http://x|{i % 2}|{(i + 1) % 2}|1"
+        for i in range(1, 11)
+    ]
+    (folder / "u.item").write_text("\n".join(items) + "\n", encoding="latin-1")
+    (folder / "u.user").write_text(
+        "\n".join(f"{u}|30|M|other|00000" for u in range(1, 13)) + "\n", encoding="latin-1"
+    )
+    rows = [f"{1 + n % 12}\t{1 + n % 10}\t{1 + n % 5}\t{880000000 + n}" for n in range(ratings)]
+    (folder / "u.data").write_text("\n".join(rows) + "\n", encoding="latin-1")
+    return folder
+
+
+def test_markup_in_data_prints_as_text(tmp_path):
+    """Genres "[/]" and "[bold red]Drama" and a line number 100 are printed as they are:
+    no MarkupError, no style swallowing text, no emoji."""
+    folder = _hostile_ml100k(tmp_path / "hostile")
+    result = runner.invoke(app, ["data", "info", str(folder), "--kind", "movielens-100k"])
+    assert result.exit_code == 0, result.output
+    assert "genre: [/]" in result.output and "genre: [bold red]Drama" in result.output
+    assert "genre: :100:" in result.output and "\U0001f4af" not in result.output
+    lines = (folder / "u.data").read_text(encoding="latin-1").splitlines()
+    lines[99] = "1\t2\tx\t3"
+    (folder / "u.data").write_text("\n".join(lines) + "\n", encoding="latin-1")
+    result = runner.invoke(app, ["data", "info", str(folder), "--kind", "movielens-100k"])
+    assert result.exit_code == 2
+    assert "u.data:100" in result.output and "\U0001f4af" not in result.output

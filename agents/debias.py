@@ -16,11 +16,18 @@ answer distributions, so policies and the fidelity suite share them:
   rating distribution on rated examples and the data's moves each answer's mass up or down
   the scale so that, on those examples, the answers' mean distribution is the data's. It
   keeps order: an answer that rated higher than another before still does.
+* **A yes rate from elsewhere**: a small model says yes to everything, even after the
+  division, while its P(yes) still orders items usefully. ``yes_shift`` finds the logit
+  shift that makes a given share of a batch's answers reach 0.5; the share comes from a
+  model of the data (the taste core), the order of the items from the LLM.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy.special import expit, logit
 
 CONTENT_FREE_TITLE = "N/A"
 """The title of the content-free item contextual calibration asks about."""
@@ -138,3 +145,31 @@ def _normalised(values: Mapping[str, float]) -> dict[str, float]:
     if total <= 0:
         return {c: 1.0 / len(values) for c in values} if values else {}
     return {c: v / total for c, v in values.items()}
+
+
+def yes_shift(scores: Sequence[float], share: float) -> float:
+    """The logit shift after which ``share`` of ``scores`` (probabilities of yes) are at
+    least 0.5: subtract it from each score's logit (``shifted``).
+
+    The boundary sits halfway (in logits) between the last score that must be a yes and
+    the first that must not, so ties on either side stay together.
+    """
+    values = np.sort(_logits(scores))[::-1]
+    if not len(values):
+        return 0.0
+    yes = round(min(max(share, 0.0), 1.0) * len(values))
+    if yes == 0:
+        return float(values[0]) + 1.0
+    if yes == len(values):
+        return float(values[-1]) - 1.0
+    return float((values[yes - 1] + values[yes]) / 2)
+
+
+def shifted(scores: Sequence[float] | np.ndarray, shift: float) -> np.ndarray:
+    """Probabilities of yes moved by ``-shift`` in logits; order is kept, NaN stays NaN."""
+    return expit(_logits(scores) - shift)
+
+
+def _logits(scores: Sequence[float] | np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(scores, dtype=np.float64), FLOOR, 1.0 - FLOOR)
+    return logit(p)

@@ -30,7 +30,9 @@ from agents.debias import (
     mean_distribution,
     monotone_map,
     remapped,
+    shifted,
     shifted_orders,
+    yes_shift,
 )
 from agents.domain import NEUTRAL, UNRATED, domain_of
 from agents.hybrid import routes_to_llm
@@ -106,6 +108,10 @@ class LLMSubject:
             the training data's share of each star, as a world does at start. It uses no
             held-out rating, only the answers' own distribution; a rating answered higher
             than another stays higher.
+        yes_map: Shift P(yes) on the first yes/no batch so that as many answers are yes
+            as the taste core (the utility subject, fitted on the same training part)
+            gives to the same questions: how often users say yes comes from a model of the
+            data, which items get the yes from the LLM. No held-out label is used.
     """
 
     has_threshold = True
@@ -119,6 +125,7 @@ class LLMSubject:
         grounding: int = 3,
         rating_prior: bool = False,
         rating_map: bool = True,
+        yes_map: bool = True,
     ) -> None:
         self.llm = llm
         self.name = f"llm {llm.label}"
@@ -128,6 +135,9 @@ class LLMSubject:
         self.rating_prior = rating_prior
         self.fit_rating_map = rating_map
         self.rating_map: list[list[float]] | None = None
+        self.fit_yes_map = yes_map
+        self.yes_shift: float | None = None
+        self._taste: UtilitySubject | None = None
         self.failures = 0
         self._star_shares: np.ndarray | None = None
         self.domain = NEUTRAL
@@ -141,6 +151,9 @@ class LLMSubject:
 
     def fit(self, train: Dataset) -> None:
         self.domain = domain_of(train.name, train.meta)
+        if self.fit_yes_map:
+            self._taste = UtilitySubject()
+            self._taste.fit(train)
         self._items = {p.item_id: p for p in item_profiles(train.items)}
         inter = train.interactions.sort_values(["user_id", "timestamp"], kind="stable")
         titles = train.items.set_index("item_id")["title"]
@@ -251,6 +264,12 @@ class LLMSubject:
             if probs is not None:
                 total = probs.get("yes", 0.0) + probs.get("no", 0.0)
                 scores[i] = probs.get("yes", 0.0) / total if total else 0.5
+        answered = ~np.isnan(scores)
+        if self._taste is not None and self.yes_shift is None and answered.any():
+            share = float((self._taste.judge(pairs[answered]) >= 0.5).mean())
+            self.yes_shift = yes_shift(scores[answered], share)
+        if self.yes_shift is not None:
+            scores[answered] = shifted(scores[answered], self.yes_shift)
         return scores
 
     def rank(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import mesa
 import numpy as np
 import pytest
@@ -14,7 +16,9 @@ from agents.debias import (
     mean_distribution,
     monotone_map,
     remapped,
+    shifted,
     shifted_orders,
+    yes_shift,
 )
 from agents.domain import FILMS, MUSIC, NEUTRAL, domain_of
 from agents.policy import LLMPolicy
@@ -194,3 +198,14 @@ def test_pick_ratings_follow_the_datas_stars_after_the_start_of_run_map():
     for draw, stars in ((0.05, 1.0), (0.15, 2.0), (0.3, 3.0), (0.6, 4.0), (0.9, 5.0)):
         obs = PageObservation(step=1, page=1, items=obs.items, recommender="r", draws=(0.0, draw))
         assert action.resolve(agents[0], obs, outcome, answer).interactions[0].rating == stars
+
+
+def test_yes_shift_puts_the_boundary_halfway_between_the_last_yes_and_the_first_no():
+    scores = [0.6, 0.9, 0.7, 0.8]
+    shift = yes_shift(scores, 0.5)
+    assert shift == pytest.approx((math.log(0.8 / 0.2) + math.log(0.7 / 0.3)) / 2)
+    moved = shifted(scores, shift)
+    assert (moved >= 0.5).tolist() == [False, True, False, True]
+    assert np.argsort(moved).tolist() == np.argsort(scores).tolist()
+    assert (shifted(scores, yes_shift(scores, 0.0)) < 0.5).all()
+    assert (shifted(scores, yes_shift(scores, 1.0)) >= 0.5).all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import zlib
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from agents.debias import CONTENT_FREE_TITLE
 from scenarios.datasets import generate_synthetic
 from simulator.fidelity.cases import CaseConfig, build_cases
-from simulator.fidelity.subjects import LLMSubject
+from simulator.fidelity.subjects import LLMSubject, UtilitySubject
 from simulator.llm.runtime import LLMRuntime
 from simulator.types import LLMResponse
 
@@ -75,7 +76,7 @@ def test_ranking_over_all_cyclic_shifts_cancels_a_first_position_preference(case
 
 def test_contextual_calibration_divides_by_the_content_free_answer(cases):
     fake = Fake(free={"yes": 0.8, "no": 0.2}, real={"yes": 0.9, "no": 0.1})
-    llm = subject(fake)
+    llm = subject(fake, yes_map=False)
     llm.fit(cases.train)
     pairs = cases.discrimination[["user_id", "item_id"]].reset_index(drop=True)
     scores = llm.judge(pairs)
@@ -86,9 +87,46 @@ def test_contextual_calibration_divides_by_the_content_free_answer(cases):
     assert asked == len(pairs) + min(5, pairs["user_id"].nunique())
     llm.judge(pairs)  # the content-free answer is asked once per prompt kind
     assert len(fake.requests) == asked + len(pairs)
-    raw = subject(Fake(free={"yes": 0.8, "no": 0.2}, real={"yes": 0.9, "no": 0.1}), calibrate=False)
+    raw = subject(
+        Fake(free={"yes": 0.8, "no": 0.2}, real={"yes": 0.9, "no": 0.1}),
+        calibrate=False,
+        yes_map=False,
+    )
     raw.fit(cases.train)
     assert raw.judge(pairs) == pytest.approx(np.full(len(pairs), 0.9))
+
+
+class YesToAll(Fake):
+    """Says yes to every item, more or less strongly by the item's text (a fixed hash)."""
+
+    def generate(self, requests):
+        self.requests.extend(requests)
+        out = []
+        for r in requests:
+            yes = 0.8 + 0.19 * (zlib.crc32(r.messages[-1].content.encode()) % 1000) / 1000
+            out.append(LLMResponse(text="", choice_probs={"yes": yes, "no": 1.0 - yes}))
+        return out
+
+
+def test_the_yes_map_takes_the_yes_rate_from_the_taste_core_and_the_order_from_the_llm():
+    data = generate_synthetic(n_users=60, n_items=120, history_per_user=15, seed=3)
+    cases = build_cases(data, CaseConfig(users=12, positives=2, rated=2, multiples=(1,)))
+    pairs = cases.discrimination[["user_id", "item_id"]].reset_index(drop=True)
+    raw = subject(YesToAll(), calibrate=False, yes_map=False)
+    raw.fit(cases.train)
+    before = raw.judge(pairs)
+    assert (before >= 0.5).all()  # the model's habit: yes to everything
+    taste = UtilitySubject()
+    taste.fit(cases.train)
+    target = float((taste.judge(pairs) >= 0.5).mean())
+    assert 0.0 < target < 1.0
+    llm = subject(YesToAll(), calibrate=False)
+    llm.fit(cases.train)
+    after = llm.judge(pairs)
+    # Exact up to ties: a pair asked twice (in two lists) gets the same answer twice.
+    assert float((after >= 0.5).mean()) == pytest.approx(target, abs=2 / len(pairs))
+    assert np.array_equal(np.argsort(after, kind="stable"), np.argsort(before, kind="stable"))
+    assert llm.judge(pairs) == pytest.approx(after)  # the shift is fitted once
 
 
 def test_rating_calibration_flattens_a_constant_prior(cases):

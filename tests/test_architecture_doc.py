@@ -30,9 +30,7 @@ def test_the_layers_on_the_page_are_the_enforced_ones():
         parts = [p.strip() for p in names.split("|")]
         first = parts[0]
         package = first.rsplit(".", 1)[0] if "." in first else ""
-        on_page.append(
-            " | ".join(p if not p.startswith(".") else package + p for p in parts)
-        )
+        on_page.append(" | ".join(p if not p.startswith(".") else package + p for p in parts))
     assert on_page == [e for e in enforced if e]
 
 

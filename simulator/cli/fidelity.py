@@ -224,12 +224,29 @@ def _agent(policy: str, llm: str, calibration: Path | None, cache: Path | None, 
     return build_fidelity_subject(policy, spec, calibration=calibration, seed=seed)
 
 
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "–" if value != value else f"{value:.3f}"  # NaN: the subject has no answer
+    return str(value)
+
+
 def _print(report) -> None:
     tables = [
         (
-            "taste discrimination (F1 own answers / F1 told the base rate / accuracy / AUC)",
+            "taste discrimination (own answers: yes-share, F1; drawn as in a run: yes-share, "
+            "F1; F1 told the base rate; AUC)",
             report.discrimination,
-            ["subject", "negatives", "m", "f1", "f1_base_rate", "accuracy", "auc"],
+            [
+                "subject",
+                "negatives",
+                "m",
+                "yes_share",
+                "f1",
+                "yes_share_drawn",
+                "f1_drawn",
+                "f1_base_rate",
+                "auc",
+            ],
         ),
         (
             "ranking fidelity (1 held-out liked item + 9 unseen)",
@@ -265,5 +282,5 @@ def _print(report) -> None:
                 else "right",
             )
         for row in frame[columns].itertuples(index=False):
-            table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+            table.add_row(*(_cell(v) for v in row))
         console.print(table)

@@ -18,6 +18,7 @@ from simulator.stats import total_variation
 __all__ = [
     "auc",
     "classification",
+    "drawn_classification",
     "kl_divergence",
     "ndcg_single",
     "rank_of_target",
@@ -40,6 +41,19 @@ def classification(labels: np.ndarray, decisions: np.ndarray) -> dict[str, float
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     accuracy = float((y == d).mean()) if len(y) else float("nan")
     return {"precision": precision, "recall": recall, "accuracy": accuracy, "f1": f1}
+
+
+def drawn_classification(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """Yes-share and F1 of answers drawn with the given probabilities of yes, in
+    expectation: how a simulated user who draws each answer, as in a run, would score.
+
+    F1 is taken from the expected counts (E[TP] = Σ p over positives, and so on).
+    """
+    y = np.asarray(labels, bool)
+    p = np.asarray(probabilities, float)
+    tp, said = float(p[y].sum()), float(p.sum())
+    f1 = 2 * tp / (said + y.sum()) if said + y.sum() else 0.0
+    return {"yes_share_drawn": said / len(p) if len(p) else float("nan"), "f1_drawn": f1}
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:

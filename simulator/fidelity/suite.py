@@ -202,6 +202,11 @@ def _discrimination(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.
         s, groups, ties = scores[keep], d["list"].to_numpy()[keep], tiebreak[keep]
         base_rate = measures.top_share_decisions(groups, s, ties, 1 / (m + 1))
         own = (s >= 0.5) & ~failed[keep] if subject.has_threshold else base_rate
+        drawn = (
+            measures.drawn_classification(labels, s)
+            if subject.has_threshold
+            else {"yes_share_drawn": float("nan"), "f1_drawn": float("nan")}
+        )
         rows.append(
             {
                 "subject": subject.name,
@@ -211,6 +216,7 @@ def _discrimination(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.
                 "f1_base_rate": measures.classification(labels, base_rate)["f1"],
                 "auc": measures.auc(labels, s),
                 "yes_share": float(own.mean()),
+                **drawn,
                 "n": int(keep.sum()),
                 "failed": int(failed[keep].sum()),
             }

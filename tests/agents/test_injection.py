@@ -21,9 +21,7 @@ def page(description):
 
 @pytest.mark.parametrize("action", [BrowseAction(), PickAction()], ids=["json", "choice"])
 def test_an_injected_description_stays_inside_the_fence(action):
-    agent = UserAgent(
-        mesa.Model(seed=0), UserProfile(user_id="u1", favourite_genres=("Crime",))
-    )
+    agent = UserAgent(mesa.Model(seed=0), UserProfile(user_id="u1", favourite_genres=("Crime",)))
     clean = action.request(agent, page("A heist film."))
     dirty = action.request(agent, page(INJECTION))
     # Rules and persona come first and are untouched; only the fenced item text differs.

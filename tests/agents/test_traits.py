@@ -114,8 +114,7 @@ def test_personas_show_only_what_the_history_tells():
     assert measured["newcomer"].known() == {}
     all_high = {name: (0.0, 0.0, 1.0) for name in ("activity", "conformity", "diversity")}
     profiles = {
-        p.user_id: p
-        for p in user_profiles(data.users, data, np.random.default_rng(0), all_high)
+        p.user_id: p for p in user_profiles(data.users, data, np.random.default_rng(0), all_high)
     }
     heavy = profiles["heavy"].describe()
     assert "You use the platform a lot." in heavy and "most people's" not in heavy

@@ -50,6 +50,23 @@ def test_classification_hand_case():
     assert always_no["accuracy"] == 0.9 and always_no["f1"] == 0.0
 
 
+def test_drawn_answers_score_in_expectation():
+    """Probabilities 0 and 1 are decisions; in between, the expected counts of every draw."""
+    labels = np.array([1, 1, 0, 0, 0], bool)
+    certain = measures.drawn_classification(labels, np.array([1.0, 0, 1, 0, 0]))
+    assert certain == pytest.approx({"yes_share_drawn": 0.4, "f1_drawn": 0.5})
+    p = np.array([0.9, 0.5, 0.4, 0.2, 0.0])
+    # E[TP] = 1.4, E[yes] = 2.0, positives 2: F1 = 2·1.4 / (2.0 + 2).
+    drawn = measures.drawn_classification(labels, p)
+    assert drawn == pytest.approx({"yes_share_drawn": 0.4, "f1_drawn": 0.7})
+    # Against the average over every one of the 2^5 draws' counts (not of their F1s).
+    outcomes = np.array(np.meshgrid(*[[0, 1]] * 5)).reshape(5, -1).T.astype(bool)
+    weight = np.prod(np.where(outcomes, p, 1 - p), axis=1)
+    tp = weight @ (outcomes & labels).sum(axis=1)
+    said = weight @ outcomes.sum(axis=1)
+    assert drawn["f1_drawn"] == pytest.approx(2 * tp / (said + labels.sum()))
+
+
 @given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=60))
 def test_classification_bounds(pairs):
     labels, decisions = (np.array(x, bool) for x in zip(*pairs, strict=True))
@@ -330,6 +347,8 @@ def test_suite_tables_and_json(synthetic, tmp_path):
     assert set(report.discrimination["subject"]) == {s.name for s in subjects}
     # One row per subject, negative kind and multiple.
     assert len(report.discrimination) == 3 * 2 * len(SMALL.multiples)
+    drawn = report.discrimination.set_index("subject")["f1_drawn"]
+    assert drawn["most-popular"].isna().all() and drawn["utility"].between(0, 1).all()
     assert set(report.ranking.columns) >= {"ndcg@1", "ndcg@5", "ndcg@10"}
     assert (report.rating["n"] == len(build_cases(synthetic, SMALL).rating)).all()
     assert set(report.behaviour["check"]) >= {"genre-love", "generous-harsh"}

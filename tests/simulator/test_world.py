@@ -180,8 +180,12 @@ def test_a_corrected_description_reaches_page_interview_and_search_prompts():
         world.step()
         assert world.items.search.search(["quixotic"], k=1) == [("i7",)]
     prompts = {
-        tag: [" ".join(m.content for m in r.messages) for b in recorder.batches for r in b
-              if r.tag == tag]
+        tag: [
+            " ".join(m.content for m in r.messages)
+            for b in recorder.batches
+            for r in b
+            if r.tag == tag
+        ]
         for tag in ("browse", "interview")
     }
     assert prompts["browse"] and all("zanzibar" in p for p in prompts["browse"])

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from scipy import optimize, sparse
 from scipy.special import expit, logsumexp
 
@@ -45,6 +45,7 @@ from agents.utility import (
 )
 from memory.embedders import Embedder
 from simulator.dataset import Dataset, RatingScale, nearest_level, rating_scale, stars_to_levels
+from simulator.errors import RecworldError
 from simulator.stats import draw_unseen, total_variation
 
 DEFAULT_TARGET_CTR = 0.2
@@ -94,7 +95,28 @@ class CalibrationResult(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> CalibrationResult:
-        return cls.model_validate_json(Path(path).read_text())
+        """Read a ``save``d result.
+
+        Raises:
+            RecworldError: The file is missing, unreadable or not a calibration result; the
+                message names the file and never quotes its content.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unreadable"
+            raise RecworldError(
+                f"utility.calibration: {path}: {problem}; give a file that "
+                "`recworld calibrate --out` wrote"
+            ) from None
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError:
+            raise RecworldError(
+                f"utility.calibration: {path} is not a calibration result (JSON from "
+                "`recworld calibrate --out`)"
+            ) from None
 
 
 def calibrate(

@@ -11,6 +11,7 @@ when a scenario file loads, and again by the loader when the dataset is built.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -169,10 +170,24 @@ class MemorySpec(_Strict):
 Policy = Literal["llm", "utility", "hybrid"]
 
 
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
 class _Identity(_Strict):
     name: str
     description: str = ""
     seed: int = 0
+
+    @field_validator("name")
+    @classmethod
+    def _one_plain_folder_name(cls, value: str) -> str:
+        # The name becomes part of the run folder's name: it may not leave the output folder.
+        if not _SAFE_NAME.fullmatch(value) or ".." in value:
+            raise ValueError(
+                f"{value!r} is not a plain name; use letters, digits, '.', '_' and '-' "
+                "(at most 100, no '..', not starting with '.' or '-')"
+            )
+        return value
 
 
 class RunConfig(WorldSettings, _Identity):
@@ -204,6 +219,18 @@ class RunConfig(WorldSettings, _Identity):
     )
     output: str | None = None
     data_dir: str | None = None
+
+    @field_validator("output")
+    @classmethod
+    def _output_below_the_working_folder(cls, value: str | None) -> str | None:
+        # A scenario file is data: it may name a folder under the working folder, never
+        # one elsewhere on disk (the command line's --out may, the user typed it).
+        if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
+            raise ValueError(
+                f"{value!r} leaves the working folder; give a relative folder without '..' "
+                "(or pass --out on the command line)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _pages_fit_the_decisions(self) -> RunConfig:

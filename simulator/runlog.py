@@ -43,10 +43,13 @@ def _schema(types: dict[str, str]):  # a pyarrow.Schema; pyarrow loads only when
 class RunLog:
     """Appends a run's rows step by step.
 
+    ``claim`` the folder first: it refuses one that already holds a run unless told to
+    overwrite it, so one run never silently mixes into another. Every file is written
+    under a hidden temporary name (``.NAME.tmp``, which pandas and pyarrow skip) and
+    renamed into place, so a run killed mid-write leaves no half file that a reader sees.
+
     Args:
-        run_dir: Created if missing. A folder that already holds a run is refused unless
-            ``overwrite`` is set (then the old run's files are removed), so one run never
-            silently mixes into another.
+        run_dir: Created if missing.
     """
 
     OWNED = (
@@ -62,18 +65,42 @@ class RunLog:
     )
     """What a run writes (and ``recworld export``/``report`` add); --overwrite clears it all."""
 
-    def __init__(self, run_dir: str | Path, *, overwrite: bool = False) -> None:
+    def __init__(self, run_dir: str | Path) -> None:
         self.dir = Path(run_dir)
         self.interactions_dir = self.dir / "interactions.parquet"
-        existing = [self.dir / name for name in self.OWNED if (self.dir / name).exists()]
+        self.interactions_dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def claim(cls, run_dir: str | Path, *, overwrite: bool = False) -> None:
+        """Refuse a folder that holds a run (or clear it with ``overwrite``); create nothing.
+
+        Raises:
+            RecworldError: ``run_dir`` holds a run and ``overwrite`` is not set.
+        """
+        folder = Path(run_dir)
+        existing = [folder / name for name in cls.OWNED if (folder / name).exists()]
         if existing and not overwrite:
             raise RecworldError(
-                f"{self.dir}: already holds a run; choose another --out, "
+                f"{folder}: already holds a run; choose another --out, "
                 "or pass --overwrite to replace it"
             )
         for path in existing:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
-        self.interactions_dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def remove_partial(cls, run_dir: str | Path, *, existed: bool) -> None:
+        """Undo a run that failed before its first step: what it wrote, and the folder
+        itself when the run created it, so a retry finds the folder as it was."""
+        folder = Path(run_dir)
+        if not existed:
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        for name in cls.OWNED:
+            path = folder / name
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists():
+                path.unlink(missing_ok=True)
 
     def write_config(self, config: dict[str, Any]) -> None:
         """The resolved scenario, as ``config.yaml``."""
@@ -104,14 +131,14 @@ class RunLog:
         folder = self.dir / name
         folder.mkdir(exist_ok=True)
         path = folder / f"step-{step:06d}.parquet"
-        tmp = path.with_suffix(".tmp")
+        tmp = _hidden_tmp(path)
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
         return path
 
     def write_metrics(self, metrics: pd.DataFrame) -> None:
         path = self.dir / "metrics.parquet"
-        tmp = path.with_suffix(".tmp")
+        tmp = _hidden_tmp(path)
         metrics.to_parquet(tmp, index=False)
         os.replace(tmp, path)
 
@@ -143,7 +170,13 @@ def read_log(run_dir: str | Path, name: str, types: dict[str, str] | None = None
     return pa.concat_tables(pq.read_table(p) for p in parts).to_pandas()
 
 
+def _hidden_tmp(path: Path) -> Path:
+    """Where ``path`` is written before it is renamed into place: a dot file, which
+    pyarrow's dataset discovery (and so ``pd.read_parquet`` of a folder) ignores."""
+    return path.with_name(f".{path.name}.tmp")
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = _hidden_tmp(path)
     tmp.write_text(text)
     os.replace(tmp, path)

@@ -52,7 +52,9 @@ def open_world(
     Args:
         config: The run; ``scenarios.load_scenario`` reads one from a scenario file.
         run_dir: Where logs (and an embedded Chroma store) go; ``None`` keeps the run in
-            memory. A folder that already holds a run is refused before anything is built.
+            memory. A folder that already holds a run is refused before anything is built,
+            and nothing is created in it until the parts are built: a run that fails to
+            build leaves the folder as it found it (a folder it created is removed).
         overwrite: Replace a run already in ``run_dir``.
         seed: Overrides ``config.seed``; ``config.yaml`` records the seed used.
         llm: A ready backend in place of the one ``config.llm`` names (a test double).
@@ -64,14 +66,24 @@ def open_world(
     if seed != config.seed:
         config = config.model_copy(update={"seed": seed})
     out = Path(run_dir) if run_dir is not None else None
-    log = RunLog(out, overwrite=overwrite) if out is not None else None
-    parts = build_parts(config, RunSeeds(seed), run_dir=out, llm=llm)
+    existed = out is not None and out.exists()
+    if out is not None:
+        RunLog.claim(out, overwrite=overwrite)
     try:
+        parts = build_parts(config, RunSeeds(seed), run_dir=out, llm=llm)
+    except BaseException:
+        if out is not None:
+            RunLog.remove_partial(out, existed=existed)
+        raise
+    try:
+        log = RunLog(out) if out is not None else None
         if log is not None:
             log.write_config(config.model_dump(mode="json"))
         return World(parts, config.settings, seed=seed, log=log, name=config.name)
     except BaseException:
         parts.close()
+        if out is not None:
+            RunLog.remove_partial(out, existed=existed)
         raise
 
 

@@ -230,3 +230,25 @@ def test_markup_in_data_prints_as_text(tmp_path):
     result = runner.invoke(app, ["data", "info", str(folder), "--kind", "movielens-100k"])
     assert result.exit_code == 2
     assert "u.data:100" in result.output and "\U0001f4af" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ("name: ../../../escaped", "name"),
+        ("name: a/b", "name"),
+        ("name: quickstart\noutput: ../../etc", "output"),
+        ("name: quickstart\noutput: /tmp/elsewhere", "output"),
+    ],
+)
+def test_a_scenario_cannot_write_outside_the_working_folder(tmp_path, monkeypatch, line, field):
+    monkeypatch.chdir(tmp_path / "..")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"{line}\npolicy: utility\nsteps: 1\n")
+    before = set(tmp_path.parent.parent.iterdir())
+    result = runner.invoke(app, ["run", str(bad)])
+    assert result.exit_code == 2
+    lines = [x for x in result.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and field in lines[0] and "bad.yaml" in lines[0]
+    assert set(tmp_path.parent.parent.iterdir()) == before
+    assert not (tmp_path.parent / "runs").exists()

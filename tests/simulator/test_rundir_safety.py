@@ -1,0 +1,81 @@
+"""A run directory is never left half-made: failed builds leave nothing, killed writes
+leave nothing a reader sees."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from simulator.cli import app
+from simulator.runlog import RunLog
+from simulator.types import Event
+
+runner = CliRunner()
+
+FAILS_TO_BUILD = "name: broken\npolicy: utility\nsteps: 1\nutility: {calibration: missing.json}\n"
+
+
+def test_a_run_that_fails_to_build_leaves_no_folder_and_can_be_retried(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    scenario = tmp_path / "broken.yaml"
+    scenario.write_text(FAILS_TO_BUILD)
+    out = tmp_path / "out"
+    first = runner.invoke(app, ["run", str(scenario), "--out", str(out)])
+    again = runner.invoke(app, ["run", str(scenario), "--out", str(out)])
+    for result in (first, again):
+        assert result.exit_code == 2, result.output
+        assert "missing.json" in result.output and "already holds a run" not in result.output
+    assert not out.exists()
+    # Without --out, no empty timestamped folder is left under runs/ either.
+    runner.invoke(app, ["run", str(scenario)])
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_failed_build_in_an_existing_folder_keeps_the_users_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    scenario = tmp_path / "broken.yaml"
+    scenario.write_text(FAILS_TO_BUILD)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    result = runner.invoke(app, ["run", str(scenario), "--out", str(out)])
+    assert result.exit_code == 2
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_a_write_killed_before_its_rename_is_invisible_to_readers(tmp_path, monkeypatch):
+    log = RunLog(tmp_path / "run")
+    log.append_events(1, [Event(1, "exit", "u1", "", None, "")])
+
+    def killed(src, dst):
+        raise KeyboardInterrupt  # the process dies between writing and renaming
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        log.append_events(2, [Event(2, "exit", "u2", "", None, "")])
+    monkeypatch.undo()
+    folder = tmp_path / "run" / "events.parquet"
+    leftovers = [p.name for p in folder.iterdir() if p.name != "step-000001.parquet"]
+    assert leftovers and all(name.startswith(".") for name in leftovers)
+    (folder / ".step-000003.parquet.tmp").write_bytes(b"")  # a 0-byte file from a kill -9
+    frame = pd.read_parquet(folder)  # the README's recipe
+    assert frame["user_id"].tolist() == ["u1"]
+
+
+@pytest.mark.parametrize("content", [None, "root:x:0:0:root:/root:/bin/bash\n", '{"a": 1}'])
+def test_a_calibration_that_is_not_one_is_one_line_and_never_echoed(tmp_path, content):
+    calibration = tmp_path / "cal.json"
+    if content is not None:
+        calibration.write_text(content)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        f"name: s\npolicy: utility\nsteps: 1\nutility: {{calibration: {calibration}}}\n"
+    )
+    result = runner.invoke(app, ["run", str(scenario), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    lines = [x for x in result.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and "utility.calibration" in lines[0] and "cal.json" in lines[0]
+    assert "root:x" not in result.output

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from agents.profile import ItemProfile, UserProfile
 from memory.records import MemoryKind, MemoryRecord
+from simulator.sanitise import LIMITS, safe
 from simulator.types import ChatMessage, Interaction, LLMRequest, LLMResponse, Reaction
 
 SYSTEM = (
@@ -108,11 +109,12 @@ class ItemAgent(mesa.Agent):
     def correction_request(self, c: Contradiction) -> LLMRequest:
         action = "watched" if c.interaction.action is Reaction.WATCH else "skipped"
         rated = "" if c.interaction.rating is None else f" and rated it {c.interaction.rating:g}/5"
-        memory = self.profile.note or "(no memory yet)"
+        memory = safe(self.profile.note, LIMITS["note"]) or "(no memory yet)"
+        likes = ", ".join(safe(g, LIMITS["genre"]) for g in c.user.favourite_genres[:3])
         task = (
             f"<item>{self.profile.describe()}</item>\nThe item's memory: {memory}\n"
-            f"A user who likes {', '.join(c.user.favourite_genres[:3]) or 'varied genres'} "
-            f"{action} it{rated}, although {c.expected}.\n"
+            f"A user who likes {likes or 'varied genres'} "
+            f"{action} it{rated}, although {safe(c.expected, LIMITS['field'])}.\n"
             "Rewrite the item's memory in one sentence: who it really suits and why. Then, in "
             "one first-person sentence, what the user learned about their own taste."
         )

@@ -7,6 +7,8 @@ from enum import StrEnum
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from simulator.sanitise import LIMITS, safe
+
 
 class Level(StrEnum):
     LOW = "low"
@@ -83,20 +85,25 @@ class UserProfile(BaseModel):
 
         ``short`` keeps only who the user is and what they enjoy, for follow-up questions.
         """
-        lines = [f"You are user {self.name or self.user_id}."]
+        field, genre = LIMITS["field"], LIMITS["genre"]
+        lines = [f"You are user {safe(self.name or self.user_id, LIMITS['name'])}."]
+        genres = [safe(g, genre) for g in self.favourite_genres[: 3 if short else 5]]
         if short:
-            if self.favourite_genres:
-                lines.append("You most enjoy: " + ", ".join(self.favourite_genres[:3]) + ".")
+            if genres:
+                lines.append("You most enjoy: " + ", ".join(genres) + ".")
             return " ".join(lines)
         if self.demographics:
             lines.append(
-                "About you: " + ", ".join(f"{k} {v}" for k, v in self.demographics.items())
+                "About you: "
+                + ", ".join(
+                    f"{safe(k, genre)} {safe(v, genre)}" for k, v in self.demographics.items()
+                )
             )
-        lines.extend(f"Your {k}: {v}" for k, v in self.persona.items())
-        if self.favourite_genres:
-            lines.append("You most enjoy: " + ", ".join(self.favourite_genres[:5]) + ".")
+        lines.extend(f"Your {safe(k, genre)}: {safe(v, field)}" for k, v in self.persona.items())
+        if genres:
+            lines.append("You most enjoy: " + ", ".join(genres) + ".")
         if self.taste:
-            lines.append(self.taste)
+            lines.append(safe(self.taste, LIMITS["taste"]))
         if traits := self.traits.describe():
             lines.append(traits)
         return "\n".join(lines)
@@ -115,12 +122,13 @@ class ItemProfile(BaseModel):
     """The item agent's memory of who it suits (AgentCF); shown beside the metadata."""
 
     def describe(self) -> str:
-        genres = ", ".join(self.genres) or "unknown genre"
-        text = f'"{_quote(self.title)}" ({genres})'
+        """The item as prompts quote it, every field through the one sanitiser."""
+        genres = ", ".join(safe(g, LIMITS["genre"]) for g in self.genres[:8]) or "unknown genre"
+        text = f'"{safe(self.title, LIMITS["title"])}" ({genres})'
         if self.description:
-            text += f": {_quote(self.description)[:300]}"
+            text += f": {safe(self.description, LIMITS['description'])}"
         if self.note:
-            text += f" [viewers say: {_quote(self.note)[:160]}]"
+            text += f" [viewers say: {safe(self.note, LIMITS['note'])}]"
         return text
 
 
@@ -132,8 +140,3 @@ def item_profiles(items: pd.DataFrame) -> list[ItemProfile]:
             items["item_id"], items["title"], items["genres"], items["description"], strict=True
         )
     ]
-
-
-def _quote(text: str) -> str:
-    """Strip characters that could close the delimiters that fence item text in prompts."""
-    return text.replace('"', "'").replace("<", "(").replace(">", ")").replace("\n", " ")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from agents.domain import FILMS, Domain
 from agents.profile import ItemProfile, UserProfile
+from simulator.sanitise import LIMITS, safe
 from simulator.types import ChatMessage
 
 if TYPE_CHECKING:
@@ -146,7 +147,8 @@ def similar_note(domain: Domain, lines: Sequence[str]) -> str:
     """
     if not lines:
         return ""
-    return f"\nThe most similar {domain.items} in your history: " + "; ".join(lines) + "."
+    quoted = "; ".join(safe(line, LIMITS["memory"]) for line in lines)
+    return f"\nThe most similar {domain.items} in your history: {quoted}."
 
 
 def render(template: ChatPromptTemplate, **values: str) -> tuple[ChatMessage, ...]:
@@ -220,18 +222,15 @@ def quote_item(item: ItemProfile) -> str:
     return f"<items>{item.describe()}</items>"
 
 
-def clean(text: str, limit: int = 200) -> str:
-    """Model- or user-written text made safe to quote in a memory or a later prompt.
-
-    Strips the characters that could close a fence or a quotation, and newlines.
-    """
-    text = text.replace('"', "'").replace("<", "(").replace(">", ")")
-    return " ".join(text.split())[:limit]
+def clean(text: str, limit: int = LIMITS["message"]) -> str:
+    """Model- or user-written text made safe to quote in a memory or a later prompt
+    (``simulator.sanitise.safe``: no fence characters, controls or line breaks)."""
+    return safe(text, limit)
 
 
 def bullet_memories(texts: Sequence[str]) -> str:
     """Remembered texts as a bullet list, as the browse prompt shows them."""
-    return "\n".join(f"- {t}" for t in texts) or "- (none yet)"
+    return "\n".join(f"- {safe(t, LIMITS['memory'])}" for t in texts) or "- (none yet)"
 
 
 def page_messages(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from agents.domain import FILMS, Domain
 from agents.profile import UserProfile
+from simulator.sanitise import LIMITS, safe
 from simulator.types import ChatMessage, LLMRequest, LLMResponse
 
 SYSTEM = (
@@ -26,11 +27,13 @@ def taste_request(
     domain: Domain = FILMS,
 ) -> LLMRequest:
     """Ask for a summary of what ``profile`` likes, from titles they rated high and low."""
-    liked_text = "; ".join(f'"{t}"' for t in liked[:12]) or "(none)"
-    disliked_text = "; ".join(f'"{t}"' for t in disliked[:6]) or "(none)"
+    title = LIMITS["title"]
+    liked_text = "; ".join(f'"{safe(t, title)}"' for t in liked[:12]) or "(none)"
+    disliked_text = "; ".join(f'"{safe(t, title)}"' for t in disliked[:6]) or "(none)"
+    genres = ", ".join(safe(g, LIMITS["genre"]) for g in profile.favourite_genres[:5])
     task = (
         f"Liked: <items>{liked_text}</items>\nDisliked: <items>{disliked_text}</items>\n"
-        f"Favourite genres: {', '.join(profile.favourite_genres[:5]) or 'unknown'}.\n"
+        f"Favourite genres: {genres or 'unknown'}.\n"
         "In the second person, summarise this user's taste."
     )
     return LLMRequest(

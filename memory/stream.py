@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memory.records import MemoryKind, MemoryRecord, ScoredMemory
 from memory.scoring import ForgettingConfig
+from simulator.sanitise import LIMITS, safe
 from simulator.types import LLM, ChatMessage, LLMRequest
 
 SYSTEM = (
@@ -184,8 +185,9 @@ class MemoryStream:
             return records
         requests = [
             _ask(
-                f"<memories>\n{r.text}\n</memories>\nCompress this observation into one short "
-                "first-person sentence and rate its importance from 1 (trivial) to 10 (defining).",
+                f"<memories>\n{safe(r.text, LIMITS['memory'])}\n</memories>\n"
+                "Compress this observation into one short first-person sentence and rate its "
+                "importance from 1 (trivial) to 10 (defining).",
                 Sensed,
                 80,
                 "memory:sensory",
@@ -234,7 +236,8 @@ class MemoryStream:
             return []
         requests = [
             _ask(
-                f"<memories>\n{s.record.text}\n</memories>\nThis has happened "
+                f"<memories>\n{safe(s.record.text, LIMITS['memory'])}\n</memories>\n"
+                f"This has happened "
                 f"{s.reinforced + 1} times. In one sentence, what does it reveal about the "
                 "user's tastes or habits?",
                 Insight,
@@ -256,7 +259,7 @@ class MemoryStream:
         return insights
 
     def _reflection_request(self, window: list[MemoryRecord]) -> LLMRequest:
-        lines = "\n".join(f"{i}. {r.text}" for i, r in enumerate(window, 1))
+        lines = "\n".join(f"{i}. {safe(r.text, LIMITS['memory'])}" for i, r in enumerate(window, 1))
         return _ask(
             f"<memories>\n{lines}\n</memories>\nWhat are up to two high-level insights about "
             "this user's preferences? For each, list the numbers of the memories it rests on.",

@@ -190,7 +190,13 @@ def read_table(
             )
     except pd.errors.EmptyDataError:
         frame = pd.DataFrame({name: pd.Series([], dtype=dtypes[name]) for name in names})
-    except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning, csv.Error) as exc:
+    except (
+        ValueError,
+        OverflowError,
+        pd.errors.ParserError,
+        pd.errors.ParserWarning,
+        csv.Error,
+    ) as exc:
         _rescan(table, names, kinds, fields_problem)
         raise DatasetError(path, f"could not be parsed: {exc}") from None
     expected = (n_fields - 1) * (len(frame) + (1 if header else 0))
@@ -241,9 +247,13 @@ def _rescan(table: Table, names: list[str], kinds: Mapping[str, str], problem: s
             if kind == "str" or (kind == "float?" and value == ""):
                 continue
             try:
-                if kind == "int":
-                    int(value)
-                elif not math.isfinite(float(value)):
+                if kind == "int" and not -(2**63) <= int(value) < 2**63:
+                    raise DatasetError(
+                        table.path,
+                        f"{name} {value!r} does not fit a 64-bit integer",
+                        line=line,
+                    )
+                if kind != "int" and not math.isfinite(float(value)):
                     raise ValueError(value)
             except ValueError:
                 what = "an integer" if kind == "int" else "a number"

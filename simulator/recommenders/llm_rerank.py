@@ -19,6 +19,7 @@ from pydantic import Field
 
 from simulator.recommenders.base import RecommenderConfig
 from simulator.recommenders.rerank import Reranker
+from simulator.sanitise import LIMITS, safe
 from simulator.types import LLM, ChatMessage, LLMRequest
 
 SYSTEM = (
@@ -85,7 +86,10 @@ class LLMReranker(Reranker):
             remembered = self.context.user_memories(user)[:5]
             memories = (
                 "What the user remembers:\n"
-                + ("\n".join(f"- {m}" for m in remembered) or "- (nothing yet)")
+                + (
+                    "\n".join(f"- {safe(m, LIMITS['memory'])}" for m in remembered)
+                    or "- (nothing yet)"
+                )
                 + "\n\n"
             )
         task = (

@@ -6,6 +6,8 @@ Three numbers, each against the fidelity suite's own cases:
   is 0.5;
 * ``first_share``: the share of ranking lists whose top-scored film sat in the first
   position (letter A); 0.1 is no position bias;
+* ``auc_m1`` and ``ndcg10``: how well the answers tell liked from unseen films (AUC of
+  P(yes) at m = 1) and rank the liked film among ten (NDCG@10), reported as they are;
 * ``rating_tv``: total variation between the withheld ratings and the mean predicted
   rating distribution.
 
@@ -27,6 +29,7 @@ import time
 import numpy as np
 
 from scenarios.datasets import guess_kind, load_dataset
+from simulator.fidelity import measures
 from simulator.fidelity.cases import CaseConfig, build_cases
 from simulator.fidelity.subjects import LLMSubject
 from simulator.llm.registry import make_llm
@@ -67,11 +70,20 @@ def main() -> None:
     yes = subject.judge(d[["user_id", "item_id"]].reset_index(drop=True))
 
     r = cases.ranking.sort_values(["kind", "list", "position"])
-    groups = [(rows["user_id"].iloc[0], rows["item_id"].tolist()) for _, rows in
-              r.groupby(["kind", "list"], sort=False)]
+    groups = [
+        (rows["user_id"].iloc[0], rows["item_id"].tolist())
+        for _, rows in r.groupby(["kind", "list"], sort=False)
+    ]
     scores = subject.rank(groups)
     top = [int(np.argmax(s)) for s in scores if not np.isnan(s).all()]
     first = [t == 0 for t in top]
+    ties = np.random.default_rng(0)
+    ranks = [
+        measures.rank_of_target(
+            np.nan_to_num(s), ties.random(len(s)), int(np.flatnonzero(rows["label"])[0])
+        )
+        for s, (_, rows) in zip(scores, r.groupby(["kind", "list"], sort=False), strict=True)
+    ]
 
     levels = cases.scale.levels
     probs = subject.rate(cases.rating[["user_id", "item_id"]], levels)
@@ -81,7 +93,9 @@ def main() -> None:
         "llm": args.llm,
         "options": {k: v for k, v in options.items() if k in accepted},
         "yes_share_m1": float(np.mean(yes >= 0.5)),
+        "auc_m1": measures.auc(d["label"].to_numpy(), np.nan_to_num(yes, nan=0.5)),
         "n_judge": len(yes),
+        "ndcg10": float(np.mean(measures.ndcg_single(np.array(ranks), 10))) if ranks else None,
         "first_share": float(np.mean(first)),
         "n_lists": len(first),
         "first_share_by_position": np.bincount(top, minlength=10).tolist(),

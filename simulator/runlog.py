@@ -88,12 +88,12 @@ class RunLog:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
     @classmethod
-    def remove_partial(cls, run_dir: str | Path, *, existed: bool) -> None:
-        """Undo a run that failed before its first step: what it wrote, and the folder
-        itself when the run created it, so a retry finds the folder as it was."""
+    def remove_partial(cls, run_dir: str | Path, *, created: Path | None) -> None:
+        """Undo a run that failed before its first step: what it wrote, and the folders
+        the run created (``created``, the topmost), so a retry finds the disk as it was."""
         folder = Path(run_dir)
-        if not existed:
-            shutil.rmtree(folder, ignore_errors=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
             return
         for name in cls.OWNED:
             path = folder / name

@@ -68,6 +68,13 @@ _OCCUPATIONS = (
 )  # fmt: skip
 
 
+MAX_USERS = 1_000_000
+MAX_ITEMS = 1_000_000
+MAX_INTERACTIONS = 50_000_000
+"""The generator's limits: above them a run would exhaust memory before its first step
+(100 million users took 2.4 GB and a MemoryError after a minute), so they are refused."""
+
+
 def generate_synthetic(
     n_users: int = 200,
     n_items: int = 500,
@@ -90,12 +97,23 @@ def generate_synthetic(
     summing to 1). Ratings are 1–5 from taste affinity plus noise; timestamps increase
     along each user's history from 2020-01-01.
     """
-    for label, value, low in (
-        ("n_users", n_users, 1), ("n_items", n_items, 1), ("n_genres", n_genres, 1),
-        ("history_per_user", history_per_user, 0),
+    for label, value, low, high in (
+        ("n_users", n_users, 1, MAX_USERS), ("n_items", n_items, 1, MAX_ITEMS),
+        ("n_genres", n_genres, 1, 1000), ("history_per_user", history_per_user, 0, 10_000),
+        ("seed", seed, 0, 2**63 - 1),
     ):  # fmt: skip
         if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
             raise DatasetError("synthetic", f"{label} must be an integer ≥ {low}, got {value!r}")
+        if value > high:
+            raise DatasetError(
+                "synthetic", f"{label}={value:,} is above the generator's limit of {high:,}"
+            )
+    if n_users * history_per_user > MAX_INTERACTIONS:
+        raise DatasetError(
+            "synthetic",
+            f"n_users × history_per_user = {n_users * history_per_user:,} interactions is above "
+            f"the generator's limit of {MAX_INTERACTIONS:,}; generate fewer, or load real data",
+        )
     rng = np.random.default_rng(seed)
     genres = [*GENRE_NAMES[:n_genres]] + [
         f"Genre {i + 1}" for i in range(len(GENRE_NAMES), n_genres)

@@ -18,7 +18,7 @@ from scenarios.loader import describe_error
 from simulator.calibration import CalibrationResult
 from simulator.config import DatasetSpec, LLMSpec, MemorySpec, RecommenderSpec, RunConfig
 from simulator.dataset import Dataset
-from simulator.errors import ScenarioError
+from simulator.errors import RecworldError, ScenarioError
 from simulator.fidelity.subjects import HybridSubject, LLMSubject, Subject, UtilitySubject
 from simulator.llm.cache import CachedLLM
 from simulator.llm.registry import make_llm
@@ -74,12 +74,19 @@ def open_memory_store(spec: MemorySpec, run_dir: Path) -> MemoryStore:
     """A finished run's embedded store, read as it was written (no background writer)."""
     from memory.chroma_store import ChromaStore
 
-    return ChromaStore(
-        run_dir / "memory",
-        embedder=make_embedder(spec.embedder),
-        weights=spec.weights,
-        background=False,
-    )
+    try:
+        return ChromaStore(
+            run_dir / "memory",
+            embedder=make_embedder(spec.embedder),
+            weights=spec.weights,
+            background=False,
+        )
+    except Exception as exc:  # Chroma's errors have no common base; any means "unreadable"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RecworldError(
+            f"{run_dir / 'memory'}: the memory store cannot be read ({reason}); it may be "
+            "damaged or from another Chroma version"
+        ) from None
 
 
 def build_recommender(spec: RecommenderSpec, seed: int) -> Recommender:

@@ -32,6 +32,7 @@ from simulator.compose.components import (
 )
 from simulator.config import ArrivalSpec, RunConfig
 from simulator.dataset import Dataset
+from simulator.errors import RecworldError
 from simulator.llm.runtime import LLMRuntime
 from simulator.runlog import RunLog
 from simulator.seeding import RunSeeds
@@ -66,14 +67,15 @@ def open_world(
     if seed != config.seed:
         config = config.model_copy(update={"seed": seed})
     out = Path(run_dir) if run_dir is not None else None
-    existed = out is not None and out.exists()
+    created = None
     if out is not None:
         RunLog.claim(out, overwrite=overwrite)
+        created = _make_folder(out)
     try:
         parts = build_parts(config, RunSeeds(seed), run_dir=out, llm=llm)
     except BaseException:
         if out is not None:
-            RunLog.remove_partial(out, existed=existed)
+            RunLog.remove_partial(out, created=created)
         raise
     try:
         log = RunLog(out) if out is not None else None
@@ -83,8 +85,23 @@ def open_world(
     except BaseException:
         parts.close()
         if out is not None:
-            RunLog.remove_partial(out, existed=existed)
+            RunLog.remove_partial(out, created=created)
         raise
+
+
+def _make_folder(out: Path) -> Path | None:
+    """The run folder, made now so an unwritable place fails in one line, not inside a
+    store; returns the topmost folder this made (``None`` if ``out`` existed), which a
+    failed build removes again."""
+    missing = [p for p in (out, *out.parents) if not p.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RecworldError(
+            f"{out}: cannot create the run folder ({exc.strerror or exc}); "
+            "choose a writable --out"
+        ) from None
+    return missing[-1] if missing else None
 
 
 def build_parts(

@@ -142,6 +142,10 @@ def test_memory_show_prints_scores_of_a_chroma_run(tmp_path):
     assert "I watched" in shown.output and "score" in shown.output and "ret" in shown.output
     missing = runner.invoke(app, ["memory", "show", str(out), "--user", "nobody"])
     assert missing.exit_code == 2 and "owners include" in missing.output
+    (out / "memory" / "chroma.sqlite3").write_bytes(b"not a database" * 400)
+    damaged = runner.invoke(app, ["memory", "show", str(out), "--user", user])
+    lines = [x for x in damaged.output.splitlines() if x.strip()]
+    assert damaged.exit_code == 2 and len(lines) == 1 and "cannot be read" in lines[0]
 
 
 @pytest.mark.data

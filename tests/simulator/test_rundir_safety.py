@@ -79,3 +79,41 @@ def test_a_calibration_that_is_not_one_is_one_line_and_never_echoed(tmp_path, co
     lines = [x for x in result.output.splitlines() if x.strip()]
     assert len(lines) == 1 and "utility.calibration" in lines[0] and "cal.json" in lines[0]
     assert "root:x" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "scenario", "says"),
+    [
+        (["--seed", "-5"], None, "seed"),
+        (["--out", "/proc/recworld-nope"], None, "cannot create the run folder"),
+        (
+            [],
+            "name: big\npolicy: utility\n"
+            "dataset: {kind: synthetic, options: {n_users: 100000000}}\n",
+            "limit of 1,000,000",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, args, scenario, says):
+    monkeypatch.chdir(tmp_path)
+    target = "quickstart"
+    if scenario is not None:
+        (tmp_path / "s.yaml").write_text(scenario)
+        target = str(tmp_path / "s.yaml")
+    result = runner.invoke(app, ["run", target, "--steps", "1", *args])
+    lines = [x for x in result.output.splitlines() if x.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and says in lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_timestamp_past_64_bits_is_named(tmp_path):
+    folder = tmp_path / "ml"
+    folder.mkdir()
+    (folder / "u.genre").write_text("a|0\nb|1\n")
+    (folder / "u.item").write_text("1|A (1995)|01-Jan-1995||x|0|1\n2|B (1995)|01-Jan-1995||x|1|0\n")
+    (folder / "u.user").write_text("1|30|M|other|0\n2|30|M|other|0\n")
+    (folder / "u.data").write_text("1\t1\t3\t5\n2\t2\t4\t99999999999999999999999\n")
+    result = runner.invoke(app, ["data", "info", str(folder), "--kind", "movielens-100k"])
+    assert result.exit_code == 2
+    assert "u.data:2" in result.output and "64-bit" in result.output

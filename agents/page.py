@@ -34,6 +34,8 @@ class PageOutcome:
     next_page: bool = False
     failed: bool = False
     follow_up: LLMRequest | None = None
+    error: str = ""
+    """Why the page failed (the model's or the server's error), for the event log."""
     """A second question in the same page round (say, a rating); ``resolve`` applies it."""
 
     @property

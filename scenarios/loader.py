@@ -35,11 +35,21 @@ def load_scenario(source: str | Path, **overrides: Any) -> RunConfig:
             )
         path = shipped[str(source)]
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"{path}: byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start} is not UTF-8; save the scenario as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ScenarioError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ScenarioError(f"{where}: not valid YAML ({problem})") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping of fields, got {type(data).__name__}")
     data.setdefault("name", path.stem)

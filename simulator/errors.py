@@ -1,4 +1,5 @@
-"""Errors that the CLI turns into one clear line and exit status 2."""
+"""Errors that the CLI turns into one clear line: exit status 2 for the user's input, 3 for
+a server the run depends on."""
 
 from __future__ import annotations
 
@@ -7,6 +8,13 @@ from pathlib import Path
 
 class RecworldError(Exception):
     """A problem with the user's input, with a message that says what to do instead."""
+
+
+class ServerError(RecworldError):
+    """A server the run depends on (the LLM endpoint, a Chroma server) is unreachable or
+    failing; the run stops within the step, its logs complete up to the step before."""
+
+    exit_code = 3
 
 
 class ScenarioError(RecworldError):

@@ -81,6 +81,8 @@ class Reaction(StrEnum):
 
     WATCH = "watch"
     SKIP = "skip"
+    FAILED = "failed"
+    """Shown, but the model's answer failed: no decision was made (not a skip)."""
 
 
 ARROW_TYPE = "arrow_type"

@@ -38,6 +38,7 @@ from simulator.population import Population
 from simulator.recommenders.base import Recommender
 from simulator.recommenders.llm_rerank import RecommenderContext
 from simulator.runlog import RunLog
+from simulator.sanitise import LIMITS, safe
 from simulator.seeding import RunSeeds
 from simulator.stats import entropy_bits
 from simulator.types import Event, ExitReason, Interaction, Reaction, StepStats
@@ -329,6 +330,12 @@ class World(mesa.Model):
     ) -> list[Interaction]:
         """Collect exposures; remember in one pass, reflect in one batch; end the visits."""
         pages = [o for u in active for o in outcomes[u.user_id]]
+        self._events += [
+            Event(step, "llm_error", user.user_id, text=safe(o.error, LIMITS["field"]))
+            for user in active
+            for o in outcomes[user.user_id]
+            if o.failed
+        ]
         self.last_memory = self.memory.perceive([m for o in pages for m in o.memories], step)
         self.last_memory.reflected = self.memory.reflect(step)
         for user in active:
@@ -450,6 +457,8 @@ class World(mesa.Model):
         batch (AgentCF's backward step); every new memory is one batched write."""
         records, clashes = [], []
         for row in interactions:
+            if row.action is Reaction.FAILED:  # no decision was made: nothing to learn
+                continue
             record, clash = self.items[row.item_id].observe(row, self.users.profile(row.user_id))
             records += [record] if record else []
             clashes += [clash] if clash else []

@@ -87,7 +87,13 @@ class BrowseAction:
                     page=observation.page,
                     position=position,
                     recommender=observation.recommender,
-                    action=Reaction.WATCH if pick else Reaction.SKIP,
+                    action=(
+                        Reaction.FAILED
+                        if decision is None
+                        else Reaction.WATCH
+                        if pick
+                        else Reaction.SKIP
+                    ),
                     rating=float(pick.rating) if pick else None,
                     reason=pick.reason if pick else "",
                     feeling=feeling,
@@ -106,4 +112,5 @@ class BrowseAction:
             memories=memories,
             next_page=bool(decision is not None and decision.next_page),  # type: ignore[attr-defined]
             failed=decision is None,
+            error=(response.error or "no valid answer") if decision is None else "",
         )

@@ -16,6 +16,7 @@ for both once, at start, with ``calibrate_ratings``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from agents.actions.base import PageObservation, PageOutcome
@@ -142,7 +143,8 @@ class PickAction:
         for item in observation.items:
             agent.seen.add(item.item_id)
         if response.choice_probs is None:
-            return PageOutcome(interactions=rows, failed=True)
+            failed = [replace(r, action=Reaction.FAILED) for r in rows]
+            return PageOutcome(interactions=failed, failed=True, error=response.error or "")
         choice = int(sample(response.choice_probs, observation.draws[0]))
         if choice == 0:
             text = f"Nothing on page {observation.page} appealed to me."
@@ -218,7 +220,7 @@ class PickAction:
         rows = list(outcome.interactions)
         i, watched = next((i, r) for i, r in enumerate(rows) if r.action is Reaction.WATCH)
         if response.choice_probs is None:
-            return PageOutcome(interactions=rows, failed=True)
+            return PageOutcome(interactions=rows, failed=True, error=response.error or "")
         probs = response.choice_probs
         if self.rate_prior is not None:
             probs = calibrated(probs, self.rate_prior)

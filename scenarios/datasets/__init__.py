@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -211,4 +212,32 @@ def _call(
         raise DatasetError(
             kind, f"unknown or misplaced option(s) {bad}; {kind} accepts {allowed}"
         ) from None
-    return loader(*args, **options)
+    dataset = loader(*args, **options)
+    for problem in suspect_interactions(dataset):
+        warnings.warn(f"{dataset.name}: {problem}", stacklevel=2)
+    return dataset
+
+
+def suspect_interactions(dataset: Dataset) -> list[str]:
+    """What a loaded log holds that is legal but likely a mistake, one line each: a user
+    rating one item more than once (and with different ratings), timestamps before 1970.
+    Repeated *unrated* interactions are normal (a CD played twice) and are not reported;
+    an empty file is reported by ``read_table`` as it is read."""
+    inter = dataset.interactions
+    problems = []
+    rated = inter[inter["rating"].notna()]
+    if len(rated):
+        repeats = rated[rated.duplicated(["user_id", "item_id"], keep=False)]
+        if len(repeats):
+            pairs = repeats.groupby(["user_id", "item_id"])["rating"].nunique()
+            conflicting = int((pairs > 1).sum())
+            first = repeats.iloc[0]
+            problems.append(
+                f"{len(pairs):,} user-item pair(s) rated more than once, {conflicting:,} of "
+                f"them with different ratings (first: user {first['user_id']}, item "
+                f"{first['item_id']}); every row is kept"
+            )
+    negative = int((inter["timestamp"] < 0).sum())
+    if negative:
+        problems.append(f"{negative:,} interaction(s) have a timestamp before 1970 (negative)")
+    return problems

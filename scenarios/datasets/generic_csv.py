@@ -40,6 +40,14 @@ def read_text(path: str | Path, *, encoding: str = "utf-8", hint: str = "") -> s
         problem = "is a directory, not a file" if path.is_dir() else "file not found"
         raise DatasetError(path, f"{problem}{'; ' + hint if hint else ''}")
     data = path.read_bytes()
+    if not encoding.lower().replace("-", "").startswith(("utf16", "utf32")):
+        found = _wide_encoding(data)
+        if found:
+            raise DatasetError(
+                path,
+                f"looks {found} encoded, not {encoding}; save it as UTF-8 "
+                f"(or pass encoding: {found.lower()} where the loader takes one)",
+            )
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -47,6 +55,26 @@ def read_text(path: str | Path, *, encoding: str = "utf-8", hint: str = "") -> s
         raise DatasetError(
             path, f"byte {data[exc.start]:#04x} is not valid {encoding}", line=line
         ) from None
+
+
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\xfe\xff", "UTF-16"),
+    (b"\xff\xfe", "UTF-16"),
+)
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """ "UTF-16" or "UTF-32" when the bytes carry that byte-order mark, or when a third of
+    the first few KB are NUL (text in a wide encoding without a mark); else ``None``."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
+    head = data[:4096]
+    if head and head.count(0) * 3 >= len(head):
+        return "UTF-16"
+    return None
 
 
 def read_header(
@@ -199,6 +227,8 @@ def read_table(
     ) as exc:
         _rescan(table, names, kinds, fields_problem)
         raise DatasetError(path, f"could not be parsed: {exc}") from None
+    if frame.empty:
+        warnings.warn(f"{path}: has no rows", stacklevel=2)
     expected = (n_fields - 1) * (len(frame) + (1 if header else 0))
     # Pandas pads a short row with empty fields; separator totals reveal one cheaply.
     if (quoted and '"' in text) or text.count(sep) != expected:

@@ -40,9 +40,10 @@ warnings.showwarning = _warn_in_one_line
 
 
 def fail(exc: RecworldError | str) -> None:
-    """Users' mistakes get one line and exit status 2, never a traceback."""
+    """One line, never a traceback: exit status 2 for the user's input, 3 for a server
+    the run depends on (``ServerError``)."""
     say("error:", exc, style="bold red", to=err_console)
-    raise typer.Exit(2)
+    raise typer.Exit(getattr(exc, "exit_code", 2))
 
 
 def prepare_out(path: Path, *, option: str = "--out", is_file: bool = False) -> Path:

@@ -98,8 +98,7 @@ def _make_folder(out: Path) -> Path | None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RecworldError(
-            f"{out}: cannot create the run folder ({exc.strerror or exc}); "
-            "choose a writable --out"
+            f"{out}: cannot create the run folder ({exc.strerror or exc}); choose a writable --out"
         ) from None
     return missing[-1] if missing else None
 
@@ -135,6 +134,8 @@ def build_parts(
     with ExitStack() as opened:
         runtime = LLMRuntime(llm if llm is not None else build_llm(config.llm, component))
         opened.callback(runtime.close)
+        if config.uses_llm:
+            runtime.check()
         store = build_memory_store(config.memory, run_dir)
         opened.callback(store.close)
         memory = MemoryStream(store, runtime if config.uses_llm else None, config.memory.stream)

@@ -51,6 +51,11 @@ class CachedLLM:
         base = getattr(backend, "fingerprint", f"{backend.name}:{backend.model}")
         self._fingerprint = f"{base}:seed={getattr(backend, 'seed', None)}"
 
+    def health(self) -> str | None:
+        """The wrapped backend's ``health()`` (``None`` when it has none)."""
+        health = getattr(self.backend, "health", None)
+        return health() if health is not None else None
+
     @property
     def fingerprint(self) -> str:
         return self._fingerprint

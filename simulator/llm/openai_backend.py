@@ -262,6 +262,28 @@ class OpenAIChatLLM:
         self.choice_logprobs = True
         """False once the server answered a choice request without log-probabilities."""
 
+    def health(self) -> str | None:
+        """``None`` when the server lists its models within ``min(timeout, 10)`` seconds,
+        else what went wrong, in one line (a bad URL, a closed port, no model served)."""
+        if urlsplit(self.base_url).scheme not in ("http", "https"):
+            return f"{self.base_url!r} is not an http(s) URL; give one like http://host:8000"
+        return run_sync(self._health())
+
+    async def _health(self) -> str | None:
+        from openai import AsyncOpenAI
+
+        timeout = min(self.timeout, 10.0)
+        try:
+            async with AsyncOpenAI(
+                base_url=self.base_url, api_key=self.api_key, timeout=timeout, max_retries=0
+            ) as client:
+                models = [m.id async for m in client.models.list()]
+        except Exception as exc:
+            return f"the server at {self.base_url} does not answer ({_describe(exc)[:200]})"
+        if not models:
+            return f"the server at {self.base_url} serves no model"
+        return None
+
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
         """Answer the batch in order; failures come back as responses with ``error``."""
         if not requests:

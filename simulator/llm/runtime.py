@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, ValidationError
 
+from simulator.errors import ServerError
 from simulator.types import LLM, ChatMessage, LLMRequest, LLMResponse
 
 _COUNTERS = (
@@ -66,10 +67,24 @@ class LLMRuntime:
             one batch holding only the failed requests.
     """
 
-    def __init__(self, backend: LLM, *, max_repairs: int = 1) -> None:
+    def __init__(self, backend: LLM, *, max_repairs: int = 1, max_failed_batches: int = 2) -> None:
         self.backend = backend
         self.max_repairs = max_repairs
+        self.max_failed_batches = max_failed_batches
+        self.failed_batches = 0
+        """Batches in a row in which the backend answered no request (a server error)."""
         self.stats = LLMStats()
+
+    def check(self) -> None:
+        """Ask the backend whether its server answers (``health()``), before any step.
+
+        Raises:
+            ServerError: It does not; the message names the server and the error.
+        """
+        health = getattr(self.backend, "health", None)
+        problem = health() if health is not None else None
+        if problem:
+            raise ServerError(f"LLM {self.label}: {problem}")
 
     @property
     def label(self) -> str:
@@ -95,6 +110,20 @@ class LLMRuntime:
         self.stats.failures += sum(1 for a in responses if a.error is not None)
         return responses
 
+    def _count_server_failures(self, answers: Sequence[LLMResponse]) -> None:
+        """A batch the backend answered with errors only, ``max_failed_batches`` times in a
+        row, means its server is down: stop rather than log a run of failures."""
+        if answers and all(a.error is not None and not a.text for a in answers):
+            self.failed_batches += 1
+        else:
+            self.failed_batches = 0
+        if self.max_failed_batches and self.failed_batches >= self.max_failed_batches:
+            raise ServerError(
+                f"LLM {self.label}: {self.failed_batches} batches in a row failed entirely "
+                f"({_short_error(answers[0].error)}); the run stopped in this step, and the "
+                "logs hold every step before it"
+            )
+
     def close(self) -> None:
         close = getattr(self.backend, "close", None)
         if close is not None:
@@ -114,6 +143,7 @@ class LLMRuntime:
         self.stats.cache_hits += sum(1 for a in answers if a.cached)
         self.stats.prompt_tokens += sum(a.prompt_tokens for a in answers if not a.cached)
         self.stats.completion_tokens += sum(a.completion_tokens for a in answers if not a.cached)
+        self._count_server_failures(answers)
         return answers
 
     @staticmethod
@@ -149,6 +179,10 @@ def _repair_request(request: LLMRequest, failed: LLMResponse) -> LLMRequest:
         ChatMessage("user", note),
     )
     return replace(request, messages=messages, tag=f"{request.tag}:repair")
+
+
+def _short_error(error: str | None) -> str:
+    return " ".join((error or "no answer").split())[:200]
 
 
 def _short(exc: Exception) -> str:

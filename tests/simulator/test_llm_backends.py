@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import pytest
 from pydantic import BaseModel, Field
 
@@ -204,6 +205,61 @@ def server():
 def fresh(server: FakeOpenAIServer) -> FakeOpenAIServer:
     server.reset()
     return server
+
+
+# -- a server that dies: the run stops within the step, exit 3 --------------------------
+
+
+def _world_on(server: FakeOpenAIServer, run_dir, steps: int = 4):
+    from scenarios.loader import load_scenario
+    from simulator.compose import open_world
+
+    config = load_scenario(
+        "quickstart",
+        steps=steps,
+        **{
+            "population.size": 8,
+            "memory.backend": "in-memory",
+            "llm.backend": "openai",
+            "llm.model": f"{server.url}#{MODEL}",
+            "llm.options": {"max_retries": 0, "timeout": 5.0},
+        },
+    )
+    return open_world(config, run_dir=run_dir, seed=0)
+
+
+def test_a_server_that_dies_mid_run_stops_it_within_the_step(fresh, tmp_path):
+    from simulator.errors import ServerError
+    from simulator.runlog import read_interactions
+
+    with _world_on(fresh, tmp_path / "run") as world:
+        world.step()
+        world.step()
+        fresh.reset(fail_always=True)
+        with pytest.raises(ServerError, match="batches in a row failed") as stopped:
+            world.step()
+    assert stopped.value.exit_code == 3
+    assert sorted(p.name for p in (tmp_path / "run" / "interactions.parquet").iterdir()) == [
+        "step-000001.parquet",
+        "step-000002.parquet",
+    ]
+    assert set(read_interactions(tmp_path / "run")["step"]) == {1, 2}
+    assert len(pd.read_parquet(tmp_path / "run" / "metrics.parquet")) == 2
+
+
+def test_an_unreachable_server_is_exit_3_before_step_1(fresh, tmp_path):
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+
+    fresh.reset()
+    dead = "http://127.0.0.1:9/v1"  # the discard port: nothing listens
+    result = CliRunner().invoke(
+        app, ["run", "quickstart", "--llm", f"openai:{dead}", "--out", str(tmp_path / "r")]
+    )
+    lines = [x for x in result.output.splitlines() if x.strip()]
+    assert result.exit_code == 3 and len(lines) == 1 and "does not answer" in lines[0]
+    assert not (tmp_path / "r").exists()
 
 
 def openai_llm(fake: FakeOpenAIServer, **kw: Any) -> OpenAIChatLLM:

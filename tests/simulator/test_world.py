@@ -71,11 +71,17 @@ def test_terminated_when_every_user_has_left():
         assert all(u.left for u in world.users)
 
 
-def test_unparseable_answers_are_counted_not_fatal():
-    with open_world(scenario(), llm=Garbage(), seed=0) as world:
+def test_unparseable_answers_are_counted_not_fatal(tmp_path):
+    with open_world(scenario(), llm=Garbage(), seed=0, run_dir=tmp_path / "run") as world:
         world.run()
         m = world.metrics()
     assert m["watches"].sum() == 0
+    # Failed pages are flagged, not logged as skips, and the reason is in the event log.
+    rows = read_interactions(tmp_path / "run")
+    assert set(rows["action"]) == {"failed"}
+    errors = pd.read_parquet(tmp_path / "run" / "events.parquet").query("kind == 'llm_error'")
+    assert len(errors) == m["failed_pages"].sum()
+    assert errors["text"].str.contains("invalid").all()
     assert m["failed_pages"].sum() == m["active_users"].sum() > 0
     # Interviews, searches and chats fail too; every failure is counted, none is fatal.
     assert world.llm.stats.failures == m["llm_failures"].sum() >= m["failed_pages"].sum()

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import queue
+import signal
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +29,7 @@ from memory.embedders import Embedder
 from memory.in_memory import InMemoryStore
 from memory.records import MemoryKind, MemoryRecord
 from memory.scoring import ScoringWeights
+from simulator.errors import ServerError
 
 COLLECTION = "recworld-memories"
 
@@ -116,8 +121,29 @@ class ChromaOps:
         return sorted({m["owner"] for m in metas})
 
 
-def _serve(spec: dict[str, Any], requests: mp.Queue, replies: mp.Queue) -> None:
+def _die_with_parent(parent: int) -> None:
+    """The writer never outlives the run: a thread checks once a second that the parent
+    is alive (after ``kill -9`` the child is re-parented) and ends the process if not.
+    Ctrl-C and SIGTERM reach the whole process group; the parent stops the writer in
+    order, after its queued writes, so the writer ignores both instead of dying mid-write
+    (with a traceback of its own, and the step's memories lost)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _serve(
+    spec: dict[str, Any], requests: mp.Queue, replies: mp.Queue, parent: int | None = None
+) -> None:
     """Child process loop: apply requests in order; reply to the ones that wait."""
+    if parent is not None:
+        _die_with_parent(parent)
     try:
         ops = ChromaOps(spec)
         replies.put((True, None))
@@ -161,7 +187,9 @@ class _Background:
         ctx = mp.get_context("spawn")
         self.requests: mp.Queue = ctx.Queue()
         self.replies: mp.Queue = ctx.Queue()
-        self.process = ctx.Process(target=_serve, args=(spec, self.requests, self.replies))
+        self.process = ctx.Process(
+            target=_serve, args=(spec, self.requests, self.replies, os.getpid())
+        )
         self.process.daemon = True
         self.process.start()
         self._reply()
@@ -184,23 +212,27 @@ class _Background:
             except queue.Empty:
                 self._check_alive()
         if not ok:
-            raise RuntimeError(value)
+            raise ServerError(f"memory store: {value}")
         return value
 
     def _check_alive(self) -> None:
         if not self.process.is_alive():
-            raise RuntimeError(
-                f"the Chroma writer process exited (code {self.process.exitcode}); writes "
-                "queued since its last reply are lost. Rerun, or set memory.background: false"
+            raise ServerError(
+                f"memory store: the Chroma writer process exited (code "
+                f"{self.process.exitcode}); writes queued since its last reply are lost. "
+                "Rerun, or set memory.background: false"
             )
 
     def close(self) -> None:
         if self.process.is_alive():
-            with contextlib.suppress(RuntimeError):
+            with contextlib.suppress(ServerError):
                 self.call("stop")
             self.process.join(timeout=30)
             if self.process.is_alive():
                 self.process.terminate()
+        if not self.process.is_alive():
+            # Nobody reads the queue any more: do not wait at exit to flush it.
+            self.requests.cancel_join_thread()
 
 
 class ChromaStore(InMemoryStore):

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
+from filelock import FileLock, Timeout
 
 from simulator.errors import RecworldError
 from simulator.types import Event, Interaction, arrow_columns
@@ -65,10 +66,40 @@ class RunLog:
     )
     """What a run writes (and ``recworld export``/``report`` add); --overwrite clears it all."""
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, *, lock: FileLock | None = None) -> None:
         self.dir = Path(run_dir)
         self.interactions_dir = self.dir / "interactions.parquet"
         self.interactions_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = lock
+
+    LOCK = ".recworld.lock"
+    """The lock file a running run holds in its folder (hidden, so readers skip it)."""
+
+    @classmethod
+    def lock(cls, run_dir: str | Path) -> FileLock:
+        """Hold the run folder for one run: a second run (or ``--overwrite``) into the same
+        folder is refused while this one lives. The operating system frees the lock when
+        the process dies, even by ``kill -9``.
+
+        Raises:
+            RecworldError: Another process holds the folder.
+        """
+        path = Path(run_dir) / cls.LOCK
+        lock = FileLock(path, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise RecworldError(
+                f"{run_dir}: another run is writing to this folder; wait for it to finish, "
+                "or choose another --out"
+            ) from None
+        return lock
+
+    def close(self) -> None:
+        """Release the folder (the run is over, or stopped)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @classmethod
     def claim(cls, run_dir: str | Path, *, overwrite: bool = False) -> None:
@@ -88,13 +119,20 @@ class RunLog:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
     @classmethod
-    def remove_partial(cls, run_dir: str | Path, *, created: Path | None) -> None:
-        """Undo a run that failed before its first step: what it wrote, and the folders
-        the run created (``created``, the topmost), so a retry finds the disk as it was."""
+    def remove_partial(
+        cls, run_dir: str | Path, *, created: Path | None, owned: bool = True
+    ) -> None:
+        """Undo a run that failed before its first step: the folders it created
+        (``created``, the topmost) or, in a folder that was there, what a run writes and
+        its released lock file (``owned``; only once this run held the lock and ``claim``
+        found the folder free of another run)."""
         folder = Path(run_dir)
         if created is not None:
             shutil.rmtree(created, ignore_errors=True)
             return
+        if not owned:
+            return
+        (folder / cls.LOCK).unlink(missing_ok=True)  # released by the caller, ours to remove
         for name in cls.OWNED:
             path = folder / name
             if path.is_dir():

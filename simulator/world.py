@@ -504,9 +504,12 @@ class World(mesa.Model):
         interactions: Sequence[Interaction],
         outcomes: Outcomes,
     ) -> None:
-        """Forget what faded, append this step's rows and metrics, decide whether to go on."""
+        """Forget what faded, append this step's rows and metrics, decide whether to go on.
+
+        The memory store is synced before the step's logs are written, so the logs never
+        name memories the store lacks, and a failed write stops the run in this step."""
         self.last_memory.forgotten = self.memory.forget(step)
-        self.memory.flush()
+        self.memory.sync()
         watches = [r for r in interactions if r.action is Reaction.WATCH]
         ratings = [r.rating for r in watches if r.rating is not None]
         self.last_mean_rating = mean_rating(ratings)
@@ -576,8 +579,13 @@ class World(mesa.Model):
         return self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
 
     def close(self) -> None:
-        """Close the memory store (waiting for its writes) and the LLM backend."""
-        self.parts.close()
+        """Close the memory store (waiting for its writes) and the LLM backend, then
+        release the run folder."""
+        try:
+            self.parts.close()
+        finally:
+            if self.log is not None:
+                self.log.close()
 
     def __enter__(self) -> World:
         return self

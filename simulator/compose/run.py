@@ -67,25 +67,37 @@ def open_world(
     if seed != config.seed:
         config = config.model_copy(update={"seed": seed})
     out = Path(run_dir) if run_dir is not None else None
-    created = None
-    if out is not None:
-        RunLog.claim(out, overwrite=overwrite)
-        created = _make_folder(out)
+    if out is None:
+        parts = build_parts(config, RunSeeds(seed), llm=llm)
+        try:
+            return World(parts, config.settings, seed=seed, name=config.name)
+        except BaseException:
+            parts.close()
+            raise
+    created = _make_folder(out)
+    lock = None
+    try:
+        lock = RunLog.lock(out)
+        RunLog.claim(out, overwrite=overwrite)  # before anything of this run is written
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        RunLog.remove_partial(out, created=created, owned=False)
+        raise
     try:
         parts = build_parts(config, RunSeeds(seed), run_dir=out, llm=llm)
     except BaseException:
-        if out is not None:
-            RunLog.remove_partial(out, created=created)
+        lock.release()
+        RunLog.remove_partial(out, created=created)
         raise
     try:
-        log = RunLog(out) if out is not None else None
-        if log is not None:
-            log.write_config(config.model_dump(mode="json"))
+        log = RunLog(out, lock=lock)
+        log.write_config(config.model_dump(mode="json"))
         return World(parts, config.settings, seed=seed, log=log, name=config.name)
     except BaseException:
         parts.close()
-        if out is not None:
-            RunLog.remove_partial(out, created=created)
+        lock.release()
+        RunLog.remove_partial(out, created=created)
         raise
 
 

@@ -354,15 +354,28 @@ class OpenAIChatLLM:
         return self._response(request, completion, asked_logprobs=logprobs)
 
     async def _create(self, client: Any, kwargs: dict[str, Any]) -> Any:
-        attempt = 0
-        while True:
-            try:
+        """One completion, retried by tenacity on connection errors, timeouts, 408, 409,
+        429 and 5xx: at most ``max_retries`` more times, waiting ``backoff`` seconds, then
+        twice as long each time (at most 30 s), plus up to ``backoff`` of random jitter so
+        that a batch's requests do not retry in step."""
+        from tenacity import (
+            AsyncRetrying,
+            retry_if_exception,
+            stop_after_attempt,
+            wait_exponential,
+            wait_random,
+        )
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=wait_exponential(multiplier=self.backoff, max=30.0) + wait_random(0, self.backoff),
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
                 return await client.chat.completions.create(**kwargs)
-            except Exception as exc:
-                if attempt >= self.max_retries or not _retryable(exc):
-                    raise
-            await asyncio.sleep(self.backoff * 2**attempt)
-            attempt += 1
+        raise AssertionError("unreachable: tenacity reraises the last error")
 
     def _response(
         self, request: LLMRequest, completion: Any, *, asked_logprobs: bool

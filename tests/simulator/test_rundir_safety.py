@@ -117,3 +117,54 @@ def test_a_timestamp_past_64_bits_is_named(tmp_path):
     result = runner.invoke(app, ["data", "info", str(folder), "--kind", "movielens-100k"])
     assert result.exit_code == 2
     assert "u.data:2" in result.output and "64-bit" in result.output
+
+
+def test_a_folder_in_use_by_a_run_is_refused_even_with_overwrite(tmp_path):
+    from scenarios.loader import load_scenario
+    from simulator.compose import open_world
+    from simulator.errors import RecworldError
+
+    config = load_scenario(
+        "quickstart", steps=1, policy="utility", **{"memory.backend": "in-memory"}
+    )
+    out = tmp_path / "run"
+    with open_world(config, run_dir=out, seed=0) as first:
+        with pytest.raises(RecworldError, match="another run is writing to this folder"):
+            open_world(config, run_dir=out, seed=0, overwrite=True)
+        first.run()  # the refused run touched nothing of the first one's
+    assert (out / "config.yaml").exists() and (out / "metrics.parquet").exists()
+    open_world(config, run_dir=out, seed=0, overwrite=True).close()  # free once closed
+
+
+def test_a_memory_store_that_dies_stops_the_run_within_the_step(tmp_path):
+    """The writer is killed after step 1: step 2 stops with a ServerError (exit 3), the
+    logs hold step 1 only, and the store holds exactly what it held after step 1."""
+    import signal
+
+    from scenarios.loader import load_scenario
+    from simulator.compose import open_memory_store, open_world
+    from simulator.errors import ServerError
+
+    config = load_scenario(
+        "quickstart", steps=3, **{"population.size": 10, "llm.backend": "scripted"}
+    )
+    out = tmp_path / "run"
+    world = open_world(config, run_dir=out, seed=0)
+    world.step()
+    after_first = world.memory.store._chroma.call("count")
+    os.kill(world.memory.store._chroma.process.pid, signal.SIGKILL)
+    world.memory.store._chroma.process.join(timeout=10)
+    with pytest.raises(ServerError, match="memory store") as stopped:
+        world.step()
+    assert stopped.value.exit_code == 3
+    with pytest.raises(ServerError):
+        world.close()  # the writes it could not make are reported, not hidden
+    assert len(pd.read_parquet(out / "metrics.parquet")) == 1
+    assert sorted(p.name for p in (out / "interactions.parquet").iterdir()) == [
+        "step-000001.parquet"
+    ]
+    store = open_memory_store(config.memory, out)
+    try:
+        assert store._chroma.call("count") == after_first > 0
+    finally:
+        store.close()

@@ -9,6 +9,7 @@ the runs from their directories and pairs them by seed.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -184,7 +185,10 @@ def _simulate_all(
         return catalogue
     # "spawn": a forked child would inherit the parent's threads (torch, Chroma) mid-state.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_leave_signals_to_the_parent
+    )
+    try:
         futures = {
             pool.submit(simulate, world_config, spec.run_dir, overwrite=overwrite): spec
             for spec, world_config in worlds.items()
@@ -194,4 +198,19 @@ def _simulate_all(
             catalogue[spec] = future.result()
             if report:
                 report(spec, total, total)
+    except BaseException:
+        # Ctrl-C, SIGTERM or a failed run: the runs still going are stopped, not waited
+        # for (an executor can only wait); their folders keep every finished step.
+        for child in multiprocessing.active_children():
+            child.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     return catalogue
+
+
+def _leave_signals_to_the_parent() -> None:
+    """In a worker: Ctrl-C and SIGTERM reach the whole process group; the parent decides
+    (and stops the workers), so a worker does not die with a traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -94,3 +94,26 @@ def test_the_memory_writer_dies_with_its_parent_even_after_kill_9(tmp_path):
     proc.communicate(timeout=30)
     assert _all_gone(writers)
     RunLog.lock(out).release()  # the dead run's lock went with its process
+
+
+def test_a_signal_stops_a_parallel_compare_and_its_workers(tmp_path):
+    out = tmp_path / "compare"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "simulator.cli", "compare", "filter-bubble",
+            "--recommenders", "most-popular,random", "--seeds", "2", "--jobs", "2",
+            "--steps", "400", "--users", "300", "--out", str(out),
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(out.rglob("step-*.parquet")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    workers = _children(proc.pid)
+    os.killpg(proc.pid, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stdout + stderr
+    assert stderr.strip().splitlines()[-1].startswith("stopped: SIGTERM")
+    assert _all_gone(workers)

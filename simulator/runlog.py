@@ -41,6 +41,10 @@ def _schema(types: dict[str, str]):  # a pyarrow.Schema; pyarrow loads only when
     return pa.schema([(name, getattr(pa, kind)()) for name, kind in types.items()])
 
 
+LOG_FOLDERS = ("interactions.parquet", "events.parquet", "users.parquet")
+"""The per-step Parquet folders of a run."""
+
+
 class RunLog:
     """Appends a run's rows step by step.
 
@@ -66,11 +70,46 @@ class RunLog:
     )
     """What a run writes (and ``recworld export``/``report`` add); --overwrite clears it all."""
 
-    def __init__(self, run_dir: str | Path, *, lock: FileLock | None = None) -> None:
+    def __init__(
+        self, run_dir: str | Path, *, lock: FileLock | None = None, replay_until: int = 0
+    ) -> None:
         self.dir = Path(run_dir)
         self.interactions_dir = self.dir / "interactions.parquet"
         self.interactions_dir.mkdir(parents=True, exist_ok=True)
         self._lock = lock
+        self.replay_until = replay_until
+        """Steps already on disk (a resumed run): their rows are checked, not written."""
+        self._step = 0
+
+    @property
+    def replaying(self) -> bool:
+        """Whether the step being logged is one the folder already holds."""
+        return self._step <= self.replay_until
+
+    @classmethod
+    def finished_steps(cls, run_dir: str | Path) -> int:
+        """How many steps the folder holds whole: ``metrics.parquet``'s rows (written after
+        a step's log files), and 0 for a run stopped in its first step."""
+        path = Path(run_dir) / "metrics.parquet"
+        if not path.exists():
+            return 0
+        import pyarrow.parquet as pq
+
+        return pq.read_metadata(path).num_rows
+
+    @classmethod
+    def drop_after(cls, run_dir: str | Path, step: int) -> None:
+        """Remove what a stopped run wrote past ``step``: later step files and any
+        half-written temporary file."""
+        folder = Path(run_dir)
+        for name in LOG_FOLDERS:
+            for path in (folder / name).glob("*"):
+                stem = path.name.removeprefix(".").split(".")[0]
+                later = stem.startswith("step-") and int(stem[5:]) > step
+                if later or path.name.startswith("."):
+                    path.unlink()
+        for path in folder.glob(".*.tmp"):
+            path.unlink()
 
     LOCK = ".recworld.lock"
     """The lock file a running run holds in its folder (hidden, so readers skip it)."""
@@ -169,18 +208,33 @@ class RunLog:
         folder = self.dir / name
         folder.mkdir(exist_ok=True)
         path = folder / f"step-{step:06d}.parquet"
+        self._step = max(self._step, step)
+        if self.replaying:
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink, compression="zstd")
+            if not path.exists() or path.read_bytes() != sink.getvalue().to_pybytes():
+                raise RecworldError(
+                    f"{path}: the replayed step differs from the logged one, so the run "
+                    "cannot be resumed identically (a model that answers differently each "
+                    "time needs llm.cache, or the code or data changed since)"
+                )
+            return path
         tmp = _hidden_tmp(path)
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
         return path
 
     def write_metrics(self, metrics: pd.DataFrame) -> None:
+        if self.replaying:
+            return
         path = self.dir / "metrics.parquet"
         tmp = _hidden_tmp(path)
         metrics.to_parquet(tmp, index=False)
         os.replace(tmp, path)
 
     def write_llm_stats(self, stats: dict[str, Any]) -> None:
+        if self.replaying:
+            return
         _atomic_write_text(self.dir / "llm_stats.json", json.dumps(stats, indent=2))
 
 

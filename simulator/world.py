@@ -33,6 +33,7 @@ from simulator.catalogue import Catalogue
 from simulator.config import WorldSettings
 from simulator.dataset import Dataset, rating_scale
 from simulator.engagement import click_through, mean_rating
+from simulator.errors import RecworldError
 from simulator.llm.runtime import LLMRuntime
 from simulator.population import Population
 from simulator.recommenders.base import Recommender
@@ -577,6 +578,17 @@ class World(mesa.Model):
     def metrics(self) -> pd.DataFrame:
         """One row per step, as collected by Mesa's DataCollector."""
         return self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+
+    def restore_metrics(self, logged: pd.DataFrame) -> None:
+        """Take the metrics of replayed steps from the log (a resumed run): a replay reads
+        the model's answers from a cache, so its own call counts would differ."""
+        if len(logged) != len(self.metrics()) or list(logged.columns) != list(_METRICS):
+            raise RecworldError(
+                f"the logged metrics hold {len(logged)} steps and columns "
+                f"{list(logged.columns)}; the replay made {len(self.metrics())} steps"
+            )
+        for column in logged.columns:
+            self.datacollector.model_vars[column] = logged[column].tolist()
 
     def close(self) -> None:
         """Close the memory store (waiting for its writes) and the LLM backend, then

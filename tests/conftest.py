@@ -21,3 +21,20 @@ def shared_data() -> Path:
         if candidate.is_dir():
             return candidate
     pytest.skip("../shared/data not found; set RECWORLD_DATA")
+
+
+def _write_ml100k(folder: Path, u_data: bytes | str) -> Path:
+    """A two-film, two-user ml-100k folder with the given ``u.data`` (bad input tests)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "u.genre").write_text("a|0\nb|1\n")
+    (folder / "u.item").write_text("1|A (1995)|01-Jan-1995||x|0|1\n2|B|||x|1|0\n")
+    (folder / "u.user").write_text("1|30|M|other|0\n2|30|F|other|0\n")
+    data = u_data.encode() if isinstance(u_data, str) else u_data
+    (folder / "u.data").write_bytes(data)
+    return folder
+
+
+@pytest.fixture
+def tiny_ml100k():
+    """``tiny_ml100k(folder, u_data)`` writes a minimal ml-100k folder and returns it."""
+    return _write_ml100k

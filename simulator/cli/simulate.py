@@ -19,7 +19,9 @@ from simulator.errors import RecworldError
 
 @app.command()
 def run(
-    scenario: Annotated[str, typer.Argument(help="A scenario file, or a shipped name.")],
+    scenario: Annotated[
+        str | None, typer.Argument(help="A scenario file, or a shipped name.")
+    ] = None,
     steps: Annotated[int | None, typer.Option(help="Override the number of steps.")] = None,
     users: Annotated[int | None, typer.Option(help="Override the population size.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
@@ -30,12 +32,29 @@ def run(
         Path | None, typer.Option(help="SQLite response cache; a rerun replays it.")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace logs already in --out.")] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Finish a stopped run: replay its finished steps, then go on."),
+    ] = None,
 ) -> None:
-    """Run a scenario and write its logs to a run directory."""
+    """Run a scenario and write its logs to a run directory (or finish one, --resume)."""
     from scenarios.loader import load_scenario
     from simulator.compose import open_world
     from simulator.llm.registry import parse_llm_spec
 
+    if resume is not None:
+        given = {
+            "SCENARIO": scenario, "--steps": steps, "--users": users, "--seed": seed,
+            "--out": out, "--llm": llm, "--data-dir": data_dir, "--cache": cache,
+            "--overwrite": overwrite or None,
+        }  # fmt: skip
+        extra = [name for name, value in given.items() if value is not None]
+        if extra:
+            _fail(f"--resume finishes a run as it was configured; drop {', '.join(extra)}")
+        _resume(resume)
+        return
+    if scenario is None:
+        _fail("give a SCENARIO (a file or a shipped name; see `recworld scenarios`), or --resume")
     backend, model = parse_llm_spec(llm) if llm else (None, None)
     try:
         sc = load_scenario(
@@ -64,6 +83,19 @@ def run(
         _fail(exc)
 
 
+def _resume(run_dir: Path) -> None:
+    from simulator.compose import resume_world
+
+    started = time.perf_counter()
+    try:
+        with resume_world(run_dir) as world:
+            say("resumed:", f"{world.steps} finished steps replayed and checked against the logs")
+            _run_with_progress(world)
+            _summary(world, run_dir, time.perf_counter() - started)
+    except RecworldError as exc:
+        _fail(exc)
+
+
 def _run_with_progress(world) -> None:
     columns = (
         TextColumn("[bold]step"),
@@ -77,7 +109,14 @@ def _run_with_progress(world) -> None:
     )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(
-            "run", total=world.settings.steps, active=0, calls=0, hits=0, failures=0, tps=0.0
+            "run",
+            total=world.settings.steps,
+            completed=world.steps,  # a resumed run starts past its replayed steps
+            active=0,
+            calls=0,
+            hits=0,
+            failures=0,
+            tps=0.0,
         )
         while world.running:
             world.step()

@@ -15,7 +15,7 @@ from simulator.compose.components import (
     open_memory_store,
     utility_params,
 )
-from simulator.compose.run import build_parts, build_policy, open_world
+from simulator.compose.run import build_parts, build_policy, open_world, resume_world
 
 __all__ = [
     "build_arms",
@@ -28,5 +28,6 @@ __all__ = [
     "load_config_dataset",
     "open_memory_store",
     "open_world",
+    "resume_world",
     "utility_params",
 ]

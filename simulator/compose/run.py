@@ -101,6 +101,53 @@ def open_world(
         raise
 
 
+def resume_world(run_dir: str | Path, *, llm: LLM | None = None) -> World:
+    """Reopen a stopped run to finish it: its finished steps are replayed, each checked
+    against its logs row for row, and the world is ready for the next step.
+
+    Nothing but the logs is needed: a run is deterministic given its configuration and
+    seed, so replaying rebuilds every agent, item, recommender, random stream and memory
+    exactly. A model's answers come back the same from a deterministic backend (scripted,
+    or scored choices) or from ``llm.cache``; a replay that differs is refused.
+
+    Raises:
+        RecworldError: ``run_dir`` is not a run, another process holds it, or the replay
+            differs from the logs.
+    """
+    folder = Path(run_dir)
+    if not (folder / "config.yaml").is_file():
+        if any((folder / name).exists() for name in RunLog.OWNED):
+            raise RecworldError(
+                f"{folder}: the run stopped before its first step was built; start it again "
+                "(its scenario with --out here and --overwrite)"
+            )
+        raise RecworldError(f"{folder}: no config.yaml here; --resume takes a run folder")
+    config = RunConfig.read(folder / "config.yaml")
+    lock = RunLog.lock(folder)
+    try:
+        done = RunLog.finished_steps(folder)
+        RunLog.drop_after(folder, done)
+        parts = build_parts(config, RunSeeds(config.seed), run_dir=folder, llm=llm)
+    except BaseException:
+        lock.release()
+        raise
+    world = None
+    try:
+        log = RunLog(folder, lock=lock, replay_until=done)
+        world = World(parts, config.settings, seed=config.seed, log=log, name=config.name)
+        world.run(done)
+        if done:
+            world.restore_metrics(pd.read_parquet(folder / "metrics.parquet"))
+        return world
+    except BaseException:
+        if world is not None:
+            world.close()
+        else:
+            parts.close()
+            lock.release()
+        raise
+
+
 def _make_folder(out: Path) -> Path | None:
     """The run folder, made now so an unwritable place fails in one line, not inside a
     store; returns the topmost folder this made (``None`` if ``out`` existed), which a

@@ -65,14 +65,10 @@ def test_csv_loader_never_tracebacks(rows, sep, encoding):
 
 @FUZZ
 @given(LINES, st.binary(max_size=64))
-def test_movielens_100k_loader_never_tracebacks(rows, tail):
+def test_movielens_100k_loader_never_tracebacks(tiny_ml100k, rows, tail):
     with tempfile.TemporaryDirectory() as name:
-        folder = Path(name)
-        (folder / "u.genre").write_text("a|0\nb|1\n")
-        (folder / "u.item").write_text("1|A (1995)|01-Jan-1995||x|0|1\n2|B|||x|1|0\n")
-        (folder / "u.user").write_text("1|30|M|other|0\n2|30|F|other|0\n")
         body = "\n".join("\t".join(r) for r in rows).encode("utf-8", "surrogatepass")
-        (folder / "u.data").write_bytes(body + tail)
+        folder = tiny_ml100k(Path(name), body + tail)
         _accepts_or_refuses(lambda: _load_quietly("movielens-100k", folder))
 
 
@@ -135,13 +131,8 @@ def test_repeated_unrated_interactions_are_normal(tmp_path):
     assert suspect_interactions(data) == []
 
 
-def test_an_empty_interaction_file_is_warned(tmp_path):
-    folder = tmp_path / "ml"
-    folder.mkdir()
-    (folder / "u.genre").write_text("a|0\n")
-    (folder / "u.item").write_text("1|A (1995)|01-Jan-1995||x|1\n")
-    (folder / "u.user").write_text("1|30|M|other|0\n")
-    (folder / "u.data").write_text("")
+def test_an_empty_interaction_file_is_warned(tmp_path, tiny_ml100k):
+    folder = tiny_ml100k(tmp_path / "ml", "")
     with pytest.warns(UserWarning, match="u.data: has no rows"):
         load_dataset("movielens-100k", folder)
 

@@ -247,6 +247,28 @@ def test_a_server_that_dies_mid_run_stops_it_within_the_step(fresh, tmp_path):
     assert len(pd.read_parquet(tmp_path / "run" / "metrics.parquet")) == 2
 
 
+def test_once_the_server_is_back_resume_finishes_the_run_identically(fresh, tmp_path):
+    from simulator.compose import resume_world
+    from simulator.errors import ServerError
+
+    with _world_on(fresh, tmp_path / "full") as world:
+        world.run()
+    with _world_on(fresh, tmp_path / "run") as world:
+        world.step()
+        fresh.reset(fail_always=True)
+        with pytest.raises(ServerError):
+            world.step()
+    fresh.reset()
+    with resume_world(tmp_path / "run") as world:
+        assert world.steps == 1
+        world.run()
+    for name in ("interactions.parquet", "events.parquet", "users.parquet"):
+        full = sorted((tmp_path / "full" / name).iterdir())
+        resumed = sorted((tmp_path / "run" / name).iterdir())
+        assert [p.name for p in full] == [p.name for p in resumed]
+        assert all(a.read_bytes() == b.read_bytes() for a, b in zip(full, resumed, strict=True))
+
+
 def test_an_unreachable_server_is_exit_3_before_step_1(fresh, tmp_path):
     from typer.testing import CliRunner
 

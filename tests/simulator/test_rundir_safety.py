@@ -107,13 +107,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, args, scenario,
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_timestamp_past_64_bits_is_named(tmp_path):
-    folder = tmp_path / "ml"
-    folder.mkdir()
-    (folder / "u.genre").write_text("a|0\nb|1\n")
-    (folder / "u.item").write_text("1|A (1995)|01-Jan-1995||x|0|1\n2|B (1995)|01-Jan-1995||x|1|0\n")
-    (folder / "u.user").write_text("1|30|M|other|0\n2|30|M|other|0\n")
-    (folder / "u.data").write_text("1\t1\t3\t5\n2\t2\t4\t99999999999999999999999\n")
+def test_a_timestamp_past_64_bits_is_named(tmp_path, tiny_ml100k):
+    u_data = "1\t1\t3\t5\n2\t2\t4\t99999999999999999999999\n"
+    folder = tiny_ml100k(tmp_path / "ml", u_data)
     result = runner.invoke(app, ["data", "info", str(folder), "--kind", "movielens-100k"])
     assert result.exit_code == 2
     assert "u.data:2" in result.output and "64-bit" in result.output

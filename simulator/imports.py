@@ -4,9 +4,10 @@ A scenario file is data. It may name a class to build (``recommender: {class: ..
 ``llm.options.class``), but a file from someone else must never run code its reader did
 not choose to run. So a named class is imported only when its module lies under a prefix
 listed in the ``RECWORLD_ALLOW_IMPORT`` environment variable (comma-separated, set by
-whoever runs recworld, never by the file), and only a class is accepted: never a function
-such as ``os.system``. Callers then check the class against its protocol before they build
-it.
+whoever runs recworld, never by the file), or when an installed package declares it as an
+entry point (``recworld.recommenders``, ``recworld.llm_backends``): installing a package
+is choosing to run its code. Only a class is accepted: never a function such as
+``os.system``. Callers then check the class against its protocol before they build it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+from importlib.metadata import entry_points
 
 from simulator.errors import ScenarioError
 
 ALLOW_ENV = "RECWORLD_ALLOW_IMPORT"
+ENTRY_POINT_GROUPS = ("recworld.recommenders", "recworld.llm_backends")
+"""Entry-point groups through which installed packages offer classes to scenario files."""
 
 
 def allowed_prefixes() -> tuple[str, ...]:
@@ -25,9 +29,21 @@ def allowed_prefixes() -> tuple[str, ...]:
     return tuple(p.strip() for p in os.environ.get(ALLOW_ENV, "").split(",") if p.strip())
 
 
+def plugins(group: str) -> dict[str, str]:
+    """Entry-point name -> ``pkg.module.Class`` for the installed packages' ``group``."""
+    return {ep.name: ep.value.replace(":", ".") for ep in entry_points(group=group)}
+
+
 def is_allowed(module: str) -> bool:
-    """Whether ``module`` is one of the allowed prefixes or lies under one."""
-    return any(module == p or module.startswith(p + ".") for p in allowed_prefixes())
+    """Whether ``module`` is one of the allowed prefixes, lies under one, or is the
+    module of an installed package's recworld entry point."""
+    if any(module == p or module.startswith(p + ".") for p in allowed_prefixes()):
+        return True
+    return any(
+        path.rpartition(".")[0] == module
+        for group in ENTRY_POINT_GROUPS
+        for path in plugins(group).values()
+    )
 
 
 def import_class(path: str, field: str) -> type:

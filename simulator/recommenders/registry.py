@@ -6,11 +6,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from simulator.errors import ScenarioError
-from simulator.imports import import_class
+from simulator.imports import import_class, plugins
 from simulator.recommenders.base import Recommender, RecommenderConfig
 from simulator.recommenders.llm_rerank import AgentCFRanker, LLMRerankConfig, LLMReranker
 from simulator.recommenders.mmr import MMRConfig, MMRRecommender
 from simulator.recommenders.retrievers import RETRIEVERS, build
+
+PLUGIN_GROUP = "recworld.recommenders"
+"""Installed packages name their recommenders here (``pyproject.toml``:
+``[project.entry-points."recworld.recommenders"] myrec = "mypkg.recs:MyRec"``)."""
 
 RECOMMENDERS: dict[str, tuple[type, type[RecommenderConfig]]] = {
     **RETRIEVERS,
@@ -21,15 +25,15 @@ RECOMMENDERS: dict[str, tuple[type, type[RecommenderConfig]]] = {
 
 
 def check_recommender_name(name: str) -> str:
-    """``name`` if a built-in recommender has it.
+    """``name`` if a built-in recommender, or an installed package's entry point in the
+    ``recworld.recommenders`` group, has it.
 
     Raises:
-        ValueError: naming the value and listing the built-ins; callers prefix their field.
+        ValueError: naming the value and listing the choices; callers prefix their field.
     """
-    if name not in RECOMMENDERS:
-        raise ValueError(
-            f"unknown recommender {name!r}; choose one of {', '.join(sorted(RECOMMENDERS))}"
-        )
+    if name not in RECOMMENDERS and name not in plugins(PLUGIN_GROUP):
+        choices = sorted(RECOMMENDERS) + sorted(plugins(PLUGIN_GROUP))
+        raise ValueError(f"unknown recommender {name!r}; choose one of {', '.join(choices)}")
     return name
 
 
@@ -99,4 +103,6 @@ def make_recommender(name: str, params: dict[str, Any] | None = None, *, seed: i
         check_recommender_name(name)
     except ValueError as exc:
         raise ScenarioError(f"recommender.name: {exc}") from None
+    if name not in RECOMMENDERS:  # an installed package's: checked like any class of code
+        return import_recommender(plugins(PLUGIN_GROUP)[name], params, seed=seed)
     return build(RECOMMENDERS, name, params, seed=seed)

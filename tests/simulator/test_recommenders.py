@@ -125,6 +125,37 @@ def test_bad_import_paths_say_what_is_wrong(monkeypatch):
         import_recommender("byo_recommender.NotARecommender", seed=0)
 
 
+def test_an_installed_packages_entry_point_is_allowed_and_named(monkeypatch):
+    """A package that declares ``recworld.recommenders`` entry points is allowed by being
+    installed: its recommender is usable by name and by class path, with no environment
+    variable, and still checked against the protocol; other modules stay refused."""
+    from importlib.metadata import EntryPoint
+
+    import simulator.imports
+    from simulator.compose import build_recommender
+    from simulator.config import RecommenderSpec
+    from simulator.recommenders.registry import import_recommender
+
+    declared = {
+        "recworld.recommenders": [
+            EntryPoint("genre-match", "byo_recommender:GenreMatch", "recworld.recommenders"),
+            EntryPoint("broken", "byo_recommender:NotARecommender", "recworld.recommenders"),
+        ]
+    }
+    monkeypatch.delenv("RECWORLD_ALLOW_IMPORT", raising=False)
+    monkeypatch.setattr(simulator.imports, "entry_points", lambda group: declared.get(group, []))
+    spec = RecommenderSpec(name="genre-match", params={"boost": 2.0})
+    rec = build_recommender(spec, seed=3)
+    assert type(rec).__name__ == "GenreMatch" and rec.boost == 2.0
+    assert import_recommender("byo_recommender.GenreMatch", seed=0).name == "genre-match"
+    with pytest.raises(ScenarioError, match="lacks fit, recommend, update, name"):
+        build_recommender(RecommenderSpec(name="broken"), seed=0)
+    with pytest.raises(ScenarioError, match="RECWORLD_ALLOW_IMPORT="):
+        import_recommender("os.system", {"command": "true"}, seed=0)
+    with pytest.raises(ValueError, match="genre-match"):
+        RecommenderSpec(name="no-such-plugin")
+
+
 def test_a_name_declared_by_the_class_may_be_set_by_its_constructor(monkeypatch):
     from simulator.recommenders.registry import import_recommender
 

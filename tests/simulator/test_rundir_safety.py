@@ -3,6 +3,7 @@ leave nothing a reader sees."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pandas as pd
@@ -164,3 +165,79 @@ def test_a_memory_store_that_dies_stops_the_run_within_the_step(tmp_path):
         assert store._chroma.call("count") == after_first > 0
     finally:
         store.close()
+
+
+def _chroma_server(path, port: int):
+    import shutil as sh
+    import subprocess
+    import time
+    import urllib.request
+
+    chroma = sh.which("chroma")
+    if chroma is None:
+        pytest.skip("the chroma command (chromadb's server) is not on PATH")
+    proc = subprocess.Popen(
+        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    pytest.skip("the Chroma server did not start")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_chroma_server_killed_mid_run_stops_it_and_the_store_matches_the_logs(tmp_path):
+    from scenarios.loader import load_scenario
+    from simulator.compose import open_world
+    from simulator.errors import ServerError
+
+    port = _free_port()
+    server = _chroma_server(tmp_path / "chroma", port)
+    config = load_scenario(
+        "quickstart",
+        steps=3,
+        **{
+            "population.size": 10,
+            "llm.backend": "scripted",
+            "memory.host": "127.0.0.1",
+            "memory.port": port,
+        },
+    )
+    out = tmp_path / "run"
+    world = open_world(config, run_dir=out, seed=0)
+    try:
+        world.step()
+        written = world.memory.store._chroma.call("count")
+        server.kill()
+        server.wait(timeout=30)
+        with pytest.raises(ServerError, match="memory store") as stopped:
+            world.step()
+        assert stopped.value.exit_code == 3
+    finally:
+        with contextlib.suppress(ServerError):
+            world.close()
+    assert len(pd.read_parquet(out / "metrics.parquet")) == 1
+    server = _chroma_server(tmp_path / "chroma", port)  # back, on the same data
+    try:
+        import chromadb
+
+        client = chromadb.HttpClient(host="127.0.0.1", port=port)
+        (collection,) = client.list_collections()
+        assert collection.count() == written > 0
+    finally:
+        server.kill()
+        server.wait(timeout=30)

@@ -107,13 +107,15 @@ def _run_until_killed(out: Path, after: float) -> None:
          "--steps", "8", "--users", "40", "--out", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not (out / "config.yaml").exists():  # killed once the run has started
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(after)
-    proc.kill()
-    proc.wait(timeout=30)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "config.yaml").exists():  # killed once the run has started
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(after)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="kill -9 semantics")

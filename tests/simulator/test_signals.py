@@ -40,6 +40,13 @@ def _wait_for_steps(out: Path, proc: subprocess.Popen, steps: int = 2) -> None:
     pytest.fail("the run did not reach its second step in time")
 
 
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Whatever happened in the test, no process of it outlives the test."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -73,10 +80,13 @@ def _alive(pid: int) -> bool:
 def test_a_signal_to_the_group_stops_the_run_in_one_line(tmp_path, sig, code):
     out = tmp_path / "run"
     proc = _start(out)
-    _wait_for_steps(out, proc)
-    writers = _children(proc.pid)
-    os.killpg(proc.pid, sig)
-    stdout, stderr = proc.communicate(timeout=120)
+    try:
+        _wait_for_steps(out, proc)
+        writers = _children(proc.pid)
+        os.killpg(proc.pid, sig)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        _kill_group(proc)
     assert proc.returncode == code, stderr
     assert "Traceback" not in stdout + stderr
     lines = [x for x in stderr.splitlines() if x.strip()]
@@ -87,11 +97,14 @@ def test_a_signal_to_the_group_stops_the_run_in_one_line(tmp_path, sig, code):
 def test_the_memory_writer_dies_with_its_parent_even_after_kill_9(tmp_path):
     out = tmp_path / "run"
     proc = _start(out)
-    _wait_for_steps(out, proc, steps=1)
-    writers = _children(proc.pid)
-    assert writers, "the run should have a memory writer child"
-    proc.kill()
-    proc.communicate(timeout=30)
+    try:
+        _wait_for_steps(out, proc, steps=1)
+        writers = _children(proc.pid)
+        assert writers, "the run should have a memory writer child"
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        _kill_group(proc)
     assert _all_gone(writers)
     RunLog.lock(out).release()  # the dead run's lock went with its process
 
@@ -106,13 +119,16 @@ def test_a_signal_stops_a_parallel_compare_and_its_workers(tmp_path):
         ],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not list(out.rglob("step-*.parquet")):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
-    workers = _children(proc.pid)
-    os.killpg(proc.pid, signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.rglob("step-*.parquet")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        workers = _children(proc.pid)
+        os.killpg(proc.pid, signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        _kill_group(proc)
     assert proc.returncode == 143, stderr
     assert "Traceback" not in stdout + stderr
     assert stderr.strip().splitlines()[-1].startswith("stopped: SIGTERM")

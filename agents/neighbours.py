@@ -31,6 +31,73 @@ SHRINK = 1.0
 _BLOCK = 1024
 
 
+class ItemNeighbours:
+    """Each item's ``k`` most similar items by the cosine of their columns in the log,
+    with ``shrink`` added to the denominator so that pairs seen together rarely count less
+    (as the item-kNN recommender computes it).
+
+    Args:
+        seen: n_users × n_items binary matrix of every interaction.
+        max_items: Similarities for at most this many (most interacted) items; the rest
+            (and items added later) have no neighbours.
+        k: Neighbours kept per item.
+        shrink: Added to the product of the two items' norms.
+    """
+
+    def __init__(
+        self,
+        seen: sparse.csr_matrix,
+        *,
+        max_items: int = 6000,
+        k: int = NEIGHBOURS,
+        shrink: float = 0.0,
+    ) -> None:
+        n_items = seen.shape[1]
+        counts = np.asarray(seen.sum(axis=0)).ravel()
+        covered = np.argsort(-counts, kind="stable")[: min(max_items, int((counts > 0).sum()))]
+        x = seen.tocsc()[:, covered].astype(np.float64)
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
+        k = min(k, max(len(covered) - 1, 0))
+        self.neighbours = np.zeros((n_items, k), dtype=np.int64)
+        self.similarity = np.zeros((n_items, k), dtype=np.float64)
+        if k == 0:
+            return
+        gram = (x.T @ x).tocsr()
+        for start in range(0, len(covered), _BLOCK):
+            rows = slice(start, start + _BLOCK)
+            sim = gram[rows].toarray()
+            sim /= norms[rows][:, None] * norms[None, :] + shrink + 1e-12
+            block = np.arange(sim.shape[0])
+            sim[block, block + start] = 0.0  # an item is not its own neighbour
+            nearest = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+            self.neighbours[covered[rows]] = covered[nearest]
+            self.similarity[covered[rows]] = np.take_along_axis(sim, nearest, axis=1)
+
+    def gather(
+        self, matrix: sparse.csr_matrix, users: np.ndarray, items: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each (user, item) pair: the item's neighbour similarities, and the user's
+        row of ``matrix`` at those neighbours: three arrays of pairs × k."""
+        near = self.neighbours[items]
+        owner = np.repeat(users, near.shape[1])
+        values = np.asarray(matrix[owner, near.ravel()]).reshape(near.shape)
+        return near, self.similarity[items], values
+
+    def sums(self, history: sparse.csr_matrix, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Σ similarity over the neighbours of each item the user has in ``history``
+        (the item-kNN score); ``items`` is n × k for n users, 0 for later users or items."""
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        out = np.zeros(items.shape, dtype=np.float64)
+        ok = (users[:, None] < history.shape[0]) & (items < len(self.neighbours))
+        if self.neighbours.shape[1] == 0 or not ok.any():
+            return out
+        rows, slots = np.nonzero(ok)
+        _, sim, has = self.gather(history, users[rows], items[rows, slots])
+        out[rows, slots] = (sim * (has > 0)).sum(axis=1)
+        return out
+
+
 class RatedNeighbours:
     """Verdicts of users on the neighbours of items.
 
@@ -53,26 +120,7 @@ class RatedNeighbours:
     ) -> None:
         self.centred = centred.tocsr()
         self.rated = rated.tocsr().astype(np.float64)
-        n_items = seen.shape[1]
-        counts = np.asarray(seen.sum(axis=0)).ravel()
-        covered = np.argsort(-counts, kind="stable")[: min(max_items, int((counts > 0).sum()))]
-        x = seen.tocsc()[:, covered].astype(np.float64)
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
-        k = min(NEIGHBOURS, max(len(covered) - 1, 0))
-        self.neighbours = np.zeros((n_items, k), dtype=np.int64)
-        self.similarity = np.zeros((n_items, k), dtype=np.float64)
-        if k == 0:
-            return
-        gram = (x.T @ x).tocsr()
-        for start in range(0, len(covered), _BLOCK):
-            rows = slice(start, start + _BLOCK)
-            sim = gram[rows].toarray()
-            sim /= np.maximum(norms[rows], 1e-12)[:, None] * np.maximum(norms, 1e-12)[None, :]
-            block = np.arange(sim.shape[0])
-            sim[block, block + start] = 0.0  # an item is not its own neighbour
-            nearest = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-            self.neighbours[covered[rows]] = covered[nearest]
-            self.similarity[covered[rows]] = np.take_along_axis(sim, nearest, axis=1)
+        self.items = ItemNeighbours(seen, max_items=max_items)
 
     @classmethod
     def from_ratings(
@@ -111,17 +159,13 @@ class RatedNeighbours:
         flat_items = items.reshape(len(users), -1)
         out = np.zeros(flat_items.shape, dtype=np.float64)
         n_users, n_items = self.centred.shape
-        k = self.neighbours.shape[1]
         ok = (users[:, None] < n_users) & (flat_items < n_items)
-        if k == 0 or not ok.any():
+        if self.items.neighbours.shape[1] == 0 or not ok.any():
             return out.reshape(shape)
         rows, slots = np.nonzero(ok)
-        user = users[rows]
-        near = self.neighbours[flat_items[rows, slots]]  # pairs × k
-        sim = self.similarity[flat_items[rows, slots]]
-        owner = np.repeat(user, k)
-        verdict = np.asarray(self.centred[owner, near.ravel()]).reshape(near.shape)
-        has = np.asarray(self.rated[owner, near.ravel()]).reshape(near.shape)
-        weight = np.maximum(sim, 0.0) * has
+        pairs = (users[rows], flat_items[rows, slots])
+        near, sim, verdict = self.items.gather(self.centred, *pairs)
+        has = np.asarray(self.rated[np.repeat(pairs[0], near.shape[1]), near.ravel()])
+        weight = np.maximum(sim, 0.0) * has.reshape(near.shape)
         out[rows, slots] = (weight * verdict).sum(axis=1) / (weight.sum(axis=1) + SHRINK)
         return out.reshape(shape)

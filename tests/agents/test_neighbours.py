@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse
@@ -101,3 +102,30 @@ def test_a_verdict_is_a_shrunk_mean_of_the_users_centred_ratings(rows):
     got = model.verdicts(users, items[:, None])[:, 0]
     expected = [_direct(ratings, u, i) for u, i in zip(users, items, strict=True)]
     assert np.allclose(got, expected)
+
+
+def test_item_neighbour_sums_equal_the_direct_computation():
+    """The taste core's neighbourhood signal: over each item's k nearest by shrunk cosine,
+    the similarities of those the user has; pinned to dense arithmetic."""
+    from agents.neighbours import ItemNeighbours
+
+    rng = np.random.default_rng(5)
+    x = (rng.random((9, 7)) < 0.45).astype(float)
+    seen = sparse.csr_matrix(x)
+    k, shrink = 3, 1.0
+    near = ItemNeighbours(seen, k=k, shrink=shrink)
+    norms = np.sqrt((x**2).sum(axis=0))
+    sim = (x.T @ x) / (norms[:, None] * norms[None, :] + shrink + 1e-12)
+    np.fill_diagonal(sim, 0.0)
+    users = np.arange(9)
+    items = np.tile(np.arange(7), (9, 1))
+    got = near.sums(seen, users, items)
+    for u in users:
+        for i in range(7):
+            top = np.argsort(-sim[i], kind="stable")[:k]
+            kept = sim[i, top]
+            # Ties at the k-th similarity may pick either item: compare on the tie-free sum.
+            assert got[u, i] == pytest.approx((kept * x[u, top]).sum()) or np.isclose(
+                np.sort(sim[i])[::-1][k - 1], np.sort(sim[i])[::-1][k]
+            )
+    assert not near.sums(seen, np.array([20]), np.array([[1]])).any()  # a later user

@@ -66,14 +66,17 @@ def test_new_items_are_cold_and_new_users_use_the_fallback():
 
     core = TasteCore(x, _unit_rows(rng, 9), np.full(9, 0.5), setting=1.0, fallback=fallback)
     core.add_items(_unit_rows(rng, 1))
-    ease, content, popularity, cold = core.signals(np.array([0, 12]), np.array([[9, 1], [9, 1]]))
+    ease, content, popularity, cold, near = core.signals(
+        np.array([0, 12]), np.array([[9, 1], [9, 1]])
+    )
     assert cold[:, 0].tolist() == [1.0, 1.0] and cold[:, 1].tolist() == [0.0, 0.0]
     assert ease[:, 0].tolist() == [0.0, 0.0] and popularity[:, 0].tolist() == [0.0, 0.0]
     assert content[1].tolist() == [7.0, 7.0] and seen[0].tolist() == [12]
+    assert near[:, 0].tolist() == [0.0, 0.0] and near[1].tolist() == [0.0, 0.0]  # no history
     weights = np.asarray(core.weights)
     logit = core.logit(np.array([12]), np.array([[1]]))
     depth = -core._depth_centre  # a user without history
-    signals = np.array([0.0, 7.0, 0.5, 0.0])
+    signals = np.array([0.0, 7.0, 0.5, 0.0, 0.0])
     expected = weights[0] + weights[1:] @ np.concatenate([signals, signals[:3] * depth])
     assert logit[0, 0] == pytest.approx(expected)
 

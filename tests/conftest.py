@@ -38,3 +38,40 @@ def _write_ml100k(folder: Path, u_data: bytes | str) -> Path:
 def tiny_ml100k():
     """``tiny_ml100k(folder, u_data)`` writes a minimal ml-100k folder and returns it."""
     return _write_ml100k
+
+
+def _start_chroma_server(path: Path, port: int | None = None):
+    """A real Chroma server on 127.0.0.1 over ``path``: ``(process, port)``; the test
+    stops it. Skips when the ``chroma`` command is missing or does not start."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    exe = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+    if not Path(exe).exists():
+        pytest.skip("the chroma command is not installed")
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [exe, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, port
+        time.sleep(0.2)
+    proc.kill()
+    pytest.skip("the chroma server did not start within 30 s")
+
+
+@pytest.fixture(scope="session")
+def start_chroma_server():
+    """``start_chroma_server(path, port=None) -> (process, port)``."""
+    return _start_chroma_server

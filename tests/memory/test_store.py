@@ -231,36 +231,9 @@ def test_forgotten_marks_survive_a_reopen(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory):
+def chroma_server(tmp_path_factory, start_chroma_server):
     """A real Chroma server on 127.0.0.1, started by the test and stopped after it."""
-    import shutil
-    import socket
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    exe = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    if not Path(exe).exists():
-        pytest.skip("the chroma command is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    path = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen(
-        [exe, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.skip("the chroma server did not start within 30 s")
+    proc, port = start_chroma_server(tmp_path_factory.mktemp("chroma-server"))
     yield port
     proc.terminate()
     proc.wait(timeout=10)

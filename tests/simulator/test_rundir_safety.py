@@ -167,46 +167,14 @@ def test_a_memory_store_that_dies_stops_the_run_within_the_step(tmp_path):
         store.close()
 
 
-def _chroma_server(path, port: int):
-    import shutil as sh
-    import subprocess
-    import time
-    import urllib.request
-
-    chroma = sh.which("chroma")
-    if chroma is None:
-        pytest.skip("the chroma command (chromadb's server) is not on PATH")
-    proc = subprocess.Popen(
-        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    pytest.skip("the Chroma server did not start")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_a_chroma_server_killed_mid_run_stops_it_and_the_store_matches_the_logs(tmp_path):
+def test_a_chroma_server_killed_mid_run_stops_it_and_the_store_matches_the_logs(
+    tmp_path, start_chroma_server
+):
     from scenarios.loader import load_scenario
     from simulator.compose import open_world
     from simulator.errors import ServerError
 
-    port = _free_port()
-    server = _chroma_server(tmp_path / "chroma", port)
+    server, port = start_chroma_server(tmp_path / "chroma")
     config = load_scenario(
         "quickstart",
         steps=3,
@@ -231,7 +199,7 @@ def test_a_chroma_server_killed_mid_run_stops_it_and_the_store_matches_the_logs(
         with contextlib.suppress(ServerError):
             world.close()
     assert len(pd.read_parquet(out / "metrics.parquet")) == 1
-    server = _chroma_server(tmp_path / "chroma", port)  # back, on the same data
+    server, _ = start_chroma_server(tmp_path / "chroma", port)  # back, on the same data
     try:
         import chromadb
 

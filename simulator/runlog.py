@@ -148,14 +148,12 @@ class RunLog:
             RecworldError: ``run_dir`` holds a run and ``overwrite`` is not set.
         """
         folder = Path(run_dir)
-        existing = [folder / name for name in cls.OWNED if (folder / name).exists()]
-        if existing and not overwrite:
+        if not overwrite and any((folder / name).exists() for name in cls.OWNED):
             raise RecworldError(
                 f"{folder}: already holds a run; choose another --out, "
                 "or pass --overwrite to replace it"
             )
-        for path in existing:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        cls._remove_owned(folder, quiet=False)
 
     @classmethod
     def remove_partial(
@@ -172,12 +170,22 @@ class RunLog:
         if not owned:
             return
         (folder / cls.LOCK).unlink(missing_ok=True)  # released by the caller, ours to remove
+        cls._remove_owned(folder, quiet=True)
+
+    @classmethod
+    def _remove_owned(cls, folder: Path, *, quiet: bool) -> None:
+        """Everything a run writes in ``folder`` (``OWNED``), and nothing else; ``quiet``
+        when undoing a failure, so a leftover file never hides the error that caused it."""
         for name in cls.OWNED:
             path = folder / name
             if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
+                shutil.rmtree(path, ignore_errors=quiet)
             elif path.exists():
-                path.unlink(missing_ok=True)
+                try:
+                    path.unlink()
+                except OSError:
+                    if not quiet:
+                        raise
 
     def write_config(self, config: dict[str, Any]) -> None:
         """The resolved scenario, as ``config.yaml``."""

@@ -75,29 +75,21 @@ def open_world(
             parts.close()
             raise
     created = _make_folder(out)
-    lock = None
+    lock, claimed, parts = None, False, None
     try:
         lock = RunLog.lock(out)
         RunLog.claim(out, overwrite=overwrite)  # before anything of this run is written
-    except BaseException:
-        if lock is not None:
-            lock.release()
-        RunLog.remove_partial(out, created=created, owned=False)
-        raise
-    try:
+        claimed = True
         parts = build_parts(config, RunSeeds(seed), run_dir=out, llm=llm)
-    except BaseException:
-        lock.release()
-        RunLog.remove_partial(out, created=created)
-        raise
-    try:
         log = RunLog(out, lock=lock)
         log.write_config(config.model_dump(mode="json"))
         return World(parts, config.settings, seed=seed, log=log, name=config.name)
     except BaseException:
-        parts.close()
-        lock.release()
-        RunLog.remove_partial(out, created=created)
+        if parts is not None:
+            parts.close()
+        if lock is not None:
+            lock.release()
+        RunLog.remove_partial(out, created=created, owned=claimed)
         raise
 
 

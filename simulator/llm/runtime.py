@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pydantic import BaseModel, ValidationError
 
 from simulator.errors import ServerError
+from simulator.sanitise import safe
 from simulator.types import LLM, ChatMessage, LLMRequest, LLMResponse
 
 _COUNTERS = (
@@ -120,8 +121,8 @@ class LLMRuntime:
         if self.max_failed_batches and self.failed_batches >= self.max_failed_batches:
             raise ServerError(
                 f"LLM {self.label}: {self.failed_batches} batches in a row failed entirely "
-                f"({_short_error(answers[0].error)}); the run stopped in this step, and the "
-                "logs hold every step before it"
+                f"({safe(answers[0].error or 'no answer', 200)}); the run stopped in this step, "
+                "and the logs hold every step before it"
             )
 
     def close(self) -> None:
@@ -179,10 +180,6 @@ def _repair_request(request: LLMRequest, failed: LLMResponse) -> LLMRequest:
         ChatMessage("user", note),
     )
     return replace(request, messages=messages, tag=f"{request.tag}:repair")
-
-
-def _short_error(error: str | None) -> str:
-    return " ".join((error or "no answer").split())[:200]
 
 
 def _short(exc: Exception) -> str:

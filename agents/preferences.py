@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, sparse
 from scipy.special import expit
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from agents import collaborative
 from agents.collaborative import Collaborative, Family
@@ -77,21 +78,59 @@ def _no_content(users: np.ndarray, items: np.ndarray) -> np.ndarray:
     return np.zeros(np.shape(items))
 
 
-SIGNALS = ("collaborative", "content", "popularity", "cold", "neighbourhood")
+SIGNALS = (
+    "collaborative",
+    "content",
+    "popularity",
+    "cold",
+    "neighbourhood",
+    "quality",
+    "popularity gap",
+)
 """What ``TasteCore.signals`` gives for every (user, item) pair."""
-FEATURES = (*SIGNALS, "collaborative x depth", "content x depth", "popularity x depth")
+FEATURES = (
+    *SIGNALS,
+    "collaborative x depth",
+    "content x depth",
+    "popularity x depth",
+    "popularity squared",
+    "depth",
+)
 """The logit's features, in the order of ``TasteCore.weights`` (after the intercept): the
 signals, then three of them times the user's depth (log history size, centred), so a user
 with a long history can lean on it and one with a short history on content and
+popularity."""
+DEFAULT_WEIGHTS = (0.0, 1.0, 1.0, 0.5) + (0.0,) * (len(FEATURES) - 3)
+"""Intercept and weights for data too small to learn from: taste and content alike, some
 popularity."""
 KNN_NEIGHBOURS = 50
 KNN_SHRINK = 10.0
 """The neighbourhood signal's similarity, as the item-kNN recommender computes it: each
 item's 50 nearest by cosine, shrunk by 10 so that pairs seen together rarely count less."""
 
+QUALITY_PRIOR = 5.0
+"""Pseudo-ratings at everyone's mean that shrink a rarely rated item's mean rating."""
+HELD_PER_USER = 3
+"""Liked items held out per user to fit the logit on: at most this many and a fifth of
+the user's interactions, at least one from every user with two or more."""
 NEGATIVES = 4
-"""Uniformly drawn unseen items against each held-out one when the weights are fitted
-(plus one of the same popularity)."""
+MATCHED = 4
+"""Unseen items against each held-out one when the logit is fitted: ``NEGATIVES`` drawn
+uniformly from the catalogue and ``MATCHED`` among the ten nearest to it in popularity.
+As many of each, so that popularity counts as much as it tells liked from unseen items
+and no more, and taste must tell them apart where popularity cannot."""
+MONOTONE = {
+    "collaborative": 1,
+    "content": 1,
+    "neighbourhood": 1,
+    "quality": 1,
+    "popularity gap": -1,
+}
+"""Directions the boosted trees must keep (the rest are free): more taste, similarity
+or quality never lowers the logit, nor does an item closer to the user's usual
+popularity."""
+FOLDS = 4
+"""Folds of users whose out-of-fold logits place the yes/no threshold and the fit's AUC."""
 
 
 @dataclass(frozen=True)
@@ -102,9 +141,16 @@ class TasteFit:
         family: The collaborative model family.
         setting: Its chosen setting (EASE's λ, kNN's neighbours, ALS's regularisation).
         weights: Intercept, then one weight per entry of ``FEATURES``.
-        holdout_auc: AUC of the fitted logit on the held-out items against their negatives.
-        holdout_users: Users with a held-out item.
+        holdout_auc: AUC of the logit on the held-out items against their negatives,
+            each user's scored by the models fitted on the other fold.
+        holdout_users: Held-out (user, item) pairs the logit is fitted on.
         covered_items: Items the collaborative model covers.
+        threshold: The combined score the logit subtracts (the out-of-fold equal-error
+            point), so that 0 divides yes from no.
+        popularity_auc: AUC of popularity alone on the same pairs: what taste adds is
+            the difference.
+        tree_share: The boosted trees' share of the logit (the rest is the logistic
+            model's), chosen by out-of-fold AUC: 0 where the data is too small for trees.
     """
 
     family: Family
@@ -113,6 +159,9 @@ class TasteFit:
     holdout_auc: float
     holdout_users: int
     covered_items: int
+    threshold: float = 0.0
+    popularity_auc: float = float("nan")
+    tree_share: float = 0.0
 
 
 class TasteCore:
@@ -147,18 +196,25 @@ class TasteCore:
         family: Family = "ease",
         setting: float,
         max_items: int = 6000,
-        weights: tuple[float, ...] = (0.0, 1.0, 1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0),
+        weights: tuple[float, ...] | None = None,
         fallback: ContentScore = _no_content,
         item_moments: Moments | None = None,
         seed: int = 0,
         neighbours: ItemNeighbours | None = None,
+        ratings: sparse.csr_matrix | None = None,
+        trees: HistGradientBoostingClassifier | None = None,
+        tree_share: float = 0.0,
+        offset: float = 0.0,
     ) -> None:
         self.history = history.tocsr().astype(np.float32)
         self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
         self._item_moments = item_moments or catalogue_moments(self.item_vectors)
         self.popularity = np.asarray(popularity, dtype=np.float64)
         self.fallback = fallback
-        self.weights = np.asarray(weights, dtype=np.float64)
+        self.weights = np.asarray(weights or DEFAULT_WEIGHTS, dtype=np.float64)
+        self.trees = trees
+        self.tree_share = tree_share if trees is not None else 0.0
+        self.offset = offset
         counts = np.asarray(self.history.sum(axis=0)).ravel()
         order = np.argsort(-counts, kind="stable")
         covered = order[: min(max_items, int((counts > 0).sum()))]
@@ -172,6 +228,14 @@ class TasteCore:
             self.history, max_items=max_items, k=KNN_NEIGHBOURS, shrink=KNN_SHRINK
         )
         self._fit_content()
+        self.quality = _quality(ratings, self.history.shape[1])
+        counts_per_user = np.asarray(self.history.sum(axis=1)).ravel()
+        self.user_popularity = np.divide(
+            self.history @ self.popularity,
+            counts_per_user,
+            out=np.full(len(counts_per_user), np.nan),
+            where=counts_per_user > 0,
+        )
         sizes = np.log1p(np.asarray(self.history.sum(axis=1)).ravel())
         self._depth_centre = float(sizes[sizes > 0].mean()) if (sizes > 0).any() else 0.0
         self.depth = sizes - self._depth_centre
@@ -200,6 +264,7 @@ class TasteCore:
         fallback: ContentScore = _no_content,
         item_moments: Moments | None = None,
         family: Family = "ease",
+        ratings: sparse.csr_matrix | None = None,
     ) -> tuple[TasteCore, TasteFit]:
         """Choose the family's setting and the signal weights on held-out items, then fit
         on everything.
@@ -216,6 +281,8 @@ class TasteCore:
             item_moments: ``catalogue_moments(item_vectors)``, when the caller has them;
                 computed once here otherwise, for every candidate core alike.
             family: The collaborative model family.
+            ratings: Same shape as ``history``: the explicit ratings (stored entries
+                only), for the items' quality; None for implicit feedback.
         """
         moments = item_moments or catalogue_moments(item_vectors)
         shared = {
@@ -231,38 +298,73 @@ class TasteCore:
         users, items = holdout.nonzero()
         if len(users) < 20:
             setting = collaborative.default_setting(family, base)
-            core = cls(history, item_vectors, popularity, setting=setting, **shared)
+            core = cls(
+                history, item_vectors, popularity, setting=setting, ratings=ratings, **shared
+            )
             fit = TasteFit(family, setting, tuple(core.weights), float("nan"), len(users), 0)
             return core, fit
         train = (history - history.multiply(holdout > 0)).tocsr()
         train.eliminate_zeros()
+        train_ratings = None
+        if ratings is not None:
+            train_ratings = (ratings - ratings.multiply(holdout > 0)).tocsr()
+            train_ratings.eliminate_zeros()
         rng = np.random.default_rng(seed)
         negatives = _negatives(train, users, items, rng)
-        matched = _matched(train, users, items, counts, rng)
+        matched = _matched(train, users, items, counts, rng, MATCHED)
         best = None
         near = ItemNeighbours(train, max_items=max_items, k=KNN_NEIGHBOURS, shrink=KNN_SHRINK)
         for setting in collaborative.candidate_settings(family, base):
-            core = cls(train, item_vectors, popularity, setting=setting, neighbours=near, **shared)
-            taste = core.signals(users, np.column_stack([items, matched]))[0]
+            core = cls(
+                train,
+                item_vectors,
+                popularity,
+                setting=setting,
+                neighbours=near,
+                ratings=train_ratings,
+                **shared,
+            )
+            taste = core.signals(users, np.column_stack([items, matched[:, :1]]))[0]
             auc = _auc(taste[:, :1], taste[:, 1:])
             if best is None or auc > best[0]:
                 best = (auc, core)
         _, core = best
         negatives = np.column_stack([negatives, matched])
         signals = core.signals(users, np.column_stack([items, negatives]))
-        features = core.features(users, signals)  # users × (1 + NEGATIVES) × FEATURES
+        features = core.features(users, signals)  # users × (1 + negatives) × FEATURES
         labels = np.zeros(features.shape[:2])
         labels[:, 0] = 1.0
-        weights = _logistic(features.reshape(-1, len(FEATURES)), labels.ravel())
-        weights[0] += np.log(negatives.shape[1])  # even prior odds: one choice, one unseen
-        logit = weights[0] + features @ weights[1:]
-        auc = _auc(logit[:, :1], logit[:, 1:])
+        x, y = features.reshape(-1, len(FEATURES)), labels.ravel()
+        folds = np.repeat(users % FOLDS, features.shape[1])
+        linear, boosted = np.empty(len(y)), np.empty(len(y))
+        for fold in range(FOLDS):
+            part = folds == fold
+            weights = _logistic(x[~part], y[~part])
+            linear[part] = _combined(weights, None, 0.0, x[part])
+            boosted[part] = _boosted(x[~part], y[~part], seed).decision_function(x[part])
+        share, auc, offset = _best_mix(linear, boosted, y, labels.shape)
+        popular = signals[SIGNALS.index("popularity")]
+        popularity_auc = _auc(popular[:, :1], popular[:, 1:])
+        weights = _logistic(x, y)
+        trees = _boosted(x, y, seed) if share > 0 else None
         setting = core.collaborative.setting
         final = cls(
-            history, item_vectors, popularity, setting=setting, weights=tuple(weights), **shared
+            history,
+            item_vectors,
+            popularity,
+            setting=setting,
+            weights=tuple(weights),
+            trees=trees,
+            tree_share=share,
+            offset=offset,
+            ratings=ratings,
+            **shared,
         )
         covered = len(final._covered)
-        return final, TasteFit(family, setting, tuple(weights), auc, len(users), covered)
+        fit = TasteFit(
+            family, setting, tuple(weights), auc, len(users), covered, offset, popularity_auc, share
+        )
+        return final, fit
 
     def add_items(self, vectors: np.ndarray) -> None:
         """Items the log never had (arrivals): text only, no popularity, no collaborative
@@ -270,6 +372,7 @@ class TasteCore:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.item_vectors.shape[1])
         self.item_vectors = np.vstack([self.item_vectors, vectors])
         self.popularity = np.concatenate([self.popularity, np.zeros(len(vectors))])
+        self.quality = np.concatenate([self.quality, np.zeros(len(vectors))])
 
     # -- scoring ---------------------------------------------------------------------------
 
@@ -294,7 +397,11 @@ class TasteCore:
         popularity = self.popularity[items]
         neighbourhood = np.log1p(self.neighbours.sums(self.history, users, items))
         content = self._content(users, items)
-        return taste, content, popularity, cold.astype(np.float64), neighbourhood
+        quality = self.quality[items]
+        usual = np.full(len(users), np.nan)
+        usual[known] = self.user_popularity[users[known]]
+        gap = np.nan_to_num(np.abs(popularity - usual[:, None]))
+        return taste, content, popularity, cold.astype(np.float64), neighbourhood, quality, gap
 
     def _content(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Standardised cos(user's history embedding, item), the fallback without history."""
@@ -320,12 +427,12 @@ class TasteCore:
         depth[known] = self.depth[users[known]]
         base = np.stack(signals, axis=-1)
         mixed = base[..., :3] * depth[:, None, None]
-        return np.concatenate([base, mixed], axis=-1)
+        user_depth = np.broadcast_to(depth[:, None, None], (*base.shape[:2], 1))
+        return np.concatenate([base, mixed, base[..., 2:3] ** 2, user_depth], axis=-1)
 
     def logit(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Preference logit of each (user, item) pair, n × k; σ of it at even prior odds."""
-        features = self.features(users, self.signals(users, items))
-        return self.weights[0] + features @ self.weights[1:]
+        return self.score(self.features(users, self.signals(users, items)))
 
     def logit_left_out(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """The logit of n (user, item) pairs as if the item were not in the user's history.
@@ -348,8 +455,11 @@ class TasteCore:
             cos = np.einsum("nd,nd->n", taste, self.item_vectors[items[rows]])
             safe = np.where(scale > 1e-9, scale, 1.0)
             signals[1][rows] = np.where(scale > 1e-9, (cos - mean) / safe, 0.0)
-        features = self.features(users, tuple(s[:, None] for s in signals))[:, 0]
-        return self.weights[0] + features @ self.weights[1:]
+        return self.score(self.features(users, tuple(s[:, None] for s in signals)))[:, 0]
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """The logit of n × k pairs' features (n × k × FEATURES), threshold at 0."""
+        return _combined(self.weights, self.trees, self.tree_share, features) - self.offset
 
 
 def _negatives(
@@ -374,12 +484,13 @@ def _matched(
     held: np.ndarray,
     counts: np.ndarray,
     rng: np.random.Generator,
+    k: int = 1,
 ) -> np.ndarray:
-    """One unseen item per held-out one, among the ten nearest to it in popularity."""
+    """``k`` unseen items per held-out one, among the ten nearest to it in popularity."""
     by_count = np.argsort(counts, kind="stable")
     rank = np.empty(len(counts), dtype=np.int64)
     rank[by_count] = np.arange(len(counts))
-    out = np.empty(len(users), dtype=np.int64)
+    out = np.empty((len(users), k), dtype=np.int64)
     for row, user in enumerate(users):
         item = int(held[row])
         seen = set(train.indices[train.indptr[user] : train.indptr[user + 1]]) | {item}
@@ -390,8 +501,84 @@ def _matched(
                     near.append(int(by_count[at]))
             if len(near) >= 10:
                 break
-        out[row] = near[int(rng.integers(len(near)))] if near else item
+        out[row] = rng.choice(near, size=k, replace=len(near) < k) if near else item
     return out
+
+
+def _quality(ratings: sparse.csr_matrix | None, n_items: int) -> np.ndarray:
+    """Each item's mean rating, shrunk towards everyone's by ``QUALITY_PRIOR`` ratings, in
+    standard deviations of all ratings (so any scale reads alike); 0 without ratings."""
+    if ratings is None or ratings.nnz == 0:
+        return np.zeros(n_items)
+    values = ratings.data
+    mean, spread = float(values.mean()), float(values.std()) or 1.0
+    csc = ratings.tocsc()
+    sums = np.asarray(csc.sum(axis=0)).ravel()
+    counts = np.diff(csc.indptr)
+    return ((sums + QUALITY_PRIOR * mean) / (counts + QUALITY_PRIOR) - mean) / spread
+
+
+def _boosted(x: np.ndarray, y: np.ndarray, seed: int) -> HistGradientBoostingClassifier:
+    """Boosted trees on the logit's features, monotone where ``MONOTONE`` says."""
+    trees = HistGradientBoostingClassifier(
+        max_iter=300,
+        learning_rate=0.1,
+        max_leaf_nodes=15,
+        min_samples_leaf=40,
+        l2_regularization=1.0,
+        monotonic_cst=[MONOTONE.get(name, 0) for name in FEATURES],
+        random_state=seed,
+    )
+    return trees.fit(x, y)
+
+
+def _combined(
+    weights: np.ndarray,
+    trees: HistGradientBoostingClassifier | None,
+    share: float,
+    features: np.ndarray,
+) -> np.ndarray:
+    """The logistic model's log-odds mixed with the trees' (``share`` of them). The trees
+    find what a sum of signals cannot (an unseen item that everyone has seen is one the
+    user passed over); the logistic keeps a smooth ranking of the long tail."""
+    linear = weights[0] + features @ weights[1:]
+    if trees is None or share == 0:
+        return linear
+    flat = features.reshape(-1, features.shape[-1])
+    boosted = trees.decision_function(flat).reshape(linear.shape)
+    return (1.0 - share) * linear + share * boosted
+
+
+TREE_SHARES = (0.0, 0.25, 0.5, 0.75)
+"""The trees' shares of the logit that the fit tries."""
+
+
+def _best_mix(
+    linear: np.ndarray, boosted: np.ndarray, labels: np.ndarray, shape: tuple[int, int]
+) -> tuple[float, float, float]:
+    """The trees' share with the best out-of-fold AUC (the smaller on a tie), that AUC,
+    and the equal-error threshold of the mixed score."""
+    best = (-1.0, 0.0)
+    for share in TREE_SHARES:
+        mixed = ((1.0 - share) * linear + share * boosted).reshape(shape)
+        auc = _auc(mixed[:, :1], mixed[:, 1:])
+        if auc > best[0] + 1e-4:
+            best = (auc, share)
+    auc, share = best
+    mixed = (1.0 - share) * linear + share * boosted
+    return share, auc, _balanced_threshold(mixed[labels == 1], mixed[labels == 0])
+
+
+def _balanced_threshold(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """The score above which as large a share of positives lies as of negatives below it
+    (the equal-error point), so that asked about as many liked items as unseen ones,
+    the answer is yes about half the time."""
+    negatives = np.sort(negatives)
+    candidates = np.sort(np.concatenate([positives, negatives]))
+    hit = 1.0 - np.searchsorted(np.sort(positives), candidates, side="left") / len(positives)
+    reject = np.searchsorted(negatives, candidates, side="left") / len(negatives)
+    at = int(np.argmin(np.abs(hit - reject)))
+    return float(candidates[at])
 
 
 def _logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-3) -> np.ndarray:
@@ -422,7 +609,8 @@ def holdout_liked(
     item_index: dict[str, int],
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(user row, item row) of one liked interaction per user with two or more, at random.
+    """(user row, item row) of liked interactions, at random: from each user with two or
+    more interactions, a fifth of them (at least one, at most ``HELD_PER_USER``).
 
     Liked means rated at or above the user's own median rating (every interaction when the
     feedback is implicit), so generous and harsh raters both contribute.
@@ -431,11 +619,14 @@ def holdout_liked(
         u=interactions["user_id"].astype(str).map(user_index),
         i=interactions["item_id"].astype(str).map(item_index),
     ).dropna(subset=["u", "i"])
+    all_counts = inter.groupby("u").size()
     ratings = inter["rating"]
     if ratings.notna().any():
         median = ratings.groupby(inter["u"]).transform("median")
         inter = inter[ratings.isna() | (ratings >= median)]
     inter = inter.assign(key=rng.random(len(inter))).sort_values(["u", "key"], kind="stable")
-    sizes = inter.groupby("u")["i"].transform("size")
-    pick = inter[sizes >= 2].groupby("u").head(1)
+    counts = inter["u"].map(all_counts)
+    quota = np.clip(counts // 5, 1, HELD_PER_USER)
+    order = inter.groupby("u").cumcount()
+    pick = inter[(counts >= 2) & (order < quota)]
     return pick["u"].to_numpy(dtype=np.int64), pick["i"].to_numpy(dtype=np.int64)

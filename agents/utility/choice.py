@@ -157,6 +157,17 @@ class UtilityModel(Features):
         embedder = embedder or HashingEmbedder()
         arrays = feature_arrays(dataset, embedder)
         model = cls(params or UtilityParams(), embedder, *arrays[:-1])
+        inter = dataset.interactions
+        users = inter["user_id"].astype(str).map(model.user_index)
+        items = inter["item_id"].astype(str).map(model.item_index)
+        known = (users.notna() & items.notna()).to_numpy()
+        rated = known & inter["rating"].notna().to_numpy()
+        rating_matrix = None
+        if rated.any():
+            rows = users.to_numpy()[rated].astype(np.int64)
+            cols = items.to_numpy()[rated].astype(np.int64)
+            values = inter["rating"].to_numpy(dtype=np.float64)[rated]
+            rating_matrix = sparse.csr_matrix((values, (rows, cols)), shape=arrays.history.shape)
         holdout = holdout_liked(
             dataset.interactions, model.user_index, model.item_index, np.random.default_rng(0)
         )
@@ -170,11 +181,8 @@ class UtilityModel(Features):
             fallback=model.affinity,
             item_moments=(model.item_mean, model.item_cov),
             family=model.params.taste_family,
+            ratings=rating_matrix,
         )
-        inter = dataset.interactions
-        users = inter["user_id"].astype(str).map(model.user_index)
-        items = inter["item_id"].astype(str).map(model.item_index)
-        known = (users.notna() & items.notna()).to_numpy()
         model.neighbours = RatedNeighbours.from_ratings(
             arrays.history,
             users.to_numpy()[known].astype(np.int64),

@@ -73,7 +73,9 @@ def test_every_family_learns_a_taste_core_that_ranks_held_out_choices(planted, f
     fit = model.taste_fit
     assert fit.family == family and model.taste.collaborative.family == family
     assert fit.setting in collaborative.candidate_settings(family, _mean_count(planted))
-    assert fit.holdout_auc > 0.7, fit
+    # Out of fold, against uniform and popularity-matched unseen items alike: taste must
+    # add to what popularity alone tells apart on the same pairs.
+    assert fit.holdout_auc > fit.popularity_auc + 0.02, fit
 
 
 def _mean_count(dataset) -> float:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from agents.preferences import FEATURES, TasteCore, holdout_liked
+from agents.preferences import FEATURES, HELD_PER_USER, TasteCore, holdout_liked
 from agents.utility import UtilityModel, UtilityParams
 from agents.utility.features import _rating_habits
 from scenarios.datasets import generate_synthetic
@@ -66,19 +66,43 @@ def test_new_items_are_cold_and_new_users_use_the_fallback():
 
     core = TasteCore(x, _unit_rows(rng, 9), np.full(9, 0.5), setting=1.0, fallback=fallback)
     core.add_items(_unit_rows(rng, 1))
-    ease, content, popularity, cold, near = core.signals(
+    ease, content, popularity, cold, near, quality, gap = core.signals(
         np.array([0, 12]), np.array([[9, 1], [9, 1]])
     )
     assert cold[:, 0].tolist() == [1.0, 1.0] and cold[:, 1].tolist() == [0.0, 0.0]
     assert ease[:, 0].tolist() == [0.0, 0.0] and popularity[:, 0].tolist() == [0.0, 0.0]
     assert content[1].tolist() == [7.0, 7.0] and seen[0].tolist() == [12]
     assert near[:, 0].tolist() == [0.0, 0.0] and near[1].tolist() == [0.0, 0.0]  # no history
+    assert (quality == 0).all(), "no ratings, no quality"
+    # User 0's usual popularity is 0.5, the new item's 0; user 12 has no history.
+    assert gap[0].tolist() == [0.5, 0.0] and gap[1].tolist() == [0.0, 0.0]
     weights = np.asarray(core.weights)
     logit = core.logit(np.array([12]), np.array([[1]]))
     depth = -core._depth_centre  # a user without history
-    signals = np.array([0.0, 7.0, 0.5, 0.0, 0.0])
-    expected = weights[0] + weights[1:] @ np.concatenate([signals, signals[:3] * depth])
-    assert logit[0, 0] == pytest.approx(expected)
+    signals = np.array([0.0, 7.0, 0.5, 0.0, 0.0, 0.0, 0.0])
+    features = np.concatenate([signals, signals[:3] * depth, [0.25, depth]])
+    assert logit[0, 0] == pytest.approx(weights[0] + weights[1:] @ features)
+
+
+def test_quality_and_popularity_gap_match_their_definitions():
+    rng = np.random.default_rng(5)
+    x = _matrix(rng)
+    popularity = np.linspace(0.1, 0.9, 9)
+    rows, cols = x.nonzero()
+    values = rng.integers(1, 6, size=len(rows)).astype(float)
+    ratings = sparse.csr_matrix((values, (rows, cols)), shape=x.shape)
+    core = TasteCore(x, _unit_rows(rng, 9), popularity, setting=1.0, ratings=ratings)
+    users = np.arange(12)
+    items = np.tile(np.arange(9), (12, 1))
+    *_, quality, gap = core.signals(users, items)
+    mean, sd = values.mean(), values.std()
+    for item in range(9):
+        rated = values[cols == item]
+        shrunk = (rated.sum() + 5 * mean) / (len(rated) + 5)
+        assert quality[0, item] == pytest.approx((shrunk - mean) / sd)
+    dense = x.toarray()
+    usual = dense @ popularity / dense.sum(axis=1)
+    np.testing.assert_allclose(gap, np.abs(popularity[None, :] - usual[:, None]))
 
 
 @pytest.fixture(scope="module")
@@ -91,13 +115,13 @@ def test_fit_learns_weights_that_rank_held_out_choices_first(planted):
     model = UtilityModel.from_dataset(planted)
     fit = model.taste_fit
     assert len(fit.weights) == 1 + len(FEATURES)
-    assert fit.holdout_users >= 100
-    assert fit.holdout_auc > 0.7, fit
+    assert fit.holdout_users >= 150, "20 interactions each: up to three held out per user"
+    assert fit.holdout_auc > fit.popularity_auc + 0.02, fit
     again = UtilityModel.from_dataset(planted).taste_fit
     assert again == fit, "the fit is seeded: the same data give the same weights"
 
 
-def test_holdout_takes_one_liked_item_per_user_with_two_or_more():
+def test_holdout_takes_a_fifth_of_each_users_history_from_their_liked_items():
     inter = pd.DataFrame(
         {
             "user_id": ["a", "a", "a", "b", "c", "c"],
@@ -109,9 +133,25 @@ def test_holdout_takes_one_liked_item_per_user_with_two_or_more():
     users, items = holdout_liked(
         inter, {"a": 0, "b": 1, "c": 2}, {"x": 0, "y": 1, "z": 2}, np.random.default_rng(0)
     )
-    assert sorted(users.tolist()) == [0, 2]  # b has one rating only
+    assert sorted(users.tolist()) == [0, 2]  # b has one rating only; a and c one each
     picked = dict(zip(users.tolist(), items.tolist(), strict=True))
     assert picked[0] in (0, 2), "a's liked items are x and z (at or above a's median, 4)"
+
+
+def test_holdout_takes_at_most_the_cap_from_long_histories():
+    n = 40  # a fifth is 8, more than the cap
+    inter = pd.DataFrame(
+        {
+            "user_id": ["a"] * n + ["b"] * 10,
+            "item_id": [f"i{k}" for k in range(n)] + [f"i{k}" for k in range(10)],
+            "timestamp": np.arange(n + 10),
+            "rating": np.r_[np.full(n, 4.0), np.full(10, 3.0)],
+        }
+    )
+    index = {f"i{k}": k for k in range(n)}
+    users, items = holdout_liked(inter, {"a": 0, "b": 1}, index, np.random.default_rng(1))
+    assert (users == 0).sum() == HELD_PER_USER and (users == 1).sum() == 2
+    assert len(set(zip(users.tolist(), items.tolist(), strict=True))) == len(users)
 
 
 def test_rating_habits_match_their_definition():

@@ -344,8 +344,7 @@ class TasteCore:
             linear[part] = _combined(weights, None, 0.0, x[part])
             boosted[part] = _boosted(x[~part], y[~part], seed).decision_function(x[part])
         share, auc, offset = _best_mix(linear, boosted, labels.shape)
-        popular = signals[SIGNALS.index("popularity")]
-        popularity_auc = _auc(popular[:, :1], popular[:, 1:])
+        popularity_auc = _kinds_auc(signals[SIGNALS.index("popularity")])
         weights = _logistic(x, y)
         trees = _boosted(x, y, seed) if share > 0 else None
         setting = core.collaborative.setting
@@ -563,20 +562,27 @@ def _best_mix(
     Scores are users × (held-out item, ``NEGATIVES`` uniform, ``MATCHED`` matched); the
     AUC and the threshold weigh the two kinds of unseen item alike, whatever their counts.
     """
-    kinds = (slice(1, 1 + NEGATIVES), slice(1 + NEGATIVES, None))
 
     def mixed(share: float) -> np.ndarray:
         return ((1.0 - share) * linear + share * boosted).reshape(shape)
 
     best = (-1.0, 0.0)
     for share in TREE_SHARES:
-        scores = mixed(share)
-        auc = float(np.mean([_auc(scores[:, :1], scores[:, kind]) for kind in kinds]))
+        auc = _kinds_auc(mixed(share))
         if auc > best[0] + 1e-4:
             best = (auc, share)
     auc, share = best
     scores = mixed(share)
-    return share, auc, _balanced_threshold(scores[:, 0], *(scores[:, k] for k in kinds))
+    return share, auc, _balanced_threshold(scores[:, 0], *(scores[:, k] for k in KINDS))
+
+
+KINDS = (slice(1, 1 + NEGATIVES), slice(1 + NEGATIVES, None))
+"""The uniform and the popularity-matched columns of a fit's score matrix."""
+
+
+def _kinds_auc(scores: np.ndarray) -> float:
+    """Mean AUC of the held-out column (0) against the uniform and the matched negatives."""
+    return float(np.mean([_auc(scores[:, :1], scores[:, kind]) for kind in KINDS]))
 
 
 def _balanced_threshold(positives: np.ndarray, *negatives: np.ndarray) -> float:

@@ -138,6 +138,9 @@ class UtilityModel(Features):
         self.taste = taste
         self.taste_fit: TasteFit | None = None
         self.neighbours: RatedNeighbours | None = None
+        self.rated: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        """(user rows, item rows, ratings) of the log's ratings, for ``level_habits``."""
+        self._habits: tuple[UtilityParams, np.ndarray] | None = None
 
     @classmethod
     def from_dataset(
@@ -168,6 +171,7 @@ class UtilityModel(Features):
             cols = items.to_numpy()[rated].astype(np.int64)
             values = inter["rating"].to_numpy(dtype=np.float64)[rated]
             rating_matrix = sparse.csr_matrix((values, (rows, cols)), shape=arrays.history.shape)
+            model.rated = (rows, cols, values)
         holdout = holdout_liked(
             dataset.interactions, model.user_index, model.item_index, np.random.default_rng(0)
         )
@@ -286,11 +290,60 @@ class UtilityModel(Features):
     def rating_distribution(
         self, users: np.ndarray, preference: np.ndarray, items: np.ndarray, conformity: np.ndarray
     ) -> np.ndarray:
-        """Probabilities of each rating level for n (user, item) pairs: n × levels."""
+        """Probabilities of each rating level for n (user, item) pairs: n × levels.
+
+        The ordered logit's answer, times the user's level habits (``level_habits``)."""
+        users = np.asarray(users)
+        probs = self._ordered_logit(users, preference, items, conformity) * self.level_habits(users)
+        return probs / probs.sum(axis=1, keepdims=True)
+
+    def _ordered_logit(
+        self, users: np.ndarray, preference: np.ndarray, items: np.ndarray, conformity: np.ndarray
+    ) -> np.ndarray:
         latent = self.rating_latent(users, preference, items, conformity)
         cdf = _sigmoid(self.rating_cutpoints(users) - latent[:, None])
         ones = np.ones((len(latent), 1))
         return np.diff(np.concatenate([np.zeros_like(ones), cdf, ones], axis=1), axis=1)
+
+    def level_habits(self, users: np.ndarray) -> np.ndarray:
+        """How much more often each user gives each rating level than the ordered logit
+        expects of them: n × levels, 1 for users without ratings.
+
+        Users differ in how they use a scale beyond being generous or harsh: some never
+        give half stars, some give only 1 or 5. For each user, the ratings they gave are
+        counted per level and set against the ordered logit's expected count on the same
+        items; the ratio, shrunk towards 1 by ``HABIT_PRIOR`` ratings, multiplies their
+        rating distribution. Because it is measured against the model's own expectation, it
+        leaves the user's mean to the ordered logit and corrects only the shape.
+        """
+        users = np.asarray(users, dtype=np.int64)
+        if self._habits is None or self._habits[0] is not self.params:
+            self._habits = (self.params, self._fit_level_habits())
+        habits = self._habits[1]
+        out = np.ones((len(users), len(self.params.rating_levels)))
+        known = users < len(habits)
+        out[known] = habits[users[known]]
+        return out
+
+    def _fit_level_habits(self) -> np.ndarray:
+        levels = np.asarray(self.params.rating_levels)
+        habits = np.ones((len(self.user_bias), len(levels)))
+        if self.rated is None:
+            return habits
+        users, items, ratings = self.rated
+        expected = np.zeros_like(habits)
+        for begin in range(0, len(users), 50_000):
+            u, i = users[begin : begin + 50_000], items[begin : begin + 50_000]
+            probs = self._ordered_logit(u, self.preference_left_out(u, i), i, np.ones(len(u)))
+            np.add.at(expected, u, probs)
+        level = np.abs(ratings[:, None] - levels[None, :]).argmin(axis=1)
+        given = np.zeros_like(habits)
+        np.add.at(given, (users, level), 1.0)
+        count = given.sum(axis=1, keepdims=True)
+        share = np.maximum(expected / np.maximum(count, 1.0), 1e-3)
+        rated = count[:, 0] > 0
+        habits[rated] = ((given + HABIT_PRIOR * share) / (expected + HABIT_PRIOR * share))[rated]
+        return habits
 
     def decide_pages(
         self,
@@ -357,6 +410,10 @@ class UtilityModel(Features):
             go_on_draw[missing] = np.clip(residual, 0.0, np.nextafter(1.0, 0.0))
         go_on = go_on_draw < continue_probability(self.params, pages, rating)
         return PageDecisions(choice, chosen_utility, probability, rating, go_on, probs[:, 0])
+
+
+HABIT_PRIOR = 10.0
+"""Ratings' worth of the ordered logit's own shares that shrink a user's level habits."""
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -214,3 +214,53 @@ def test_the_utility_policy_tells_liked_films_apart_as_well_as_item_knn(shared_d
             assert ours > floor and ours > knn - 0.02, (negatives, m, ours, knn)
     ndcg = report.ranking.set_index(["subject", "negatives"])["ndcg@10"]
     assert ndcg["utility", "popularity"] > ndcg["item-knn", "popularity"]
+
+
+def test_level_habits_are_given_over_expected_counts_shrunk_towards_one(planted):
+    model = UtilityModel.from_dataset(planted, UtilityParams())
+    users, items, ratings = model.rated
+    user = int(users[0])
+    mine = users == user
+    probs = model._ordered_logit(
+        users[mine],
+        model.preference_left_out(users[mine], items[mine]),
+        items[mine],
+        np.ones(int(mine.sum())),
+    )
+    expected = probs.sum(axis=0)
+    given = np.bincount(np.rint(ratings[mine]).astype(int) - 1, minlength=5)
+    share = np.maximum(expected / mine.sum(), 1e-3)
+    want = (given + 10 * share) / (expected + 10 * share)
+    np.testing.assert_allclose(model.level_habits(np.array([user]))[0], want, rtol=1e-6)
+    unknown = model.level_habits(np.array([len(model.user_bias) + 3]))
+    assert (unknown == 1).all(), "a user without ratings keeps the ordered logit's shape"
+
+
+def test_a_user_who_gives_only_the_ends_of_the_scale_rates_at_the_ends():
+    """Two users with the same mean rating: one rates 1 or 5, the other 3."""
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{k}" for k in range(40)],
+            "title": [f"Film {k}" for k in range(40)],
+            "genres": [("Drama",)] * 40,
+            "description": [""] * 40,
+        }
+    )
+    ends = np.tile([1.0, 5.0], 10)
+    inter = pd.DataFrame(
+        {
+            "user_id": ["ends"] * 20 + ["middle"] * 20,
+            "item_id": [f"i{k}" for k in range(20)] + [f"i{k}" for k in range(20, 40)],
+            "timestamp": np.arange(40),
+            "rating": np.r_[ends, np.full(20, 3.0)],
+        }
+    )
+    from simulator.dataset import Dataset
+
+    data = Dataset("ends", pd.DataFrame({"user_id": ["ends", "middle"]}), items, inter)
+    model = UtilityModel.from_dataset(data, UtilityParams())
+    rows = np.array([model.user_index["ends"], model.user_index["middle"]])
+    probs = model.rating_distribution(rows, np.zeros(2), np.array([0, 0]), np.ones(2))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    assert probs[0, [0, 4]].sum() > 2 * probs[1, [0, 4]].sum()
+    assert probs[1, 2] > 2 * probs[0, 2]

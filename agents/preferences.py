@@ -14,18 +14,25 @@ from these signals:
 * **popularity**: the item's log interaction count, scaled to [0, 1];
 * **neighbourhood**: the item-kNN score, log(1 + Σ similarity) over the item's 50 nearest
   items (shrunk cosine, ``agents.neighbours``) that the user has. EASE and kNN err
-  differently (on MovieLens their rank average beats both), so the fit weighs both.
+  differently (on MovieLens their rank average beats both), so the fit weighs both;
+* **quality**: the item's mean rating shrunk by ``QUALITY_PRIOR`` ratings, in standard
+  deviations of all ratings (0 for implicit feedback): liked items are good ones;
+* **popularity gap**: how far the item's popularity is from the mean popularity of the
+  user's history: niche users pass over blockbusters and mainstream users over the tail.
 
-Nothing here is tuned to one dataset by hand. The fit holds out one liked item per user
-(at random) and chooses the family's setting (EASE's λ among a few multiples of the mean
-item count, say) by how well the collaborative score ranks those held-out items above
-unseen items of the same popularity: it is chosen for taste, with popularity left to its
-own weight. It then learns the weights of the signals
-by logistic regression: each held-out item against ``NEGATIVES`` unseen items drawn
-uniformly from the catalogue and one of the same popularity, so popularity counts
-as much as it predicts and no more. The logit is shifted to even prior odds, so
-``σ(logit)`` reads as "would choose this item rather than an unseen one". Then the
-collaborative model is refitted on the whole log.
+Nothing here is tuned to one dataset by hand. The fit holds out liked items (up to
+``HELD_PER_USER`` per user, at random) and chooses the family's setting (EASE's λ among a
+few multiples of the mean item count, say) by how well the collaborative score ranks
+those held-out items above unseen items of the same popularity: it is chosen for taste,
+with popularity left to its own weight. It then learns the logit on each held-out item
+against ``NEGATIVES`` unseen items drawn uniformly from the catalogue and ``MATCHED`` of
+the same popularity, so popularity counts as much as it predicts and no more, from two
+models of the same features: a logistic regression and boosted trees with monotone
+constraints, which find what a sum cannot (an unseen film everyone has seen is one the
+user passed over). Their mix is chosen by out-of-fold AUC over folds of users, so a small
+dataset keeps the logistic alone. The logit is shifted by the out-of-fold equal-error
+point: asked about as many liked items as unseen ones, a user says yes about half the
+time, and ``σ(logit) ≥ 0.5`` is that yes. Then every model is refitted on the whole log.
 
 The catalogue the collaborative model covers is capped (``max_items``, the most interacted
 items): EASE inverts an n × n matrix, which costs n³. Items outside it, and items added
@@ -431,7 +438,7 @@ class TasteCore:
         return np.concatenate([base, mixed, base[..., 2:3] ** 2, user_depth], axis=-1)
 
     def logit(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Preference logit of each (user, item) pair, n × k; σ of it at even prior odds."""
+        """Preference logit of each (user, item) pair, n × k; 0 divides yes from no."""
         return self.score(self.features(users, self.signals(users, items)))
 
     def logit_left_out(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ like the data's. ``calibrate`` fits, in order:
    user's spread and left out of its item's mean and its user's bias;
 2. how much the outside option gains with the size of a page (``page_size_cost``), so
    that the share of pages with a watch matches ``target_ctr`` while a user shown one
-   item alone still answers at the taste core's even odds: the data logs what users
+   item alone still answers at the taste core's threshold: the data logs what users
    rated, not what they were shown, so the target is a parameter (0.2 by default: one
    page in five ends in a watch);
 3. the four rating cutpoints: with the weights, by the same maximum likelihood, so that

@@ -42,7 +42,8 @@ class UtilityParams(BaseModel):
         novelty: Weight of item novelty (1 − popularity), times (diversity multiplier − 1).
         position_bias: Utility lost per doubling of the slot (0 in slot 1).
         no_click: Utility of the outside option on a page of one item: at 0, a user shown
-            one item alone says yes when they prefer it to an unseen one at even odds.
+            one item alone says yes where the taste core's logit crosses 0 (the logit's
+            equal-error point).
         page_size_cost: How much the outside option gains per log of the items on a page:
             more choices make any one of them less compelling (``calibrate`` fits it to a
             page-level click-through; 1 makes a page as attractive as its average item).

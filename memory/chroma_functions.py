@@ -65,12 +65,34 @@ class MiniLMFunction(_RecworldFunction):
         return MiniLMFunction()
 
 
+@register_embedding_function
+class StaticMiniLMFunction(_RecworldFunction):
+    def __init__(self) -> None:
+        self.embedder = make_embedder("minilm-static")
+
+    @staticmethod
+    def name() -> str:
+        return "recworld-minilm-static"
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> StaticMiniLMFunction:
+        return StaticMiniLMFunction()
+
+
+NAMED = {"minilm": MiniLMFunction, "minilm-static": StaticMiniLMFunction}
+"""The model embedders' Chroma functions by embedder name (hashing takes its dimension)."""
+
+
 def chroma_function(embedder: Embedder) -> _RecworldFunction:
     """The registered Chroma function that embeds exactly as ``embedder`` does."""
     if isinstance(embedder, HashingEmbedder):
         return HashingFunction(embedder.dim)
-    if embedder.name == "minilm":
-        return MiniLMFunction()
+    if embedder.name in NAMED:
+        return NAMED[embedder.name]()
     raise ValueError(
-        f"embedder {embedder.name!r} has no registered Chroma function; use hashing or minilm"
+        f"embedder {embedder.name!r} has no registered Chroma function; "
+        "use hashing, minilm or minilm-static"
     )

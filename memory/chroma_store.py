@@ -68,15 +68,14 @@ class ChromaOps:
     def __init__(self, spec: dict[str, Any]) -> None:
         import chromadb
 
-        from memory.chroma_functions import HashingFunction, MiniLMFunction
+        from memory.chroma_functions import NAMED, HashingFunction
 
         if spec.get("host"):
             self.client = chromadb.HttpClient(host=spec["host"], port=spec.get("port", 8000))
         else:
             self.client = chromadb.PersistentClient(path=spec["path"])
-        function = (
-            MiniLMFunction() if spec["embedder"] == "minilm" else HashingFunction(spec["dim"])
-        )
+        named = NAMED.get(spec["embedder"])
+        function = named() if named is not None else HashingFunction(spec["dim"])
         name = spec.get("collection", COLLECTION)
         if spec.get("fresh"):
             with contextlib.suppress(Exception):  # absent: nothing to clear

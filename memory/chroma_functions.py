@@ -50,8 +50,10 @@ class HashingFunction(_RecworldFunction):
 
 @register_embedding_function
 class MiniLMFunction(_RecworldFunction):
+    EMBEDDER = "minilm"
+
     def __init__(self) -> None:
-        self.embedder = make_embedder("minilm")
+        self.embedder = make_embedder(self.EMBEDDER)
 
     @staticmethod
     def name() -> str:
@@ -60,26 +62,18 @@ class MiniLMFunction(_RecworldFunction):
     def get_config(self) -> dict[str, Any]:
         return {}
 
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> MiniLMFunction:
-        return MiniLMFunction()
+    @classmethod
+    def build_from_config(cls, config: dict[str, Any]) -> MiniLMFunction:
+        return cls()
 
 
 @register_embedding_function
-class StaticMiniLMFunction(_RecworldFunction):
-    def __init__(self) -> None:
-        self.embedder = make_embedder("minilm-static")
+class StaticMiniLMFunction(MiniLMFunction):
+    EMBEDDER = "minilm-static"
 
     @staticmethod
     def name() -> str:
         return "recworld-minilm-static"
-
-    def get_config(self) -> dict[str, Any]:
-        return {}
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> StaticMiniLMFunction:
-        return StaticMiniLMFunction()
 
 
 NAMED = {"minilm": MiniLMFunction, "minilm-static": StaticMiniLMFunction}

@@ -67,3 +67,16 @@ def test_the_static_minilm_is_closer_to_minilm_than_to_chance(tmp_path):
     assert v[0] @ v[1] > v[0] @ v[2]
     again = StaticEmbedder(tmp_path / "static").embed(texts)  # loads the cached model
     np.testing.assert_allclose(again, v, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", EMBEDDERS)
+def test_each_embedder_has_a_chroma_function_that_rebuilds_it_by_name(name):
+    """A collection stores its function's name and config; reopening must give the same
+    embedder back, never Chroma's default (which downloads a model)."""
+    from chromadb.utils.embedding_functions import known_embedding_functions
+
+    from memory.chroma_functions import chroma_function
+
+    function = chroma_function(make_embedder(name))
+    rebuilt = known_embedding_functions[function.name()].build_from_config(function.get_config())
+    assert rebuilt.embedder.name == name

@@ -342,18 +342,8 @@ class TasteCore:
         features = core.features(users, signals)  # users × (1 + negatives) × FEATURES
         labels = np.zeros(features.shape[:2])
         labels[:, 0] = 1.0
-        x, y = features.reshape(-1, len(FEATURES)), labels.ravel()
-        folds = np.repeat(users % FOLDS, features.shape[1])
-        linear, boosted = np.empty(len(y)), np.empty(len(y))
-        for fold in range(FOLDS):
-            part = folds == fold
-            weights = _logistic(x[~part], y[~part])
-            linear[part] = _combined(weights, None, 0.0, x[part])
-            boosted[part] = _boosted(x[~part], y[~part], seed).decision_function(x[part])
-        share, auc, offset = _best_mix(linear, boosted, labels.shape)
+        weights, trees, share, auc, offset = _fit_logit(features, labels, users, seed)
         popularity_auc = _kinds_auc(signals[SIGNALS.index("popularity")])
-        weights = _logistic(x, y)
-        trees = _boosted(x, y, seed) if share > 0 else None
         setting = core.collaborative.setting
         final = cls(
             history,
@@ -523,6 +513,28 @@ def _quality(ratings: sparse.csr_matrix | None, n_items: int) -> np.ndarray:
     sums = np.asarray(csc.sum(axis=0)).ravel()
     counts = np.diff(csc.indptr)
     return ((sums + QUALITY_PRIOR * mean) / (counts + QUALITY_PRIOR) - mean) / spread
+
+
+def _fit_logit(
+    features: np.ndarray, labels: np.ndarray, users: np.ndarray, seed: int
+) -> tuple[np.ndarray, HistGradientBoostingClassifier | None, float, float, float]:
+    """The logistic weights, the trees (None when their share is 0), the trees' share,
+    its out-of-fold AUC and the threshold, from users × (1 + negatives) × FEATURES.
+
+    Each fold of users is scored by models fitted on the others; the share and the
+    threshold are chosen on those scores, then both models are refitted on everything.
+    """
+    x, y = features.reshape(-1, len(FEATURES)), labels.ravel()
+    folds = np.repeat(users % FOLDS, features.shape[1])
+    linear, boosted = np.empty(len(y)), np.empty(len(y))
+    for fold in range(FOLDS):
+        part = folds == fold
+        weights = _logistic(x[~part], y[~part])
+        linear[part] = _combined(weights, None, 0.0, x[part])
+        boosted[part] = _boosted(x[~part], y[~part], seed).decision_function(x[part])
+    share, auc, offset = _best_mix(linear, boosted, labels.shape)
+    trees = _boosted(x, y, seed) if share > 0 else None
+    return _logistic(x, y), trees, share, auc, offset
 
 
 def _boosted(x: np.ndarray, y: np.ndarray, seed: int) -> HistGradientBoostingClassifier:

@@ -20,16 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from simulator.runlog import RunLog
+
 RUN = ["run", "quickstart", "--llm", "scripted", "--steps", "10", "--users", "60"]
-FOLDERS = ("interactions.parquet", "events.parquet", "users.parquet")
-
-
-def logs(run: Path) -> dict[str, bytes]:
-    files = {"metrics.parquet": (run / "metrics.parquet").read_bytes()}
-    for name in FOLDERS:
-        for path in sorted((run / name).iterdir()):
-            files[f"{name}/{path.name}"] = path.read_bytes()
-    return files
+logs = RunLog.log_files
 
 
 def recworld(*args: str) -> subprocess.CompletedProcess:

@@ -21,6 +21,14 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 as float32 (in place when they are float32 already); zero
+    rows stay zero."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=vectors, where=norms > 0)
+
+
 class HashingEmbedder:
     """Signed feature hashing of words: no model, microseconds a text.
 
@@ -49,10 +57,7 @@ class HashingEmbedder:
         flat = np.asarray(rows, dtype=np.int64) * self.dim + np.where(negative, -code - 1, code)
         signs = np.where(negative, -1.0, 1.0)
         out = np.bincount(flat, weights=signs, minlength=len(texts) * self.dim)
-        out = out.reshape(len(texts), self.dim).astype(np.float32)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        np.divide(out, norms, out=out, where=norms > 0)
-        return out
+        return _unit(out.reshape(len(texts), self.dim))
 
     def _slot(self, token: str) -> int:
         """The token's column, encoded as ``-col - 1`` when its sign is negative."""
@@ -195,12 +200,6 @@ class StaticEmbedder:
                 ) from exc
             self._model = StaticModel.from_pretrained(str(static_minilm_path(self.path)))
         return self._model
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
 def static_minilm_path(cache: Path = STATIC_CACHE) -> Path:

@@ -164,7 +164,7 @@ def calibrate(
     fit_info: dict[str, float] = {}
 
     if scale is not None and fit_rating_weights:
-        weights, fit_info = _fit_rating_weights(model, dataset, traits, scale)
+        weights, fit_info = _fit_rating_weights(model, traits, scale)
         params = UtilityParams.model_validate({**params.model_dump(), **weights})
         model = model.with_params(params)
 
@@ -232,7 +232,7 @@ def _shares(ratings: np.ndarray, levels: np.ndarray) -> np.ndarray:
 
 
 def _fit_rating_weights(
-    model: UtilityModel, dataset: Dataset, traits: pd.DataFrame, scale: RatingScale
+    model: UtilityModel, traits: pd.DataFrame, scale: RatingScale
 ) -> tuple[dict[str, object], dict[str, float]]:
     """Ordered-logit MLE, on the dataset's own rating levels, of the preference, quality,
     user-bias and neighbour-verdict weights and the cutpoints.
@@ -240,22 +240,13 @@ def _fit_rating_weights(
     Each rating is left out of its item's mean and its user's bias, so the weights measure
     how well the *rest* of the data predicts it, as in the simulation, where the items
     shown are ones the user has not rated. The preference logit is taken as if the item
-    were not yet in the user's history (``UtilityModel.preference_left_out``).
+    were not yet in the user's history (``UtilityModel.rated_preferences``); the ratings
+    are the model's own (``UtilityModel.rated``), the log's in order.
     """
-    inter = dataset.interactions
-    ratings = inter["rating"].to_numpy(dtype=float)
-    users = inter["user_id"].astype(str).map(model.user_index)
-    items = inter["item_id"].astype(str).map(model.item_index)
-    keep = np.isfinite(ratings) & users.notna().to_numpy() & items.notna().to_numpy()
-    r = ratings[keep]
-    u = users.to_numpy()[keep].astype(np.int64)
-    i = items.to_numpy()[keep].astype(np.int64)
+    empty = np.zeros(0, dtype=np.int64)
+    u, i, r = model.rated or (empty, empty, np.zeros(0))
     n_users, n_items = len(model.user_vectors), len(model.item_vectors)
-    preference = np.empty(len(r))
-    chunk = 50_000
-    for begin in range(0, len(r), chunk):
-        stop = begin + chunk
-        preference[begin:stop] = model.preference_left_out(u[begin:stop], i[begin:stop])
+    preference = model.rated_preferences()
 
     # Item quality and user bias without this rating, shrunk as the model shrinks them.
     mean = float(r.mean())
@@ -266,7 +257,7 @@ def _fit_rating_weights(
     user_n = np.bincount(u, minlength=n_users)
     bias = (user_centred[u] - (r - mean)) / (user_n[u] - 1 + USER_PRIOR)
 
-    row_ids = inter["user_id"].astype(str).to_numpy()[keep]
+    row_ids = np.asarray(list(model.user_index), dtype=object)[u]  # rows in index order
     levels = traits["conformity"].reindex(row_ids).fillna("medium").to_numpy()
     conformity = pd.Series(levels).map(_multipliers(model.params)).to_numpy(dtype=float)
     verdicts = model.verdicts(u, i)  # the item itself is never its own neighbour

@@ -111,6 +111,18 @@ class RunLog:
         for path in folder.glob(".*.tmp"):
             path.unlink()
 
+    @classmethod
+    def log_files(cls, run_dir: str | Path) -> dict[str, bytes]:
+        """The bytes of every log file a seeded run writes the same way each time, by path
+        within the folder: the metrics and each step file (``llm_stats.json`` holds
+        latencies, so it is left out). Two runs are the same run when these are equal."""
+        folder = Path(run_dir)
+        files = {"metrics.parquet": (folder / "metrics.parquet").read_bytes()}
+        for name in LOG_FOLDERS:
+            for path in sorted((folder / name).iterdir()):
+                files[f"{name}/{path.name}"] = path.read_bytes()
+        return files
+
     LOCK = ".recworld.lock"
     """The lock file a running run holds in its folder (hidden, so readers skip it)."""
 

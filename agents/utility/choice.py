@@ -139,7 +139,8 @@ class UtilityModel(Features):
         self.taste_fit: TasteFit | None = None
         self.neighbours: RatedNeighbours | None = None
         self.rated: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        """(user rows, item rows, ratings) of the log's ratings, for ``level_habits``."""
+        """(user rows, item rows, ratings) of the log's ratings, in log order."""
+        self._rated_preferences: np.ndarray | None = None
         self._habits: tuple[UtilityParams, np.ndarray] | None = None
 
     @classmethod
@@ -164,7 +165,7 @@ class UtilityModel(Features):
         users = inter["user_id"].astype(str).map(model.user_index)
         items = inter["item_id"].astype(str).map(model.item_index)
         known = (users.notna() & items.notna()).to_numpy()
-        rated = known & inter["rating"].notna().to_numpy()
+        rated = known & np.isfinite(inter["rating"].to_numpy(dtype=np.float64))
         rating_matrix = None
         if rated.any():
             rows = users.to_numpy()[rated].astype(np.int64)
@@ -305,6 +306,19 @@ class UtilityModel(Features):
         ones = np.ones((len(latent), 1))
         return np.diff(np.concatenate([np.zeros_like(ones), cdf, ones], axis=1), axis=1)
 
+    def rated_preferences(self) -> np.ndarray:
+        """The preference logit of each of ``rated``'s pairs as if the item were not yet in
+        the user's history (``preference_left_out``), computed once: the rating fit and the
+        level habits both need it, and it does not depend on the weights."""
+        if self._rated_preferences is None:
+            users, items, _ = self.rated or (np.zeros(0, np.int64),) * 3
+            out = np.empty(len(users))
+            for begin in range(0, len(users), 50_000):
+                part = slice(begin, begin + 50_000)
+                out[part] = self.preference_left_out(users[part], items[part])
+            self._rated_preferences = out
+        return self._rated_preferences
+
     def level_habits(self, users: np.ndarray) -> np.ndarray:
         """How much more often each user gives each rating level than the ordered logit
         expects of them: n × levels, 1 for users without ratings.
@@ -331,10 +345,12 @@ class UtilityModel(Features):
         if self.rated is None:
             return habits
         users, items, ratings = self.rated
+        preferences = self.rated_preferences()
         expected = np.zeros_like(habits)
         for begin in range(0, len(users), 50_000):
-            u, i = users[begin : begin + 50_000], items[begin : begin + 50_000]
-            probs = self._ordered_logit(u, self.preference_left_out(u, i), i, np.ones(len(u)))
+            part = slice(begin, begin + 50_000)
+            u, i = users[part], items[part]
+            probs = self._ordered_logit(u, preferences[part], i, np.ones(len(u)))
             np.add.at(expected, u, probs)
         level = np.abs(ratings[:, None] - levels[None, :]).argmin(axis=1)
         given = np.zeros_like(habits)

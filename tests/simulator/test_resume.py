@@ -17,7 +17,7 @@ from scenarios.loader import load_scenario
 from simulator.cli import app
 from simulator.compose import open_world, resume_world
 from simulator.errors import RecworldError
-from simulator.runlog import LOG_FOLDERS, RunLog
+from simulator.runlog import RunLog
 
 STEPS = 6
 
@@ -28,13 +28,7 @@ def config(steps: int = STEPS, users: int = 12):
     )
 
 
-def logs(run: Path) -> dict[str, bytes]:
-    """Every log file of a run, by relative path (llm_stats.json holds latencies: left out)."""
-    files = {"metrics.parquet": (run / "metrics.parquet").read_bytes()}
-    for name in LOG_FOLDERS:
-        for path in sorted((run / name).iterdir()):
-            files[f"{name}/{path.name}"] = path.read_bytes()
-    return files
+logs = RunLog.log_files
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,10 @@ answer distributions, so policies and the fidelity suite share them:
   rating distribution on rated examples and the data's moves each answer's mass up or down
   the scale so that, on those examples, the answers' mean distribution is the data's. It
   keeps order: an answer that rated higher than another before still does.
+* **Batch calibration** (Zhou et al., 2024, "Batch Calibration"): the same division, by
+  the mean answer over the batch itself instead of a content-free question. What is left
+  is how much more the model leans to an option for this question than for the others:
+  the evidence the hybrid policy pools with the taste core's prior.
 * **A yes rate from elsewhere**: a small model says yes to everything, even after the
   division, while its P(yes) still orders items usefully. ``yes_shift`` finds the logit
   shift that makes a given share of a batch's answers reach 0.5; the share comes from a
@@ -92,6 +96,24 @@ def mean_distribution(
 def calibrated(probs: Mapping[str, float], content_free: Mapping[str, float]) -> dict[str, float]:
     """Contextual calibration: ``probs / p_cf``, renormalised (Zhao et al., 2021)."""
     return _normalised({c: p / max(content_free.get(c, 0.0), FLOOR) for c, p in probs.items()})
+
+
+def batch_calibrated(
+    answers: Sequence[Mapping[str, float] | None],
+) -> list[dict[str, float] | None]:
+    """Each answer divided by the batch's mean answer, renormalised (batch calibration).
+
+    The mean of an option is taken over the answers that offer it, so pages of different
+    lengths share one batch; a missing answer stays missing.
+    """
+    totals: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for answer in answers:
+        for option, p in (answer or {}).items():
+            totals[option] = totals.get(option, 0.0) + p
+            counts[option] = counts.get(option, 0) + 1
+    mean = {option: totals[option] / counts[option] for option in totals}
+    return [None if a is None else calibrated(a, mean) for a in answers]
 
 
 def monotone_map(source: Sequence[float], target: Sequence[float]) -> list[list[float]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from agents.actions.base import Action, PageObservation, PageOutcome
@@ -59,10 +59,24 @@ class LLMPolicy:
         self.browse = browse
 
     def decide(
-        self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]
+        self,
+        agents: Sequence[UserAgent],
+        observations: Sequence[PageObservation],
+        *,
+        adjust: Callable[[list[LLMResponse]], list[LLMResponse]] | None = None,
     ) -> list[PageOutcome]:
+        """One decision per agent from one batch (plus one batch of follow-ups).
+
+        Args:
+            agents: The deciding agents.
+            observations: Their pages, in the same order.
+            adjust: Changes the batch's answers before they become decisions (the hybrid
+                policy pools them with the taste core's prior).
+        """
         action = self.browse
         responses = self._ask(agents, observations)
+        if adjust is not None:
+            responses = adjust(responses)
         outcomes = [
             action.apply(agent, obs, response)
             for agent, obs, response in zip(agents, observations, responses, strict=True)

@@ -148,6 +148,17 @@ class LLMSpec(_Strict):
         return v
 
 
+class HybridSpec(_Strict):
+    """How the ``hybrid`` policy shares pages between the taste core and the LLM."""
+
+    band: float = Field(
+        0.15, ge=0, le=0.5, description="pages with a click probability this near 0.5 go to the LLM"
+    )
+    llm_weight: float = Field(
+        1.0, ge=0, description="exponent of the LLM's answer pooled with the taste core's prior"
+    )
+
+
 class MemorySpec(_Strict):
     """Where memories live and how they are embedded, scored and staged.
 
@@ -213,6 +224,7 @@ class RunConfig(WorldSettings, _Identity):
     llm: LLMSpec = Field(default_factory=LLMSpec)
     memory: MemorySpec = Field(default_factory=MemorySpec)
     policy: Policy = "llm"
+    hybrid: HybridSpec = Field(default_factory=HybridSpec)
     utility: dict[str, Any] = Field(
         default_factory=dict,
         description="UtilityParams overrides, or {calibration: FILE} from `recworld calibrate`",

@@ -52,7 +52,8 @@ class PageDecisions:
         probability: Probability of the option picked (the no-click one when 0).
         rating: The rating's value (one of ``rating_levels``), 0 without a click.
         next_page: Whether the visit goes on.
-        no_click: Probability of the outside option (watching nothing on the page).
+        options: n × (k + 1) probabilities of (no click, slot 1, ..., slot k): what the
+            hybrid policy pools with the LLM's answer.
     """
 
     choice: np.ndarray
@@ -60,7 +61,12 @@ class PageDecisions:
     probability: np.ndarray
     rating: np.ndarray
     next_page: np.ndarray
-    no_click: np.ndarray
+    options: np.ndarray
+
+    @property
+    def no_click(self) -> np.ndarray:
+        """Probability of the outside option (watching nothing on the page)."""
+        return self.options[:, 0]
 
 
 def choice_probabilities(utilities: np.ndarray, no_click: float | np.ndarray) -> np.ndarray:
@@ -425,7 +431,7 @@ class UtilityModel(Features):
             go_on_draw = go_on_draw.copy()
             go_on_draw[missing] = np.clip(residual, 0.0, np.nextafter(1.0, 0.0))
         go_on = go_on_draw < continue_probability(self.params, pages, rating)
-        return PageDecisions(choice, chosen_utility, probability, rating, go_on, probs[:, 0])
+        return PageDecisions(choice, chosen_utility, probability, rating, go_on, probs)
 
 
 HABIT_PRIOR = 10.0

@@ -41,7 +41,8 @@ class UtilityPolicy:
         self.model = model
         self.seed = seed
         self._users: dict[str, tuple[int, float, float]] = {}
-        self.last_click_probability = np.zeros(0)
+        self.last_options = np.zeros((0, 1))
+        """The last call's n × (k + 1) option probabilities (no click first), per page."""
 
     def decide(
         self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]
@@ -69,7 +70,7 @@ class UtilityPolicy:
         pages = np.fromiter((o.page for o in observations), np.float64, len(observations))
         draws = self._draws(agents, observations)
         decisions = self._decide(users, items, pages, conformity, diversity, draws, valid)
-        self.last_click_probability = 1.0 - decisions.no_click  # for HybridPolicy's routing
+        self.last_options = decisions.options  # for HybridPolicy's routing and pooling
         go_on = decisions.next_page & (lengths > 0)  # an empty page ends the visit
         params = self.model.params
         top = params.rating_levels[-1]
@@ -99,7 +100,7 @@ class UtilityPolicy:
                 np.ones(n),
                 np.zeros(n),
                 np.zeros(n, bool),
-                np.ones(n),
+                np.ones((n, 1)),
             )
         return self.model.decide_pages(users, items, pages, conformity, diversity, draws, valid)
 

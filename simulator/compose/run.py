@@ -233,7 +233,12 @@ def build_policy(config: RunConfig, dataset: Dataset, llm: LLMRuntime, *, seed: 
     utility = UtilityPolicy(model, seed=seed)
     if config.policy == "utility":
         return utility
-    return HybridPolicy(utility, LLMPolicy(llm, browse))
+    return HybridPolicy(
+        utility,
+        LLMPolicy(llm, browse),
+        band=config.hybrid.band,
+        llm_weight=config.hybrid.llm_weight,
+    )
 
 
 def hold_back_new_items(

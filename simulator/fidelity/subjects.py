@@ -35,7 +35,7 @@ from agents.debias import (
     yes_shift,
 )
 from agents.domain import NEUTRAL, UNRATED, domain_of
-from agents.hybrid import routes_to_llm
+from agents.hybrid import LLM_WEIGHT, pooled, pooled_yes, routes_to_llm
 from agents.profile import ItemProfile, Level, Traits, UserProfile, item_profiles
 from agents.prompts import (
     PROMPTS,
@@ -430,21 +430,33 @@ def _stars(rating: float, high: float) -> str:
 
 
 class HybridSubject:
-    """The hybrid policy's routing rule (``agents.hybrid``) applied to the fidelity cases.
+    """The hybrid policy (``agents.hybrid``) applied to the fidelity cases.
 
     The utility model answers; a question goes to the LLM when the model's probability of
     a watch is within ``band`` of 0.5 or the film has no training history, as pages do in
     a run. For ranking, that probability is the chance of any pick among the ten films.
+    The LLM's answer is pooled with the utility model's, as in a run: P(yes) by
+    ``pooled_yes``; a ranking list's choice probabilities by ``pooled`` (the LLM's are
+    order-averaged and content-free calibrated already, so they are not batch-calibrated
+    again); a rating as the mean of the two, the LLM's weighed ``llm_weight``.
     ``routed`` and ``asked`` count the questions sent to the LLM and all questions.
     """
 
     has_threshold = True
 
-    def __init__(self, utility: UtilitySubject, llm: LLMSubject, *, band: float = 0.15) -> None:
+    def __init__(
+        self,
+        utility: UtilitySubject,
+        llm: LLMSubject,
+        *,
+        band: float = 0.15,
+        llm_weight: float = LLM_WEIGHT,
+    ) -> None:
         self.utility = utility
         self.llm = llm.llm
         self._llm_subject = llm
         self.band = band
+        self.llm_weight = llm_weight
         self.name = f"hybrid {self.llm.label}"
         self.routed = 0
         self.asked = 0
@@ -472,22 +484,38 @@ class HybridSubject:
         route = self._route(scores, [[i] for i in pairs["item_id"]])
         if route.any():
             scores = scores.copy()
-            scores[route] = self._llm_subject.judge(pairs[route])
+            answers = self._llm_subject.judge(pairs[route])
+            scores[route] = pooled_yes(scores[route], answers, self.llm_weight)
         return scores
 
     def rank(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
         utilities = self.utility.rank(groups)
         outside = self.utility._fitted().outside_option
-        pick = [1 - choice_probabilities(u[None, :], outside(len(u)))[0, 0] for u in utilities]
-        route = self._route(np.array(pick), [items for _, items in groups])
-        answers = self._llm_subject.rank([g for g, r in zip(groups, route, strict=True) if r])
-        routed = iter(answers)
-        return [next(routed) if r else u for u, r in zip(utilities, route, strict=True)]
+        options = [choice_probabilities(u[None, :], outside(len(u)))[0] for u in utilities]
+        route = self._route(np.array([1 - o[0] for o in options]), [i for _, i in groups])
+        answers = iter(self._llm_subject.rank([g for g, r in zip(groups, route, strict=True) if r]))
+        out = []
+        for u, shares, routed in zip(utilities, options, route, strict=True):
+            if not routed:
+                out.append(u)
+                continue
+            answer = next(answers)
+            prior = {str(k): float(p) for k, p in enumerate(shares[1:])}
+            evidence = (
+                None if np.isnan(answer).any() else {str(k): float(a) for k, a in enumerate(answer)}
+            )
+            mixed = pooled(prior, evidence, self.llm_weight)
+            out.append(np.log(np.maximum([mixed[str(k)] for k in range(len(u))], 1e-300)))
+        return out
 
     def rate(self, pairs: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
         ratings = self.utility.rate(pairs, levels)
         route = self._route(self.utility.judge(pairs), [[i] for i in pairs["item_id"]])
         if route.any():
             ratings = ratings.copy()
-            ratings[route] = self._llm_subject.rate(pairs[route], levels)
+            answers = self._llm_subject.rate(pairs[route], levels)
+            answered = ~np.isnan(answers)
+            w = self.llm_weight
+            mixed = (ratings[route] + w * answers) / (1 + w)
+            ratings[route] = np.where(answered, mixed, ratings[route])
         return ratings

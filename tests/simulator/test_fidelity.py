@@ -456,3 +456,29 @@ def test_hybrid_routes_only_uncertain_questions_to_the_llm(cases):
     wide.fit(cases.train)
     wide.judge(pairs)
     assert wide.routed == len(pairs)  # every probability is within 0.5 of 0.5
+
+
+def test_hybrid_pools_the_llm_s_answers_with_the_utility_model_s(cases):
+    pairs = cases.discrimination[["user_id", "item_id"]].head(40)
+    groups = [
+        (rows["user_id"].iloc[0], rows["item_id"].tolist())
+        for _, rows in list(cases.ranking.groupby("list", sort=True))[:5]
+    ]
+    alone = UtilitySubject()
+    alone.fit(cases.train)
+
+    def hybrid(weight):
+        llm = LLMSubject(LLMRuntime(make_llm("scripted", seed=0)))
+        subject = HybridSubject(UtilitySubject(), llm, band=0.5, llm_weight=weight)
+        subject.fit(cases.train)
+        return subject
+
+    kept = hybrid(0.0)
+    # Every question is routed, yet weight 0 leaves the utility model's answers.
+    assert np.allclose(kept.judge(pairs), alone.judge(pairs))
+    for mine, theirs in zip(kept.rank(groups), alone.rank(groups), strict=True):
+        assert np.array_equal(np.argsort(-mine, kind="stable"), np.argsort(-theirs, kind="stable"))
+    assert kept.routed == kept.asked
+    swayed = hybrid(1.0).judge(pairs)
+    assert not np.allclose(swayed, alone.judge(pairs))
+    assert ((swayed > 0) & (swayed < 1)).all()

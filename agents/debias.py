@@ -98,21 +98,42 @@ def calibrated(probs: Mapping[str, float], content_free: Mapping[str, float]) ->
     return _normalised({c: p / max(content_free.get(c, 0.0), FLOOR) for c, p in probs.items()})
 
 
-def batch_calibrated(
-    answers: Sequence[Mapping[str, float] | None],
-) -> list[dict[str, float] | None]:
-    """Each answer divided by the batch's mean answer, renormalised (batch calibration).
+class AnswerMean:
+    """The running mean answer per option over every batch added so far.
 
     The mean of an option is taken over the answers that offer it, so pages of different
-    lengths share one batch; a missing answer stays missing.
+    lengths share it. Kept across batches so that a batch of one page still has a mean
+    to be measured against (its own answer would cancel itself out).
     """
-    totals: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    for answer in answers:
-        for option, p in (answer or {}).items():
-            totals[option] = totals.get(option, 0.0) + p
-            counts[option] = counts.get(option, 0) + 1
-    mean = {option: totals[option] / counts[option] for option in totals}
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, answers: Sequence[Mapping[str, float] | None]) -> None:
+        for answer in answers:
+            for option, p in (answer or {}).items():
+                self.totals[option] = self.totals.get(option, 0.0) + p
+                self.counts[option] = self.counts.get(option, 0) + 1
+
+    @property
+    def mean(self) -> dict[str, float]:
+        return {option: self.totals[option] / self.counts[option] for option in self.totals}
+
+
+def batch_calibrated(
+    answers: Sequence[Mapping[str, float] | None], running: AnswerMean | None = None
+) -> list[dict[str, float] | None]:
+    """Each answer divided by the mean answer, renormalised (batch calibration).
+
+    Args:
+        answers: One batch's answers; a missing answer stays missing.
+        running: Adds the batch to this running mean and divides by it; without one, the
+            batch's own mean.
+    """
+    running = running if running is not None else AnswerMean()
+    running.add(answers)
+    mean = running.mean
     return [None if a is None else calibrated(a, mean) for a in answers]
 
 

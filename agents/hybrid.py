@@ -9,10 +9,11 @@ its follow-up).
 On a routed page the LLM's answer does not replace the taste core's: the two are pooled
 (a logarithmic opinion pool, ``pooled``). The utility model's option probabilities are the
 prior. The LLM's scored answer is the evidence, batch-calibrated first
-(``agents.debias.batch_calibrated``) so that only how it leans on this page beyond its
-usual answer counts, and raised to ``llm_weight``: weight 0 keeps the prior, a large
-weight lets the LLM decide. An answer without option probabilities (the JSON browse
-action) cannot be pooled and replaces the prior, as a failed answer fails the page.
+(``agents.debias.batch_calibrated``, against the running mean of its answers in this run)
+so that only how it leans on this page beyond its usual answer counts, and raised to
+``llm_weight``: weight 0 keeps the prior, a large weight lets the LLM decide. An answer
+without option probabilities (the JSON browse action) cannot be pooled and replaces the
+prior, as a failed answer fails the page.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from agents.actions.base import PageObservation, PageOutcome
-from agents.debias import batch_calibrated
+from agents.debias import AnswerMean, batch_calibrated
 from agents.policy import LLMPolicy
 from agents.profile import ItemProfile
 from agents.user import UserAgent
@@ -109,6 +110,7 @@ class HybridPolicy:
         self.llm = llm
         self.band = band
         self.llm_weight = llm_weight
+        self.answers = AnswerMean()
         self.decided = 0
         self.routed = 0
 
@@ -158,7 +160,7 @@ class HybridPolicy:
         self, priors: Sequence[Mapping[str, float]], responses: list[LLMResponse]
     ) -> list[LLMResponse]:
         """Each scored answer pooled with its page's prior; other answers pass unchanged."""
-        evidence = batch_calibrated([r.choice_probs for r in responses])
+        evidence = batch_calibrated([r.choice_probs for r in responses], self.answers)
         out = []
         for prior, response, calibrated in zip(priors, responses, evidence, strict=True):
             if calibrated is None:

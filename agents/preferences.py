@@ -93,6 +93,7 @@ SIGNALS = (
     "neighbourhood",
     "quality",
     "popularity gap",
+    "time gap",
 )
 """What ``TasteCore.signals`` gives for every (user, item) pair."""
 FEATURES = (
@@ -133,6 +134,7 @@ MONOTONE = {
     "neighbourhood": 1,
     "quality": 1,
     "popularity gap": -1,
+    "time gap": -1,
 }
 """Directions the boosted trees must keep (the rest are free): more taste, similarity
 or quality never lowers the logit, nor does an item closer to the user's usual
@@ -210,6 +212,7 @@ class TasteCore:
         seed: int = 0,
         neighbours: ItemNeighbours | None = None,
         ratings: sparse.csr_matrix | None = None,
+        times: sparse.csr_matrix | None = None,
         trees: HistGradientBoostingClassifier | None = None,
         tree_share: float = 0.0,
         offset: float = 0.0,
@@ -237,6 +240,7 @@ class TasteCore:
         )
         self._fit_content()
         self.quality = _quality(ratings, self.history.shape[1])
+        self.item_time, self.user_time = _mean_times(times, self.history.shape)
         counts_per_user = np.asarray(self.history.sum(axis=1)).ravel()
         self.user_popularity = np.divide(
             self.history @ self.popularity,
@@ -273,6 +277,7 @@ class TasteCore:
         item_moments: Moments | None = None,
         family: Family = "ease",
         ratings: sparse.csr_matrix | None = None,
+        times: sparse.csr_matrix | None = None,
     ) -> tuple[TasteCore, TasteFit]:
         """Choose the family's setting and the signal weights on held-out items, then fit
         on everything.
@@ -291,6 +296,8 @@ class TasteCore:
             family: The collaborative model family.
             ratings: Same shape as ``history``: the explicit ratings (stored entries
                 only), for the items' quality; None for implicit feedback.
+            times: Same shape: when each interaction happened (``time_matrix``), for the
+                time gap; None when the data has no clock.
         """
         moments = item_moments or catalogue_moments(item_vectors)
         shared = {
@@ -307,7 +314,13 @@ class TasteCore:
         if len(users) < 20:
             setting = collaborative.default_setting(family, base)
             core = cls(
-                history, item_vectors, popularity, setting=setting, ratings=ratings, **shared
+                history,
+                item_vectors,
+                popularity,
+                setting=setting,
+                ratings=ratings,
+                times=times,
+                **shared,
             )
             fit = TasteFit(family, setting, tuple(core.weights), float("nan"), len(users), 0)
             return core, fit
@@ -317,6 +330,10 @@ class TasteCore:
         if ratings is not None:
             train_ratings = (ratings - ratings.multiply(holdout > 0)).tocsr()
             train_ratings.eliminate_zeros()
+        train_times = None
+        if times is not None:
+            train_times = (times - times.multiply(holdout > 0)).tocsr()
+            train_times.eliminate_zeros()
         rng = np.random.default_rng(seed)
         negatives = _negatives(train, users, items, rng)
         matched = _matched(train, users, items, counts, rng, MATCHED)
@@ -330,6 +347,7 @@ class TasteCore:
                 setting=setting,
                 neighbours=near,
                 ratings=train_ratings,
+                times=train_times,
                 **shared,
             )
             taste = core.signals(users, np.column_stack([items, matched[:, :1]]))[0]
@@ -355,6 +373,7 @@ class TasteCore:
             tree_share=share,
             offset=offset,
             ratings=ratings,
+            times=times,
             **shared,
         )
         covered = len(final._covered)
@@ -370,6 +389,7 @@ class TasteCore:
         self.item_vectors = np.vstack([self.item_vectors, vectors])
         self.popularity = np.concatenate([self.popularity, np.zeros(len(vectors))])
         self.quality = np.concatenate([self.quality, np.zeros(len(vectors))])
+        self.item_time = np.concatenate([self.item_time, np.full(len(vectors), np.nan)])
 
     # -- scoring ---------------------------------------------------------------------------
 
@@ -398,7 +418,19 @@ class TasteCore:
         usual = np.full(len(users), np.nan)
         usual[known] = self.user_popularity[users[known]]
         gap = np.nan_to_num(np.abs(popularity - usual[:, None]))
-        return taste, content, popularity, cold.astype(np.float64), neighbourhood, quality, gap
+        when = np.full(len(users), np.nan)
+        when[known] = self.user_time[users[known]]
+        time_gap = np.nan_to_num(np.abs(self.item_time[items] - when[:, None]))
+        return (
+            taste,
+            content,
+            popularity,
+            cold.astype(np.float64),
+            neighbourhood,
+            quality,
+            gap,
+            time_gap,
+        )
 
     def _content(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Standardised cos(user's history embedding, item), the fallback without history."""
@@ -500,6 +532,45 @@ def _matched(
                 break
         out[row] = rng.choice(near, size=k, replace=len(near) < k) if near else item
     return out
+
+
+def time_matrix(
+    users: np.ndarray, items: np.ndarray, timestamps: np.ndarray, shape: tuple[int, int]
+) -> sparse.csr_matrix | None:
+    """When each (user, item) interaction happened, in standard deviations of all the
+    log's timestamps above the earliest (plus one, so none is a stored zero); the last
+    interaction of a repeated pair counts. None when the log has no spread of time."""
+    t = np.asarray(timestamps, dtype=np.float64)
+    ok = np.isfinite(t)
+    if ok.sum() < 2 or np.std(t[ok]) == 0:
+        return None
+    z = (t[ok] - t[ok].min()) / np.std(t[ok]) + 1.0
+    last = pd.DataFrame({"u": users[ok], "i": items[ok], "t": z}).drop_duplicates(
+        ["u", "i"], keep="last"
+    )
+    return sparse.csr_matrix((last["t"], (last["u"], last["i"])), shape=shape)
+
+
+def _mean_times(
+    times: sparse.csr_matrix | None, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's and each user's mean interaction time (NaN without any, or no clock).
+
+    The time gap |item's − user's| says how far an item's audience lived from the user's
+    own period: on a log spanning years, users choose among what was current for them.
+    """
+    if times is None:
+        return np.full(shape[1], np.nan), np.full(shape[0], np.nan)
+    times = times.tocsr()
+    present = times.copy()
+    present.data = np.ones_like(present.data)
+
+    def mean(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        return np.divide(sums, counts, out=np.full(len(sums), np.nan), where=counts > 0)
+
+    item = mean(np.asarray(times.sum(axis=0)).ravel(), np.asarray(present.sum(axis=0)).ravel())
+    user = mean(np.asarray(times.sum(axis=1)).ravel(), np.asarray(present.sum(axis=1)).ravel())
+    return item, user
 
 
 def _quality(ratings: sparse.csr_matrix | None, n_items: int) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import mesa
+import numpy as np
 
 from agents.profile import UserProfile
 from agents.user import UserAgent
@@ -32,6 +33,7 @@ class Population:
             for profile, a in zip(profiles, visits, strict=True)
         ]
         self._by_id = {agent.user_id: agent for agent in self._agents}
+        self._index = {agent.user_id: i for i, agent in enumerate(self._agents)}
 
     def __iter__(self) -> Iterator[UserAgent]:
         return iter(self._agents)
@@ -44,6 +46,10 @@ class Population:
 
     def __getitem__(self, user_id: str) -> UserAgent:
         return self._by_id[user_id]
+
+    def indices(self, agents: Sequence[UserAgent]) -> np.ndarray:
+        """Each agent's fixed place in the population: the key of its own random draws."""
+        return np.fromiter((self._index[a.user_id] for a in agents), np.int64, len(agents))
 
     @property
     def ids(self) -> list[str]:

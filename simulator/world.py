@@ -40,7 +40,7 @@ from simulator.recommenders.base import Recommender
 from simulator.recommenders.llm_rerank import RecommenderContext
 from simulator.runlog import RunLog
 from simulator.sanitise import LIMITS, safe
-from simulator.seeding import RunSeeds
+from simulator.seeding import Purpose, RunSeeds
 from simulator.stats import entropy_bits
 from simulator.types import Event, ExitReason, Interaction, Reaction, StepStats
 
@@ -126,8 +126,7 @@ class World(mesa.Model):
         self.settings = settings
         self.log = log
         seeds = RunSeeds(seed)
-        self._activation_rng = seeds.activation()
-        self._decision_rng = seeds.decision()
+        self._seeds = seeds
         self.llm = parts.llm
         self.policy = parts.policy
         self.uses_llm = parts.uses_llm
@@ -265,8 +264,9 @@ class World(mesa.Model):
 
     def _activate(self) -> list[UserAgent]:
         """Each remaining user visits with their own activity probability."""
-        draws = self._activation_rng.random(len(self.users))
-        return [u for u, d in zip(self.users, draws, strict=True) if not u.left and d < u.activity]
+        users = list(self.users)
+        draws = self._seeds.draws(Purpose.ACTIVATION, self.users.indices(users), self.steps)
+        return [u for u, d in zip(users, draws[:, 0], strict=True) if not u.left and d < u.activity]
 
     def _recommend(self, active: Sequence[UserAgent]) -> Slates:
         """One call per recommender (arm) for its active users; each list is cut into pages."""
@@ -309,6 +309,9 @@ class World(mesa.Model):
             browsing = [u for u in browsing if len(slates[u.user_id]) >= page]
             if not browsing:
                 break
+            draws = self._seeds.draws(
+                Purpose.PAGE, self.users.indices(browsing), step, page, k=3
+            ).tolist()
             observations = [
                 PageObservation(
                     step=step,
@@ -316,9 +319,9 @@ class World(mesa.Model):
                     items=tuple(self.items.profile(i) for i in slates[u.user_id][page - 1]),
                     recommender=self.arm_of[u.user_id],
                     memories=memories.get(u.user_id, ()),
-                    draws=tuple(self._decision_rng.random(3)),
+                    draws=tuple(d),
                 )
-                for u in browsing
+                for u, d in zip(browsing, draws, strict=True)
             ]
             results = self.policy.decide(browsing, observations)
             for user, result in zip(browsing, results, strict=True):
@@ -371,7 +374,7 @@ class World(mesa.Model):
             return
         if self.settings.interviews:
             self._interview([u for u in active if u.user_id in by_user], by_user)
-        draws = self._decision_rng.random((len(active), 3))
+        draws = self._seeds.draws(Purpose.AFTER_VISIT, self.users.indices(active), step, k=3)
         searchers = [
             u for u, d in zip(active, draws[:, 0], strict=True) if d < self.settings.search_rate
         ]
@@ -398,9 +401,10 @@ class World(mesa.Model):
             for u, v in zip(visitors, visits, strict=True)
         ]
         answers = self.llm.generate(requests)
-        for user, visit, answer in zip(visitors, visits, answers, strict=True):
+        draws = self._seeds.draws(Purpose.INTERVIEW, self.users.indices(visitors), self.steps)
+        for user, visit, answer, draw in zip(visitors, visits, answers, draws[:, 0], strict=True):
             outcome = (
-                action.apply_choice(user, visit, answer, float(self._decision_rng.random()))
+                action.apply_choice(user, visit, answer, float(draw))
                 if choice
                 else action.apply(user, visit, answer)
             )

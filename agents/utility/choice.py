@@ -32,10 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 
 from agents.neighbours import RatedNeighbours
-from agents.preferences import TasteCore, TasteFit, holdout_liked
+from agents.preferences import TasteCore, TasteFit, holdout_liked, time_matrix
 from agents.traits import History
 from agents.utility.features import Features, feature_arrays
 from agents.utility.params import UtilityParams
@@ -179,6 +180,14 @@ class UtilityModel(Features):
             values = inter["rating"].to_numpy(dtype=np.float64)[rated]
             rating_matrix = sparse.csr_matrix((values, (rows, cols)), shape=arrays.history.shape)
             model.rated = (rows, cols, values)
+        times = None
+        if "timestamp" in inter.columns:
+            times = time_matrix(
+                users.to_numpy()[known].astype(np.int64),
+                items.to_numpy()[known].astype(np.int64),
+                pd.to_numeric(inter["timestamp"], errors="coerce").to_numpy()[known],
+                arrays.history.shape,
+            )
         holdout = holdout_liked(
             dataset.interactions, model.user_index, model.item_index, np.random.default_rng(0)
         )
@@ -193,6 +202,7 @@ class UtilityModel(Features):
             item_moments=(model.item_mean, model.item_cov),
             family=model.params.taste_family,
             ratings=rating_matrix,
+            times=times,
         )
         model.neighbours = RatedNeighbours.from_ratings(
             arrays.history,

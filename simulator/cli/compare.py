@@ -65,6 +65,13 @@ def compare_command(
     out: Annotated[Path | None, typer.Option(help="Folder for the runs and the summary.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where datasets live.")] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Runs at once, in separate processes.")] = 1,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Run each run as a task on this Ray cluster (auto, HOST:PORT or "
+            "ray://HOST:PORT) instead of --jobs; needs recworld[ray].",
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace runs already in --out.")] = False,
     taste_families: Annotated[
         str | None,
@@ -117,6 +124,8 @@ def compare_command(
         command = _resolved_command(
             scenario, names, seeds, sc.steps, sc.population.size, llm, out_dir, data_dir, jobs
         )
+        if ray:
+            command += " " + shlex.join(["--ray", ray])
         if families:
             command += " " + shlex.join(
                 ["--taste-families", ",".join(families), "--family-metric", family_metric]
@@ -132,6 +141,7 @@ def compare_command(
                     out_dir=out_dir,
                     metric=family_metric,
                     jobs=jobs,
+                    ray=ray,
                     overwrite=overwrite,
                     on_progress=report,
                 )
@@ -147,6 +157,7 @@ def compare_command(
                 seeds,
                 out_dir=out_dir,
                 jobs=jobs,
+                ray=ray,
                 overwrite=overwrite,
                 on_progress=report,
             )

@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from agents.collaborative import FAMILIES
+from simulator.compose import on_ray
 from simulator.compose.run import open_world
 from simulator.config import RunConfig
 from simulator.errors import RecworldError
@@ -59,6 +60,7 @@ def compare(
     *,
     out_dir: str | Path,
     jobs: int = 1,
+    ray: str | None = None,
     overwrite: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> CompareResult:
@@ -75,6 +77,8 @@ def compare(
         jobs: Worlds run at once, in separate processes; results are identical to
             ``jobs=1`` (each run is seeded on its own and measured from its directory).
             Each process loads its own LLM backend and embedder.
+        ray: A Ray cluster's address: each run is a task there instead (``jobs`` is then
+            unused); results are identical (``simulator.compose.on_ray``).
         overwrite: Replace run directories that already hold runs; otherwise they are
             refused before anything runs.
         on_progress: Called as runs advance: per step with ``jobs=1``, at the end of each
@@ -96,7 +100,9 @@ def compare(
     runs = plan(names, seed_list, out_dir)
     if not overwrite:
         _refuse_existing(runs)
-    catalogue = _simulate_all(config, runs, jobs=jobs, overwrite=overwrite, report=on_progress)
+    catalogue = _simulate_all(
+        config, runs, jobs=jobs, ray=ray, overwrite=overwrite, report=on_progress
+    )
     result = measure(runs, catalogue, out_dir=out_dir)
     result.save(out_dir)
     return result
@@ -111,6 +117,7 @@ def compare_families(
     out_dir: str | Path,
     metric: str = "ctr",
     jobs: int = 1,
+    ray: str | None = None,
     overwrite: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> tuple[dict[str, CompareResult], FamilySensitivity]:
@@ -144,6 +151,7 @@ def compare_families(
             seeds,
             out_dir=out / family,
             jobs=jobs,
+            ray=ray,
             overwrite=overwrite,
             on_progress=on_progress,
         )
@@ -168,10 +176,19 @@ def _simulate_all(
     jobs: int,
     overwrite: bool,
     report: ProgressCallback | None,
+    ray: str | None = None,
 ) -> dict[RunSpec, int]:
     total = config.steps
     worlds = {spec: config.with_one_recommender(spec.recommender, spec.seed) for spec in runs}
     catalogue: dict[RunSpec, int] = {}
+    if ray is not None:
+        return on_ray.simulate_all(
+            ray,
+            simulate,
+            {spec: (world, spec.run_dir) for spec, world in worlds.items()},
+            overwrite=overwrite,
+            done=(lambda spec: report(spec, total, total)) if report else None,
+        )
     if jobs == 1:
         for spec, world_config in worlds.items():
             step = (lambda done, s=spec: report(s, done, total)) if report else None

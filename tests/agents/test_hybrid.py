@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.debias import batch_calibrated
+from agents.debias import AnswerMean, batch_calibrated
 from agents.hybrid import pooled, pooled_yes, routes_to_llm
 from scenarios.loader import load_scenario
 from simulator.compose import open_world
@@ -117,6 +117,12 @@ def test_batch_calibration_divides_each_answer_by_the_batch_mean():
     assert first["yes"] == pytest.approx(1.125 / 1.625)
     assert second["yes"] == pytest.approx(0.875 / 2.375)
     assert missing is None
+    # A running mean carries over: a later batch of one is measured against both.
+    running = AnswerMean()
+    batch_calibrated([{"yes": 0.9, "no": 0.1}], running)
+    (alone,) = batch_calibrated([{"yes": 0.7, "no": 0.3}], running)
+    assert alone["yes"] == pytest.approx(0.875 / 2.375)
+    assert batch_calibrated([{"yes": 0.7, "no": 0.3}])[0]["yes"] == pytest.approx(0.5)
 
 
 def test_pooled_yes_adds_the_llm_s_calibrated_log_odds_to_the_prior():
@@ -132,12 +138,12 @@ def test_pooled_yes_adds_the_llm_s_calibrated_log_odds_to_the_prior():
     )
 
 
-def choices(policy, run_dir, **overrides):
-    # One step: later pages depend on the ratings (the LLM's on routed pages) and on
-    # whether a visit goes on, which the pool does not decide.
+def choices(policy, run_dir, pages=(1,), **overrides):
+    # First pages of one step: later pages and steps depend on the ratings (the LLM's on
+    # routed pages) and on whether a visit goes on, which the pool does not decide.
     world = run(policy, run_dir=run_dir, steps=1, utility={"no_click": -1.0}, **overrides)
     log = read_interactions(run_dir)
-    watched = log[log["action"] == "watch"]
+    watched = log[(log["action"] == "watch") & log["page"].isin(pages)]
     return world, list(zip(watched["step"], watched["user_id"], watched["item_id"], strict=True))
 
 
@@ -147,5 +153,7 @@ def test_zero_llm_weight_keeps_the_utility_model_s_choices_on_routed_pages(tmp_p
     kept, pooled_out = choices("hybrid", tmp_path / "w0", **choice, **{"hybrid.llm_weight": 0.0})
     assert kept.policy.routed > 0 and kept.llm.stats.calls > 0
     assert pooled_out == alone
-    _, swayed = choices("hybrid", tmp_path / "w3", **choice, **{"hybrid.llm_weight": 3.0})
-    assert swayed != alone
+    # A heavy weight hands routed pages to the (batch-calibrated) LLM.
+    heavy = {"hybrid.llm_weight": 20.0}
+    _, swayed = choices("hybrid", tmp_path / "w20", pages=(1, 2, 3), **choice, **heavy)
+    assert swayed != choices("utility", tmp_path / "all", pages=(1, 2, 3), **choice)[1]

@@ -1,0 +1,102 @@
+"""compare on a real two-node Ray cluster: the same run directories as in one process.
+
+The fixture starts a head node and a second node on this machine (``ray start --head``,
+then ``ray start --address``), one CPU each, and stops both afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scenarios.loader import load_scenario
+from simulator.compose import on_ray
+from simulator.compose.compare import compare, plan, simulate
+from simulator.errors import RecworldError
+from simulator.runlog import RunLog
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="Ray is not installed (recworld[ray])"
+)
+
+RAY = str(Path(sys.executable).parent / "ray")
+QUIET = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray(*args: str) -> None:
+    subprocess.run([RAY, *args], check=True, env=QUIET, capture_output=True, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    address = f"127.0.0.1:{_free_port()}"
+    common = ["--num-cpus", "1", "--disable-usage-stats"]
+    _ray(
+        "start", "--head", "--port", address.rsplit(":", 1)[1], "--include-dashboard=false", *common
+    )
+    try:
+        _ray("start", "--address", address, *common)
+        yield address
+    finally:
+        import ray
+
+        ray.shutdown()
+        _ray("stop", "--force")
+
+
+def scenario():
+    return load_scenario(
+        "quickstart",
+        steps=2,
+        **{
+            "population.size": 12,
+            "memory.backend": "in-memory",
+            "llm.backend": "scripted",
+        },
+    )
+
+
+def test_compare_on_two_nodes_writes_the_one_process_runs(cluster, tmp_path):
+    config = scenario()
+    recommenders = ["most-popular", "random"]
+    local = compare(config, recommenders, 2, out_dir=tmp_path / "local")
+    remote = compare(config, recommenders, 2, out_dir=tmp_path / "ray", ray=cluster)
+    for spec in plan(recommenders, [config.seed, config.seed + 1], tmp_path / "local"):
+        there = tmp_path / "ray" / spec.run_dir.relative_to(tmp_path / "local")
+        assert RunLog.log_files(there) == RunLog.log_files(spec.run_dir), spec
+    assert remote.runs.equals(local.runs)
+
+
+def test_runs_land_on_both_nodes(cluster, tmp_path):
+    import ray
+
+    on_ray.connect(cluster)
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+    config = scenario()
+    worlds = {
+        seed: (config.with_one_recommender("random", seed), tmp_path / f"seed-{seed}")
+        for seed in range(6)
+    }
+    nodes: dict[int, str] = {}
+    sizes = on_ray.simulate_all(cluster, simulate, worlds, overwrite=False, nodes=nodes)
+    assert set(sizes) == set(worlds) and len(set(sizes.values())) == 1
+    assert len(set(nodes.values())) == 2, "six one-CPU tasks on two one-CPU nodes"
+    assert all((folder / "metrics.parquet").exists() for _, folder in worlds.values())
+    assert not any((folder / RunLog.LOCK).exists() for _, folder in worlds.values())
+
+
+def test_an_unreachable_cluster_is_one_line():
+    with pytest.raises(RecworldError, match=r"--ray 127\.0\.0\.1:1: cannot join the cluster"):
+        on_ray.connect("127.0.0.1:1")

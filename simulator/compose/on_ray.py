@@ -14,6 +14,7 @@ same path.
 from __future__ import annotations
 
 import io
+import socket
 import tarfile
 import tempfile
 from collections.abc import Callable, Mapping
@@ -40,18 +41,44 @@ def ray_module() -> Any:
     return ray
 
 
+_joined: list[str] = []
+"""The address this process is connected to, once joined (a one-element list)."""
+
+
 def connect(address: str) -> Any:
-    """Join the cluster at ``address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``)."""
+    """Join the cluster at ``address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``);
+    a process joined to another cluster leaves it first."""
     ray = ray_module()
+    if ray.is_initialized():
+        if _joined == [address]:
+            return ray
+        ray.shutdown()
+    _joined.clear()
+    _reachable(address)
     try:
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RecworldError(
             f"--ray {address}: cannot join the cluster ({first}); start one with "
             "`ray start --head` and pass the address it prints"
         ) from None
+    _joined.append(address)
     return ray
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """A plain ``HOST:PORT`` must answer a TCP connection (Ray itself retries for minutes)."""
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RecworldError(
+            f"--ray {address}: cannot join the cluster ({exc.strerror or exc}); start one "
+            "with `ray start --head` and pass the address it prints"
+        ) from None
 
 
 def simulate_all(

@@ -104,7 +104,7 @@ class MemoryStream:
         self._short: dict[str, deque[_Slot]] = {}
         self._budget: dict[str, float] = {}
         self._recent: dict[str, deque[MemoryRecord]] = {}
-        self._counter = 0
+        self._counters: dict[str, int] = {}
 
     # -- retrieval -----------------------------------------------------------------------
 
@@ -277,9 +277,10 @@ class MemoryStream:
         importance: float,
         evidence: Sequence[str],
     ) -> MemoryRecord:
-        self._counter += 1
+        # Numbered per owner, so an owner's ids do not depend on who else shares the stream.
+        self._counters[owner] = self._counters.get(owner, 0) + 1
         return MemoryRecord(
-            id=f"{owner}:{kind}:{now}:{self._counter}",
+            id=f"{owner}:{kind}:{now}:{self._counters[owner]}",
             owner=owner,
             text=text,
             kind=kind,

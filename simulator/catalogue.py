@@ -66,6 +66,13 @@ class Catalogue(Mapping[str, ItemAgent]):
             self.search.update([agent.profile])
         return records
 
+    def revise(self, profiles: Sequence[ItemProfile]) -> None:
+        """Take items' corrected profiles made elsewhere (a sharded world's driver)."""
+        for profile in profiles:
+            self._agents[profile.item_id].profile = profile
+        if profiles:
+            self.search.update(list(profiles))
+
 
 class _Descriptions(Mapping[str, ItemProfile]):
     def __init__(self, agents: Mapping[str, ItemAgent]) -> None:

@@ -148,6 +148,27 @@ class LLMSpec(_Strict):
         return v
 
 
+USER_READING_RECOMMENDERS = ("agentcf", "llm-rerank")
+"""Recommenders that read users' memories and texts (``RecommenderContext``): they need
+the users in the driver's process."""
+
+
+class ExecutorSpec(_Strict):
+    """Where the users' side of each step runs.
+
+    ``local`` with one shard is one process. More shards split the population into
+    contiguous blocks, each run by its own copy of the user side (``local``: in this
+    process, for checking; ``ray``: one Ray actor per shard on the cluster at
+    ``address``). The same seed gives the same logs for any number of shards.
+    """
+
+    kind: Literal["local", "ray"] = "local"
+    shards: int = Field(1, ge=1, le=1024)
+    address: str | None = Field(
+        None, description="the Ray cluster (auto, HOST:PORT or ray://HOST:PORT); ray only"
+    )
+
+
 class HybridSpec(_Strict):
     """How the ``hybrid`` policy shares pages between the taste core and the LLM."""
 
@@ -225,6 +246,7 @@ class RunConfig(WorldSettings, _Identity):
     memory: MemorySpec = Field(default_factory=MemorySpec)
     policy: Policy = "llm"
     hybrid: HybridSpec = Field(default_factory=HybridSpec)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     utility: dict[str, Any] = Field(
         default_factory=dict,
         description="UtilityParams overrides, or {calibration: FILE} from `recworld calibrate`",
@@ -243,6 +265,24 @@ class RunConfig(WorldSettings, _Identity):
                 "(or pass --out on the command line)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _shards_can_split_the_users(self) -> RunConfig:
+        if self.executor.kind == "local" and self.executor.shards == 1:
+            return self
+        if self.policy == "hybrid":
+            raise ValueError(
+                "executor: the hybrid policy calibrates the LLM's answers against the "
+                "batch's, which a shard sees only part of; run it with one local shard"
+            )
+        specs = [self.recommender, *self.arms, *(s.recommender for s in self.switches)]
+        reading = sorted({s.name for s in specs if s.name in USER_READING_RECOMMENDERS})
+        if reading:
+            raise ValueError(
+                f"executor: {', '.join(reading)} read the users' memories, which shards "
+                "keep; run it with one local shard"
+            )
+        return self
 
     @model_validator(mode="after")
     def _pages_fit_the_decisions(self) -> RunConfig:

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
+from typing import Protocol
 
 import mesa
 import numpy as np
@@ -46,6 +47,96 @@ from simulator.types import Event, ExitReason, Interaction, Reaction, StepStats
 
 Slates = dict[str, list[list[str]]]
 Outcomes = dict[str, list[PageOutcome]]
+
+VISIT_PHASES = ("llm_error", "exit", "interview", "search", "chat")
+"""The user side's events of a step, phase by phase, in the order a step logs them."""
+
+
+@dataclass
+class Visit:
+    """What the user side did in one step: what the driver logs and counts.
+
+    A sharded world gathers one per shard; shards own contiguous blocks of the population,
+    so joining them shard by shard (each phase's events in turn) gives the rows in the
+    order one process writes them.
+    """
+
+    interactions: list[Interaction] = field(default_factory=list)
+    events: dict[str, list[Event]] = field(default_factory=lambda: {p: [] for p in VISIT_PHASES})
+    pages: int = 0
+    failed_pages: int = 0
+    memory: StepMemory = field(default_factory=StepMemory)
+    left: list[str] = field(default_factory=list)
+    llm: dict[str, float] = field(default_factory=dict)
+    """The shard's LLM counters for the step (its runtime's ``close_step`` row)."""
+    rounds: list[str] = field(default_factory=list)
+    """The tag of each LLM batch the shard sent in the step."""
+    told: list[MemoryRecord] = field(default_factory=list)
+    """Chat memories of listeners (any shard's), for the driver to hand to their owners."""
+    heard: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    """(listener, items mentioned to them) from chats, likewise."""
+
+    @classmethod
+    def joined(cls, visits: Sequence[Visit]) -> Visit:
+        """The shards' visits as one, in shard order (``memory.forgotten`` summed too)."""
+        out = cls()
+        for visit in visits:
+            out.interactions += visit.interactions
+            for phase in VISIT_PHASES:
+                out.events[phase] += visit.events[phase]
+            out.pages += visit.pages
+            out.failed_pages += visit.failed_pages
+            for name in ("written", "promoted", "reflected", "forgotten"):
+                setattr(out.memory, name, getattr(out.memory, name) + getattr(visit.memory, name))
+            out.left += visit.left
+            out.told += visit.told
+            out.heard += visit.heard
+        return out
+
+
+@dataclass
+class Forwarded:
+    """What the driver hands a shard before its next visit: chat memories and mentions for
+    listeners, then AgentCF corrections (the items' new profiles, the users' lessons). Each
+    shard keeps what concerns its own users; one process applies the same in the step
+    they happen, and nothing reads them before the next visit."""
+
+    profiles: list[ItemProfile] = field(default_factory=list)
+    records: list[MemoryRecord] = field(default_factory=list)
+    heard: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+
+
+class Shards(Protocol):
+    """The user side of a sharded world: shard ``k`` owns the ``k``-th contiguous block of
+    the population (``blocks``) and runs its users' part of each step."""
+
+    count: int
+
+    def visit_all(
+        self,
+        step: int,
+        active: Sequence[Sequence[str]],
+        slates: Sequence[Slates],
+        forwarded: Sequence[Forwarded],
+    ) -> list[Visit]:
+        """Every shard's visit for its active users, at once where it can; in shard order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def blocks(n_users: int, count: int) -> list[range]:
+    """The population's ``count`` contiguous blocks, as even as can be."""
+    edges = [n_users * k // count for k in range(count + 1)]
+    return [range(edges[k], edges[k + 1]) for k in range(count)]
+
+
+@dataclass(frozen=True)
+class ShardRole:
+    """A world that runs one shard's users only: ``index`` of ``count``."""
+
+    index: int
+    count: int
 
 
 @dataclass
@@ -108,6 +199,10 @@ class World(mesa.Model):
             (``RunSeeds``), independent of the streams the parts were built with.
         log: Where each step's rows go; ``None`` keeps the run in memory.
         name: The run's name, for summaries.
+        shards: The user side, run elsewhere (``simulator.compose.shards``): this world is
+            then the driver, keeping the recommenders, the item agents and the logs.
+        role: This world is one shard of a sharded run: it runs ``visit`` for the users of
+            its block and fits no recommender.
     """
 
     def __init__(
@@ -118,6 +213,8 @@ class World(mesa.Model):
         seed: int,
         log: RunLog | None = None,
         name: str = "run",
+        shards: Shards | None = None,
+        role: ShardRole | None = None,
     ) -> None:
         super().__init__(seed=seed)
         self.seed = seed
@@ -136,18 +233,30 @@ class World(mesa.Model):
         self.arm_of = dict(parts.arm_of)
         self.social = parts.social
         self.users = Population(self, parts.users, parts.activity)
+        self.shards = shards
+        self.role = role
+        self._owned: set[str] | None = None
+        if role is not None:
+            block = blocks(len(self.users), role.count)[role.index]
+            self._owned = set(self.users.ids[block.start : block.stop])
+        self._forward = [Forwarded() for _ in range(shards.count)] if shards else []
         self.items = Catalogue(self, parts.items, self.memory.store.embedder)
         self.domain = domain_of(self.dataset.name, self.dataset.meta)
         self._searcher = SearchAction(self.items.search, domain=self.domain)
         self._events: list[Event] = []
-        if self.settings.taste_summary and self.uses_llm:
+        # A driver's users decide elsewhere: their shards summarise and calibrate.
+        if self.settings.taste_summary and self.uses_llm and shards is None:
             self._summarise_tastes()
-        if self.settings.calibrate_ratings and isinstance(self.policy, CalibratesRatings):
+        if (
+            self.settings.calibrate_ratings
+            and isinstance(self.policy, CalibratesRatings)
+            and shards is None
+        ):
             self._calibrate_ratings()
         self._train = [self.dataset.interactions[list(_LOG_COLUMNS)]]
         stamps = self.dataset.interactions["timestamp"]
         self._clock = int(stamps.max()) if len(stamps) else 0
-        for recommender in self.arms.values():
+        for recommender in self.arms.values() if role is None else ():
             self._lend_context(recommender)
             recommender.fit(self.dataset)
         self.terminated = False
@@ -157,6 +266,9 @@ class World(mesa.Model):
         self.last_memory = StepMemory()
         self.overhead_s = 0.0
         self.datacollector = mesa.DataCollector(model_reporters=_METRICS)
+        # What starting cost (taste summaries, rating calibration) is step 0 of the LLM's
+        # per-step costs, so step 1 counts its own calls alone, sharded or not.
+        self.llm.stats.close_step(0)
         # The catalogue, profiles and fitted model live for the whole run; keeping them out
         # of the cyclic collector's scans makes each step's collections cheap.
         gc.collect()
@@ -171,6 +283,7 @@ class World(mesa.Model):
         rated = inter["rating"].notna()
         liked = inter[~rated | (inter["rating"] >= 4)].groupby("user_id")["item_id"].apply(list)
         disliked = inter[rated & (inter["rating"] <= 2)].groupby("user_id")["item_id"].apply(list)
+        # A shard summarises everyone too: chat prompts show partners from any shard.
         users = [u for u in self.users if u.user_id in liked.index]
         requests = [
             taste_request(
@@ -206,14 +319,85 @@ class World(mesa.Model):
         self._intervene(step)
         active = self._activate()
         slates = self._recommend(active)
+        visit = (
+            self._visit_here(step, active, slates)
+            if self.shards is None
+            else (self._visit_shards(step, active, slates))
+        )
+        for phase in VISIT_PHASES:
+            self._events += visit.events[phase]
+        self._update_items(step, visit.interactions)
+        self._feed_back(step, visit.interactions)
+        self._record(step, active, visit)
+        self.overhead_s += time.perf_counter() - started - (self.llm.stats.latency_s - llm_before)
+
+    def _owns(self, user_id: str) -> bool:
+        return self._owned is None or user_id in self._owned
+
+    def visit(self, step: int, user_ids: Sequence[str], slates: Slates) -> Visit:
+        """A shard's step for its active users (``user_ids``): the user side of ``step``,
+        then forgetting and a durable memory write, as the driver's step would end."""
+        if self.role is None:
+            raise RecworldError("visit runs the user side of one shard; this world is none")
+        self.steps = step  # the driver's clock
+        self._intervene(step)
+        self._events = []  # the driver logs arrivals and switches
+        visit = self._visit_here(step, [self.users[u] for u in user_ids], slates)
+        visit.memory.forgotten = self.memory.forget(step)
+        self.memory.sync()
+        visit.rounds = list(self.llm.stats.rounds)
+        visit.llm = self.llm.stats.close_step(step)
+        return visit
+
+    def receive(self, forwarded: Forwarded) -> None:
+        """A shard takes the driver's corrections before its next visit."""
+        self.items.revise(forwarded.profiles)
+        for listener, items in forwarded.heard:
+            if self._owns(listener):
+                self.users[listener].heard_of.update(items)
+        records = [r for r in forwarded.records if self._owns(r.owner)]
+        if records:
+            self.memory.store.add(records)
+
+    def _visit_here(self, step: int, active: Sequence[UserAgent], slates: Slates) -> Visit:
+        """Recall, decide, act and remember, and what visitors do after: in this process."""
         memories = self._recall(step, active, slates)
         outcomes = self._decide(step, active, slates, memories)
-        interactions = self._act_and_remember(step, active, outcomes)
-        self._after_visit(step, active, interactions, memories)
-        self._update_items(step, interactions)
-        self._feed_back(step, interactions)
-        self._record(step, active, interactions, outcomes)
-        self.overhead_s += time.perf_counter() - started - (self.llm.stats.latency_s - llm_before)
+        visit = Visit()
+        visit.interactions = self._act_and_remember(step, active, outcomes, visit.events)
+        self._after_visit(step, active, memories, visit)
+        visit.pages = sum(len(v) for v in outcomes.values())
+        visit.failed_pages = sum(o.failed for v in outcomes.values() for o in v)
+        visit.memory = self.last_memory
+        visit.left = [u.user_id for u in active if u.left]
+        return visit
+
+    def _visit_shards(self, step: int, active: Sequence[UserAgent], slates: Slates) -> Visit:
+        """Each shard's active users and their slates, sent out; the visits, joined."""
+        assert self.shards is not None
+        ids = self.users.ids
+        owner = {}
+        for k, block in enumerate(blocks(len(ids), self.shards.count)):
+            owner.update(dict.fromkeys(ids[block.start : block.stop], k))
+        per_shard: list[list[str]] = [[] for _ in range(self.shards.count)]
+        for user in active:
+            per_shard[owner[user.user_id]].append(user.user_id)
+        visits = self.shards.visit_all(
+            step,
+            per_shard,
+            [{u: slates[u] for u in users if u in slates} for users in per_shard],
+            self._forward,
+        )
+        visit = Visit.joined(visits)
+        self._forward = [
+            Forwarded(records=list(visit.told), heard=list(visit.heard))
+            for _ in range(self.shards.count)
+        ]
+        self.llm.stats.absorb([v.llm for v in visits], [v.rounds for v in visits])
+        for user_id in visit.left:
+            self.users[user_id].left = True
+        self.last_memory = visit.memory
+        return visit
 
     # -- phases ------------------------------------------------------------------------
 
@@ -225,8 +409,9 @@ class World(mesa.Model):
         new = self.parts.switches.get(step)
         if new is None:
             return
-        self._lend_context(new)
-        new.fit(replace(self.dataset, interactions=pd.concat(self._train)))
+        if self.role is None:
+            self._lend_context(new)
+            new.fit(replace(self.dataset, interactions=pd.concat(self._train)))
         label = getattr(new, "name", "switched")
         self.arms = {label: new}
         self.arm_of = dict.fromkeys(self.arm_of, label)
@@ -241,6 +426,8 @@ class World(mesa.Model):
         profiles = item_profiles(arriving)
         self.items.add(profiles)
         self._events += [Event(step, "arrival", item_id=p.item_id, text=p.title) for p in profiles]
+        if self.role is not None:
+            return  # a shard serves no recommender
         log = replace(dataset, interactions=pd.concat(self._train, ignore_index=True))
         for recommender in self.arms.values():
             recommender.fit(log)
@@ -330,11 +517,15 @@ class World(mesa.Model):
         return outcomes
 
     def _act_and_remember(
-        self, step: int, active: Sequence[UserAgent], outcomes: Outcomes
+        self,
+        step: int,
+        active: Sequence[UserAgent],
+        outcomes: Outcomes,
+        events: dict[str, list[Event]],
     ) -> list[Interaction]:
         """Collect exposures; remember in one pass, reflect in one batch; end the visits."""
         pages = [o for u in active for o in outcomes[u.user_id]]
-        self._events += [
+        events["llm_error"] += [
             Event(step, "llm_error", user.user_id, text=safe(o.error, LIMITS["field"]))
             for user in active
             for o in outcomes[user.user_id]
@@ -346,7 +537,7 @@ class World(mesa.Model):
             visit = outcomes[user.user_id]
             user.end_visit(sum(o.watched for o in visit), self.settings.churn_after)
             if visit:
-                self._events.append(
+                events["exit"].append(
                     Event(
                         step,
                         "exit",
@@ -361,35 +552,47 @@ class World(mesa.Model):
         self,
         step: int,
         active: Sequence[UserAgent],
-        interactions: Sequence[Interaction],
         memories: dict[str, tuple[ScoredMemory, ...]],
+        visit: Visit,
     ) -> None:
-        """Interviews, searches and chats: each one batch across the agents who take it."""
+        """Interviews, searches and chats: each one batch across the agents who take it.
+
+        A shard hands what chats tell other users (memories, mentions) to the driver in
+        ``visit``; one process applies it here."""
+        events = visit.events
         by_user: dict[str, list[Interaction]] = {}
-        for row in interactions:
+        for row in visit.interactions:
             by_user.setdefault(row.user_id, []).append(row)
             if row.action is Reaction.WATCH:
                 self.users[row.user_id].recent.append(self.items.profile(row.item_id))
         if not self.uses_llm:
             return
         if self.settings.interviews:
-            self._interview([u for u in active if u.user_id in by_user], by_user)
+            events["interview"] += self._interview(
+                [u for u in active if u.user_id in by_user], by_user
+            )
         draws = self._seeds.draws(Purpose.AFTER_VISIT, self.users.indices(active), step, k=3)
         searchers = [
             u for u, d in zip(active, draws[:, 0], strict=True) if d < self.settings.search_rate
         ]
-        records = self._search(step, searchers, memories)
+        records, events["search"] = self._search(step, searchers, memories)
         chatters = [
             (u, d)
             for u, d in zip(active, draws[:, 1:], strict=True)
             if d[0] < self.settings.chat_rate and u.recent
         ]
-        records += self._chat(step, chatters)
+        told, events["chat"], heard = self._chat(step, chatters)
+        if self.role is None:
+            for listener, items in heard:
+                self.users[listener].heard_of.update(items)
+            records += told
+        else:
+            visit.told, visit.heard = told, heard
         self.memory.store.add(records)
 
     def _interview(
         self, visitors: Sequence[UserAgent], by_user: dict[str, list[Interaction]]
-    ) -> None:
+    ) -> list[Event]:
         action = InterviewAction(domain=self.domain)
         visits = [
             VisitSummary.from_interactions(by_user[u.user_id], self.items.descriptions)
@@ -402,32 +605,37 @@ class World(mesa.Model):
         ]
         answers = self.llm.generate(requests)
         draws = self._seeds.draws(Purpose.INTERVIEW, self.users.indices(visitors), self.steps)
+        events: list[Event] = []
         for user, visit, answer, draw in zip(visitors, visits, answers, draws[:, 0], strict=True):
             outcome = (
                 action.apply_choice(user, visit, answer, float(draw))
                 if choice
                 else action.apply(user, visit, answer)
             )
-            self._events += outcome.events()
+            events += outcome.events()
+        return events
 
     def _search(
         self,
         step: int,
         searchers: Sequence[UserAgent],
         memories: dict[str, tuple[ScoredMemory, ...]],
-    ) -> list[MemoryRecord]:
+    ) -> tuple[list[MemoryRecord], list[Event]]:
         requests = [self._searcher.request(u, memories.get(u.user_id, ())) for u in searchers]
         outcomes = self._searcher.apply_all(searchers, self.llm.generate(requests), step=step)
-        records = []
+        records: list[MemoryRecord] = []
+        events: list[Event] = []
         for user, outcome in zip(searchers, outcomes, strict=True):
             user.heard_of.update(outcome.item_ids)
-            self._events += outcome.events(step)
+            events += outcome.events(step)
             records += [outcome.memory] if outcome.memory else []
-        return records
+        return records, events
 
     def _chat(
         self, step: int, chatters: Sequence[tuple[UserAgent, np.ndarray]]
-    ) -> list[MemoryRecord]:
+    ) -> tuple[list[MemoryRecord], list[Event], list[tuple[str, tuple[str, ...]]]]:
+        """Chats and posts in one batch: the listeners' memories, the events, and (listener,
+        items mentioned) for each listener."""
         action = ChatAction(domain=self.domain)
         partners = [self.social.pick_partner(u.user_id, float(d[1])) for u, d in chatters]
         requests = [
@@ -439,7 +647,9 @@ class World(mesa.Model):
             )
             for (u, _), p in zip(chatters, partners, strict=True)
         ]
-        records = []
+        records: list[MemoryRecord] = []
+        events: list[Event] = []
+        heard: list[tuple[str, tuple[str, ...]]] = []
         answers = self.llm.generate(requests)
         for (user, _), partner, answer in zip(chatters, partners, answers, strict=True):
             outcome = action.apply(
@@ -450,12 +660,14 @@ class World(mesa.Model):
                 step=step,
                 followers=self.social.followers(user.user_id),
             )
-            for listener in outcome.listeners:
-                if listener in self.users:
-                    self.users[listener].heard_of.update(outcome.mentioned_item_ids)
-            self._events += outcome.events(step)
+            heard += [
+                (listener, tuple(outcome.mentioned_item_ids))
+                for listener in outcome.listeners
+                if listener in self.users
+            ]
+            events += outcome.events(step)
             records += [m for m in outcome.memories if m.owner in self.users]
-        return records
+        return records, events, heard
 
     def _update_items(self, step: int, interactions: Sequence[Interaction]) -> None:
         """Items remember who chose them; contradicted items and users are corrected in one
@@ -470,13 +682,22 @@ class World(mesa.Model):
         clashes = clashes[: self.settings.item_corrections if self.uses_llm else 0]
         answers = self.llm.generate([self.items[c.item_id].correction_request(c) for c in clashes])
         for clash, answer in zip(clashes, answers, strict=True):
-            user = self.users[clash.user_id]
-            fixed = self.items.correct(clash, answer, user.next_memory_id())
-            records += fixed
-            if fixed:
-                self._events.append(
-                    Event(step, "correction", clash.user_id, clash.item_id, text=fixed[0].text)
-                )
+            # Named by its coordinates, not by the user's own memory counter, which lives
+            # on the user's shard in a sharded world.
+            lesson = f"{clash.user_id}:correction:{step}:{clash.item_id}"
+            fixed = self.items.correct(clash, answer, lesson)
+            if not fixed:
+                continue
+            self._events.append(
+                Event(step, "correction", clash.user_id, clash.item_id, text=fixed[0].text)
+            )
+            if self.shards is None:
+                records += fixed
+                continue
+            records += [r for r in fixed if r.owner.startswith("item:")]
+            for forward in self._forward:
+                forward.profiles.append(self.items.profile(clash.item_id))
+                forward.records += [r for r in fixed if not r.owner.startswith("item:")]
         self._events += [
             Event(step, "item_memory", item_id=r.owner.removeprefix("item:"), text=r.text)
             for r in records
@@ -502,18 +723,13 @@ class World(mesa.Model):
             if log is not None:
                 recommender.fit(log)
 
-    def _record(
-        self,
-        step: int,
-        active: Sequence[UserAgent],
-        interactions: Sequence[Interaction],
-        outcomes: Outcomes,
-    ) -> None:
+    def _record(self, step: int, active: Sequence[UserAgent], visit: Visit) -> None:
         """Forget what faded, append this step's rows and metrics, decide whether to go on.
 
         The memory store is synced before the step's logs are written, so the logs never
         name memories the store lacks, and a failed write stops the run in this step."""
-        self.last_memory.forgotten = self.memory.forget(step)
+        interactions = visit.interactions
+        self.last_memory.forgotten += self.memory.forget(step)
         self.memory.sync()
         watches = [r for r in interactions if r.action is Reaction.WATCH]
         ratings = [r.rating for r in watches if r.rating is not None]
@@ -526,11 +742,11 @@ class World(mesa.Model):
             watches=len(watches),
             rating_sum=float(sum(ratings)),
             ratings=len(ratings),
-            pages=sum(len(v) for v in outcomes.values()),
+            pages=visit.pages,
             llm_batches=int(llm_step["batches"]),
             extra={
                 "llm": llm_step,
-                "failed_pages": sum(o.failed for v in outcomes.values() for o in v),
+                "failed_pages": visit.failed_pages,
                 "memory": self.last_memory,
             },
         )
@@ -598,7 +814,11 @@ class World(mesa.Model):
         """Close the memory store (waiting for its writes) and the LLM backend, then
         release the run folder."""
         try:
-            self.parts.close()
+            try:
+                if self.shards is not None:
+                    self.shards.close()
+            finally:
+                self.parts.close()
         finally:
             if self.log is not None:
                 self.log.close()

@@ -30,6 +30,7 @@ from simulator.compose.components import (
     load_config_dataset,
     utility_params,
 )
+from simulator.compose.shards import build_shards
 from simulator.config import ArrivalSpec, RunConfig
 from simulator.dataset import Dataset
 from simulator.errors import RecworldError
@@ -69,22 +70,29 @@ def open_world(
     out = Path(run_dir) if run_dir is not None else None
     if out is None:
         parts = build_parts(config, RunSeeds(seed), llm=llm)
+        shards = None
         try:
-            return World(parts, config.settings, seed=seed, name=config.name)
+            shards = build_shards(config, seed, llm=llm)
+            return World(parts, config.settings, seed=seed, name=config.name, shards=shards)
         except BaseException:
+            if shards is not None:
+                shards.close()
             parts.close()
             raise
     created = _make_folder(out)
-    lock, claimed, parts = None, False, None
+    lock, claimed, parts, shards = None, False, None, None
     try:
         lock = RunLog.lock(out)
         RunLog.claim(out, overwrite=overwrite)  # before anything of this run is written
         claimed = True
         parts = build_parts(config, RunSeeds(seed), run_dir=out, llm=llm)
+        shards = build_shards(config, seed, run_dir=out, llm=llm)
         log = RunLog(out, lock=lock)
         log.write_config(config.model_dump(mode="json"))
-        return World(parts, config.settings, seed=seed, log=log, name=config.name)
+        return World(parts, config.settings, seed=seed, log=log, name=config.name, shards=shards)
     except BaseException:
+        if shards is not None:
+            shards.close()
         if parts is not None:
             parts.close()
         if lock is not None:
@@ -125,8 +133,11 @@ def resume_world(run_dir: str | Path, *, llm: LLM | None = None) -> World:
         raise
     world = None
     try:
+        shards = build_shards(config, config.seed, run_dir=folder, llm=llm)
         log = RunLog(folder, lock=lock, replay_until=done)
-        world = World(parts, config.settings, seed=config.seed, log=log, name=config.name)
+        world = World(
+            parts, config.settings, seed=config.seed, log=log, name=config.name, shards=shards
+        )
         world.run(done)
         if done:
             world.restore_metrics(pd.read_parquet(folder / "metrics.parquet"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -42,6 +43,9 @@ class LLMStats:
     failures: int = 0
     latency_s: float = 0.0
     per_step: list[dict[str, float]] = field(default_factory=list)
+    rounds: list[str] = field(default_factory=list)
+    """The tag of each batch sent since the step began: a sharded world counts a step's
+    batches as the most any shard sent per tag, which is what one process sends."""
     _mark: dict[str, float] = field(default_factory=dict, repr=False)
 
     def totals(self) -> dict[str, float]:
@@ -52,8 +56,22 @@ class LLMStats:
         now = self.totals()
         row = {"step": step, **{k: now[k] - self._mark.get(k, 0) for k in _COUNTERS}}
         self._mark = now
+        self.rounds = []
         self.per_step.append(row)
         return row
+
+    def absorb(self, rows: Sequence[dict[str, float]], rounds: Sequence[Sequence[str]]) -> None:
+        """Add other runtimes' counters for this step (a sharded world's shards): their
+        sums, except batches, which count as the most any one sent per tag."""
+        for name in _COUNTERS:
+            if name != "batches":
+                setattr(self, name, getattr(self, name) + sum(row.get(name, 0) for row in rows))
+        most: Counter[str] = Counter()
+        for sent in rounds:
+            for tag, n in Counter(sent).items():
+                most[tag] = max(most[tag], n)
+        self.batches += sum(most.values())
+        self.rounds += sorted(most.elements())
 
     def to_json(self) -> dict[str, object]:
         return {"totals": self.totals(), "per_step": self.per_step}
@@ -140,6 +158,7 @@ class LLMRuntime:
             )
         self.stats.latency_s += time.perf_counter() - start
         self.stats.batches += 1
+        self.stats.rounds.append(requests[0].tag or "")
         self.stats.calls += sum(1 for a in answers if not a.cached)
         self.stats.cache_hits += sum(1 for a in answers if a.cached)
         self.stats.prompt_tokens += sum(a.prompt_tokens for a in answers if not a.cached)

@@ -1,0 +1,175 @@
+"""The user side of a sharded world: one copy per shard, in this process or on Ray.
+
+Each shard is a ``World`` built from the same config and seed as the driver (so its
+population, items, policy and LLM client are the driver's), in the role of shard ``k``:
+it runs ``World.visit`` for the active users of its block and fits no recommender. The
+driver (``World`` with ``shards``) keeps the recommenders, the item agents and the logs;
+each step it sends each shard its users' slates and joins the visits it gets back
+(``simulator.world.Visit``). Per-user draws (``simulator.seeding.user_uniforms``) make a
+user's behaviour independent of which shard runs it, so the logs are those of one process.
+
+A shard's memories stay with the shard: embedded Chroma under ``RUN/shards/shard-K/`` for
+local shards, in a temporary folder on its node for Ray shards (one collection per shard
+on a Chroma server). Ray is imported only for ``executor.kind: ray``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from simulator.compose import on_ray
+from simulator.config import RunConfig
+from simulator.errors import RecworldError
+from simulator.seeding import RunSeeds
+from simulator.types import LLM
+from simulator.world import Forwarded, ShardRole, Slates, Visit, World
+
+
+def build_shards(
+    config: RunConfig, seed: int, *, run_dir: Path | None = None, llm: LLM | None = None
+) -> LocalShards | RayShards | None:
+    """The shards ``config.executor`` asks for; None for one local shard (one process)."""
+    spec = config.executor
+    if spec.kind == "local" and spec.shards == 1:
+        return None
+    if spec.kind == "local":
+        return LocalShards(config, seed, spec.shards, run_dir=run_dir, llm=llm)
+    return RayShards(config, seed, spec.shards, spec.address or "auto")
+
+
+def shard_world(
+    config: RunConfig, seed: int, role: ShardRole, *, run_dir: Path | None, llm: LLM | None = None
+) -> World:
+    """Shard ``role.index``'s world, its memories under ``run_dir`` (if given)."""
+    from simulator.compose.run import build_parts
+
+    memory = config.memory
+    if memory.host is not None:  # one collection per shard on the server
+        name = memory.collection or f"recworld-{config.name}"
+        memory = memory.model_copy(update={"collection": f"{name}-shard-{role.index}"})
+    config = config.model_copy(update={"memory": memory})
+    parts = build_parts(config, RunSeeds(seed), run_dir=run_dir, llm=llm)
+    try:
+        return World(parts, config.settings, seed=seed, name=config.name, role=role)
+    except BaseException:
+        parts.close()
+        raise
+
+
+class LocalShards:
+    """Every shard in this process, one after another: the same logs as one process and
+    as Ray shards, for checking a sharded configuration without a cluster."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        seed: int,
+        count: int,
+        *,
+        run_dir: Path | None = None,
+        llm: LLM | None = None,
+    ) -> None:
+        self.count = count
+        self._temporary = None if run_dir is not None else Path(tempfile.mkdtemp("-shards"))
+        base = (run_dir / "shards") if run_dir is not None else self._temporary
+        assert base is not None
+        self.worlds: list[World] = []
+        try:
+            for k in range(count):
+                folder = base / f"shard-{k}"
+                folder.mkdir(parents=True, exist_ok=True)
+                role = ShardRole(k, count)
+                self.worlds.append(shard_world(config, seed, role, run_dir=folder, llm=llm))
+        except BaseException:
+            self.close()
+            raise
+
+    def visit_all(
+        self,
+        step: int,
+        active: Sequence[Sequence[str]],
+        slates: Sequence[Slates],
+        forwarded: Sequence[Forwarded],
+    ) -> list[Visit]:
+        out = []
+        for world, users, pages, given in zip(self.worlds, active, slates, forwarded, strict=True):
+            world.receive(given)
+            out.append(world.visit(step, users, pages))
+        return out
+
+    def close(self) -> None:
+        try:
+            for world in self.worlds:
+                world.close()
+        finally:
+            if self._temporary is not None:
+                shutil.rmtree(self._temporary, ignore_errors=True)
+
+
+class ShardActor:
+    """A Ray actor's body: one shard's world, in a temporary folder on its node."""
+
+    def __init__(self, config: dict[str, Any], seed: int, index: int, count: int) -> None:
+        self._folder = Path(tempfile.mkdtemp(f"-shard-{index}"))
+        self.world = shard_world(
+            RunConfig.model_validate(config), seed, ShardRole(index, count), run_dir=self._folder
+        )
+
+    def visit(self, step: int, users: Sequence[str], slates: Slates, forwarded: Forwarded) -> Visit:
+        self.world.receive(forwarded)
+        return self.world.visit(step, users, slates)
+
+    def close(self) -> None:
+        try:
+            self.world.close()
+        finally:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+
+class RayShards:
+    """One Ray actor per shard, one CPU each, spread over the cluster's nodes; each step
+    sends every shard its part at once and waits for all."""
+
+    def __init__(self, config: RunConfig, seed: int, count: int, address: str) -> None:
+        ray = on_ray.connect(address)
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if count > cpus:
+            raise RecworldError(
+                f"executor.shards: {count} shards need a CPU each; the cluster at {address} "
+                f"has {cpus}"
+            )
+        self._ray = ray
+        self.count = count
+        actor = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(ShardActor)
+        payload = config.model_dump(mode="json")
+        self.actors = [actor.remote(payload, seed, k, count) for k in range(count)]
+        self.nodes = ray.get([a.__ray_call__.remote(_node_id) for a in self.actors])
+        """The node each shard runs on, in shard order."""
+
+    def visit_all(
+        self,
+        step: int,
+        active: Sequence[Sequence[str]],
+        slates: Sequence[Slates],
+        forwarded: Sequence[Forwarded],
+    ) -> list[Visit]:
+        refs = [
+            a.visit.remote(step, list(users), pages, given)
+            for a, users, pages, given in zip(self.actors, active, slates, forwarded, strict=True)
+        ]
+        return self._ray.get(refs)
+
+    def close(self) -> None:
+        try:
+            self._ray.get([a.close.remote() for a in self.actors])
+        finally:
+            for a in self.actors:
+                self._ray.kill(a)
+
+
+def _node_id(actor: ShardActor) -> str:
+    return on_ray.ray_module().get_runtime_context().get_node_id()

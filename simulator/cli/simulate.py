@@ -36,6 +36,17 @@ def run(
         Path | None,
         typer.Option(help="Finish a stopped run: replay its finished steps, then go on."),
     ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the users in shards on this Ray cluster (auto, HOST:PORT or "
+            "ray://HOST:PORT); needs recworld[ray].",
+        ),
+    ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(min=1, help="Split the users into this many shards (one CPU each)."),
+    ] = None,
 ) -> None:
     """Run a scenario and write its logs to a run directory (or finish one, --resume)."""
     from scenarios.loader import load_scenario
@@ -46,7 +57,7 @@ def run(
         given = {
             "SCENARIO": scenario, "--steps": steps, "--users": users, "--seed": seed,
             "--out": out, "--llm": llm, "--data-dir": data_dir, "--cache": cache,
-            "--overwrite": overwrite or None,
+            "--overwrite": overwrite or None, "--ray": ray, "--shards": shards,
         }  # fmt: skip
         extra = [name for name, value in given.items() if value is not None]
         if extra:
@@ -67,6 +78,9 @@ def run(
                 "llm.backend": backend,
                 "llm.model": model,
                 "llm.cache": str(cache) if cache else None,
+                "executor.kind": "ray" if ray else None,
+                "executor.address": ray,
+                "executor.shards": shards,
             },
         )
         run_dir = out or Path(sc.output or "runs") / f"{sc.name}-{datetime.now():%Y%m%d-%H%M%S}"

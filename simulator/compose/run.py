@@ -72,7 +72,7 @@ def open_world(
         parts = build_parts(config, RunSeeds(seed), llm=llm)
         shards = None
         try:
-            shards = build_shards(config, seed, llm=llm)
+            shards = build_shards(config, seed, build_parts, llm=llm)
             return World(parts, config.settings, seed=seed, name=config.name, shards=shards)
         except BaseException:
             if shards is not None:
@@ -86,7 +86,7 @@ def open_world(
         RunLog.claim(out, overwrite=overwrite)  # before anything of this run is written
         claimed = True
         parts = build_parts(config, RunSeeds(seed), run_dir=out, llm=llm)
-        shards = build_shards(config, seed, run_dir=out, llm=llm)
+        shards = build_shards(config, seed, build_parts, run_dir=out, llm=llm)
         log = RunLog(out, lock=lock)
         log.write_config(config.model_dump(mode="json"))
         return World(parts, config.settings, seed=seed, log=log, name=config.name, shards=shards)
@@ -133,7 +133,7 @@ def resume_world(run_dir: str | Path, *, llm: LLM | None = None) -> World:
         raise
     world = None
     try:
-        shards = build_shards(config, config.seed, run_dir=folder, llm=llm)
+        shards = build_shards(config, config.seed, build_parts, run_dir=folder, llm=llm)
         log = RunLog(folder, lock=lock, replay_until=done)
         world = World(
             parts, config.settings, seed=config.seed, log=log, name=config.name, shards=shards

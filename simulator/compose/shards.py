@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,33 +26,45 @@ from simulator.config import RunConfig
 from simulator.errors import RecworldError
 from simulator.seeding import RunSeeds
 from simulator.types import LLM
-from simulator.world import Forwarded, ShardRole, Slates, Visit, World
+from simulator.world import Forwarded, ShardRole, Slates, Visit, World, WorldParts
+
+BuildParts = Callable[..., WorldParts]
+"""``build_parts(config, seeds, run_dir=..., llm=...)`` of ``simulator.compose.run``."""
 
 
 def build_shards(
-    config: RunConfig, seed: int, *, run_dir: Path | None = None, llm: LLM | None = None
+    config: RunConfig,
+    seed: int,
+    build: BuildParts,
+    *,
+    run_dir: Path | None = None,
+    llm: LLM | None = None,
 ) -> LocalShards | RayShards | None:
     """The shards ``config.executor`` asks for; None for one local shard (one process)."""
     spec = config.executor
     if spec.kind == "local" and spec.shards == 1:
         return None
     if spec.kind == "local":
-        return LocalShards(config, seed, spec.shards, run_dir=run_dir, llm=llm)
-    return RayShards(config, seed, spec.shards, spec.address or "auto")
+        return LocalShards(config, seed, spec.shards, build, run_dir=run_dir, llm=llm)
+    return RayShards(config, seed, spec.shards, build, spec.address or "auto")
 
 
 def shard_world(
-    config: RunConfig, seed: int, role: ShardRole, *, run_dir: Path | None, llm: LLM | None = None
+    config: RunConfig,
+    seed: int,
+    role: ShardRole,
+    build: BuildParts,
+    *,
+    run_dir: Path | None,
+    llm: LLM | None = None,
 ) -> World:
     """Shard ``role.index``'s world, its memories under ``run_dir`` (if given)."""
-    from simulator.compose.run import build_parts
-
     memory = config.memory
     if memory.host is not None:  # one collection per shard on the server
         name = memory.collection or f"recworld-{config.name}"
         memory = memory.model_copy(update={"collection": f"{name}-shard-{role.index}"})
     config = config.model_copy(update={"memory": memory})
-    parts = build_parts(config, RunSeeds(seed), run_dir=run_dir, llm=llm)
+    parts = build(config, RunSeeds(seed), run_dir=run_dir, llm=llm)
     try:
         return World(parts, config.settings, seed=seed, name=config.name, role=role)
     except BaseException:
@@ -69,6 +81,7 @@ class LocalShards:
         config: RunConfig,
         seed: int,
         count: int,
+        build: BuildParts,
         *,
         run_dir: Path | None = None,
         llm: LLM | None = None,
@@ -83,7 +96,8 @@ class LocalShards:
                 folder = base / f"shard-{k}"
                 folder.mkdir(parents=True, exist_ok=True)
                 role = ShardRole(k, count)
-                self.worlds.append(shard_world(config, seed, role, run_dir=folder, llm=llm))
+                world = shard_world(config, seed, role, build, run_dir=folder, llm=llm)
+                self.worlds.append(world)
         except BaseException:
             self.close()
             raise
@@ -113,10 +127,13 @@ class LocalShards:
 class ShardActor:
     """A Ray actor's body: one shard's world, in a temporary folder on its node."""
 
-    def __init__(self, config: dict[str, Any], seed: int, index: int, count: int) -> None:
+    def __init__(
+        self, config: dict[str, Any], seed: int, index: int, count: int, build: BuildParts
+    ) -> None:
         self._folder = Path(tempfile.mkdtemp(f"-shard-{index}"))
+        role = ShardRole(index, count)
         self.world = shard_world(
-            RunConfig.model_validate(config), seed, ShardRole(index, count), run_dir=self._folder
+            RunConfig.model_validate(config), seed, role, build, run_dir=self._folder
         )
 
     def visit(self, step: int, users: Sequence[str], slates: Slates, forwarded: Forwarded) -> Visit:
@@ -134,7 +151,9 @@ class RayShards:
     """One Ray actor per shard, one CPU each, spread over the cluster's nodes; each step
     sends every shard its part at once and waits for all."""
 
-    def __init__(self, config: RunConfig, seed: int, count: int, address: str) -> None:
+    def __init__(
+        self, config: RunConfig, seed: int, count: int, build: BuildParts, address: str
+    ) -> None:
         ray = on_ray.connect(address)
         cpus = int(ray.cluster_resources().get("CPU", 0))
         if count > cpus:
@@ -146,7 +165,7 @@ class RayShards:
         self.count = count
         actor = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(ShardActor)
         payload = config.model_dump(mode="json")
-        self.actors = [actor.remote(payload, seed, k, count) for k in range(count)]
+        self.actors = [actor.remote(payload, seed, k, count, build) for k in range(count)]
         self.nodes = ray.get([a.__ray_call__.remote(_node_id) for a in self.actors])
         """The node each shard runs on, in shard order."""
 

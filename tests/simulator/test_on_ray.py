@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from scenarios.loader import load_scenario
-from simulator.compose import on_ray
+from simulator.compose import on_ray, open_world
 from simulator.compose.compare import compare, plan, simulate
 from simulator.errors import RecworldError
 from simulator.runlog import RunLog
@@ -100,3 +100,53 @@ def test_runs_land_on_both_nodes(cluster, tmp_path):
 def test_an_unreachable_cluster_is_one_line():
     with pytest.raises(RecworldError, match=r"--ray 127\.0\.0\.1:1: cannot join the cluster"):
         on_ray.connect("127.0.0.1:1")
+
+
+def sharded_run(name, tmp_path, shards, **overrides):
+    config = load_scenario(name, **overrides)
+    if shards:
+        config = config.model_copy(update={"executor": config.executor.model_copy(update=shards)})
+    with open_world(config, run_dir=tmp_path) as world:
+        world.run()
+        nodes = getattr(world.shards, "nodes", None)
+    return RunLog.log_files(tmp_path), nodes
+
+
+def test_movielens_100k_in_two_shards_on_two_nodes_writes_the_one_process_logs(
+    cluster, tmp_path, shared_data
+):
+    # The shipped scenario (LLM policy, every LLM phase, Chroma memory with MiniLM),
+    # smaller so that CI stays quick.
+    settings = {"steps": 3, "data_dir": str(shared_data.resolve()), "population.size": 40}
+    one, _ = sharded_run("movielens-100k", tmp_path / "one", None, **settings)
+    ray_shards = {"kind": "ray", "address": cluster, "shards": 2}
+    two, nodes = sharded_run("movielens-100k", tmp_path / "two", ray_shards, **settings)
+    assert len(set(nodes)) == 2, "one shard on each node"
+    assert two == one
+
+
+def test_the_quickstart_in_two_ray_shards_writes_the_one_process_logs(cluster, tmp_path):
+    settings = {
+        "steps": 3,
+        "chat_rate": 0.5,
+        "search_rate": 0.5,
+        "item_corrections": 20,
+        "llm.backend": "scripted",
+    }
+    one, _ = sharded_run("quickstart", tmp_path / "one", None, **settings)
+    ray_shards = {"kind": "ray", "address": cluster, "shards": 2}
+    two, _ = sharded_run("quickstart", tmp_path / "two", ray_shards, **settings)
+    assert two == one
+
+
+def test_more_shards_than_the_cluster_has_cpus_is_one_line(cluster, tmp_path):
+    config = load_scenario("quickstart", steps=1, **{"llm.backend": "scripted"})
+    config = config.model_copy(
+        update={
+            "executor": config.executor.model_copy(
+                update={"kind": "ray", "address": cluster, "shards": 3}
+            )
+        }
+    )
+    with pytest.raises(RecworldError, match="3 shards need a CPU each; the cluster"):
+        open_world(config, run_dir=tmp_path)

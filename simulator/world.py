@@ -265,6 +265,9 @@ class World(mesa.Model):
         self.last_mean_rating = float("nan")
         self.last_memory = StepMemory()
         self.overhead_s = 0.0
+        self.users_side_s = 0.0
+        """Seconds in the users' side of the steps (in place, or waiting for the shards):
+        the rest of a step is the driver's own cost."""
         self.datacollector = mesa.DataCollector(model_reporters=_METRICS)
         # What starting cost (taste summaries, rating calibration) is step 0 of the LLM's
         # per-step costs, so step 1 counts its own calls alone, sharded or not.
@@ -319,11 +322,13 @@ class World(mesa.Model):
         self._intervene(step)
         active = self._activate()
         slates = self._recommend(active)
+        users_started = time.perf_counter()
         visit = (
             self._visit_here(step, active, slates)
             if self.shards is None
             else (self._visit_shards(step, active, slates))
         )
+        self.users_side_s += time.perf_counter() - users_started
         for phase in VISIT_PHASES:
             self._events += visit.events[phase]
         self._update_items(step, visit.interactions)

@@ -75,6 +75,13 @@ def fidelity(
     cache: Annotated[Path | None, typer.Option(help="SQLite LLM response cache.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Folder for fidelity.json and CSVs.")] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Score each subject (the agents and every floor) as a task on this Ray "
+            "cluster (auto, HOST:PORT or ray://HOST:PORT); needs recworld[ray].",
+        ),
+    ] = None,
 ) -> None:
     """Score the agents on held-out users against random, popularity and item-kNN floors.
 
@@ -133,6 +140,7 @@ def fidelity(
                 behaviour=behaviour,
                 transfer=setup if transfer else False,
                 on_progress=status.update,
+                map_subjects=_on_ray(ray) if ray else None,
             )
         close = getattr(getattr(agent, "llm", None), "close", None)
         if close:
@@ -284,3 +292,10 @@ def _print(report) -> None:
         for row in frame[columns].itertuples(index=False):
             table.add_row(*(_cell(v) for v in row))
         console.print(table)
+
+
+def _on_ray(address: str):
+    """The suite's subjects as Ray tasks at ``address``."""
+    from simulator.compose.on_ray import map_tasks
+
+    return lambda fn, calls: map_tasks(address, fn, calls)

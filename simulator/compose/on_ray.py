@@ -1,4 +1,5 @@
-"""A grid of independent worlds (``compare``'s runs) as tasks on a Ray cluster.
+"""Grids of independent work as tasks on a Ray cluster: ``compare``'s worlds, and the
+fidelity suite's subjects (``map_tasks``).
 
 Ray is an optional extra (``pip install 'recworld[ray]'``) and is imported here only, when
 a grid is given ``--ray ADDRESS``; the one-process and ``--jobs`` paths never import it.
@@ -17,7 +18,7 @@ import io
 import socket
 import tarfile
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -127,6 +128,20 @@ def simulate_all(
             ray.cancel(ref, force=True)
         raise
     return sizes
+
+
+def map_tasks(address: str, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """``[fn(*call) for call in calls]``, each call a Ray task (one CPU) at ``address``;
+    results in the order of ``calls``. ``fn`` must be importable on every node."""
+    ray = connect(address)
+    task = ray.remote(num_cpus=1)(fn)
+    refs = [task.remote(*call) for call in calls]
+    try:
+        return ray.get(refs)
+    except BaseException:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        raise
 
 
 def _run_packed(simulate: Simulate, config: RunConfig) -> tuple[int, bytes, str]:

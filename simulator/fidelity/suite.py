@@ -77,6 +77,7 @@ def run_fidelity(
     behaviour: bool = True,
     transfer: bool | TransferConfig = False,
     on_progress: Callable[[str], None] | None = None,
+    map_subjects: MapSubjects | None = None,
 ) -> FidelityReport:
     """Withhold cases (or take given ones), fit each subject, and score all four tasks.
 
@@ -96,6 +97,9 @@ def run_fidelity(
             score them on the held-out items (the ``transfer`` table); a
             ``TransferConfig`` sets how (True: the defaults, seeded like the cases).
         on_progress: Called with a line per stage.
+        map_subjects: Runs ``score_subject`` over the subjects elsewhere (each call's
+            arguments a tuple; results in order), as ``recworld fidelity --ray`` does with
+            Ray tasks; None scores them here, one after another. The results are the same.
     """
     config = config or CaseConfig()
     say = on_progress or (lambda _message: None)
@@ -120,27 +124,18 @@ def run_fidelity(
 
     tables: dict[str, list[pd.DataFrame]] = {name: [] for name in (*TABLES, "behaviour_cases")}
     meta = []
-    for subject in subjects:
-        say(f"{subject.name}: fitting")
-        started = time.perf_counter()
-        stats_before = _llm_totals(subject)
-        subject.fit(cases.train)
-        say(f"{subject.name}: taste discrimination")
-        tables["discrimination"].append(_discrimination(subject, cases, tiebreak))
-        say(f"{subject.name}: ranking")
-        tables["ranking"].append(_ranking(subject, cases, rank_tiebreak))
-        if levels is not None and len(cases.rating):
-            say(f"{subject.name}: rating")
-            overall, by_genre = _rating(subject, cases, levels, rating_draws)
-            tables["rating"].append(overall)
-            tables["rating_by_genre"].append(by_genre)
-        if personas and personas.pairs:
-            say(f"{subject.name}: behavioural checks")
-            subject.fit(personas.add_to(cases.train))
-            summary, rows = _behaviour(subject, personas, levels)
-            tables["behaviour"].append(summary)
-            tables["behaviour_cases"].append(rows)
-        meta.append(_subject_meta(subject, stats_before, time.perf_counter() - started))
+    draws = (tiebreak, rank_tiebreak, rating_draws)
+    if map_subjects is None:
+        scored = [score_subject(s, cases, personas, levels, draws, say) for s in subjects]
+    else:
+        say(f"{len(subjects)} subjects, each a task elsewhere")
+        scored = map_subjects(
+            score_subject, [(s, cases, personas, levels, draws, None) for s in subjects]
+        )
+    for parts, subject_meta in scored:
+        for name, frame in parts.items():
+            tables[name].append(frame)
+        meta.append(subject_meta)
     setup = transfer if isinstance(transfer, TransferConfig) else TransferConfig(seed=config.seed)
     transfer_frame = pd.DataFrame()
     if transfer is not False and len(cases.ranking):
@@ -164,6 +159,44 @@ def run_fidelity(
         transfer=transfer_frame,
         **{name: _concat(frames) for name, frames in tables.items()},
     )
+
+
+MapSubjects = Callable[[Callable[..., Any], Sequence[tuple[Any, ...]]], list[Any]]
+"""``map(fn, calls) -> [fn(*call) for call in calls]``, run wherever the caller likes."""
+
+
+def score_subject(
+    subject: Subject,
+    cases: Cases,
+    personas: Personas | None,
+    levels: np.ndarray | None,
+    draws: tuple[np.ndarray, np.ndarray, np.ndarray],
+    say: Callable[[str], None] | None = None,
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Fit one subject and score it on every task: its rows of each table, and its meta.
+
+    Module-level and free of shared state, so a Ray task can run it; the draws (tie-breaks
+    and rating draws) are the suite's, so every subject meets the same ones.
+    """
+    say = say or (lambda _message: None)
+    tiebreak, rank_tiebreak, rating_draws = draws
+    parts: dict[str, pd.DataFrame] = {}
+    say(f"{subject.name}: fitting")
+    started = time.perf_counter()
+    stats_before = _llm_totals(subject)
+    subject.fit(cases.train)
+    say(f"{subject.name}: taste discrimination")
+    parts["discrimination"] = _discrimination(subject, cases, tiebreak)
+    say(f"{subject.name}: ranking")
+    parts["ranking"] = _ranking(subject, cases, rank_tiebreak)
+    if levels is not None and len(cases.rating):
+        say(f"{subject.name}: rating")
+        parts["rating"], parts["rating_by_genre"] = _rating(subject, cases, levels, rating_draws)
+    if personas and personas.pairs:
+        say(f"{subject.name}: behavioural checks")
+        subject.fit(personas.add_to(cases.train))
+        parts["behaviour"], parts["behaviour_cases"] = _behaviour(subject, personas, levels)
+    return parts, _subject_meta(subject, stats_before, time.perf_counter() - started)
 
 
 def _notes(cases: Cases, behaviour: bool) -> list[str]:

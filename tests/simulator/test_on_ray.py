@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from scenarios.loader import load_scenario
@@ -150,3 +151,27 @@ def test_more_shards_than_the_cluster_has_cpus_is_one_line(cluster, tmp_path):
     )
     with pytest.raises(RecworldError, match="3 shards need a CPU each; the cluster"):
         open_world(config, run_dir=tmp_path)
+
+
+def test_fidelity_subjects_as_ray_tasks_score_as_here(cluster):
+    from scenarios.datasets import generate_synthetic
+    from simulator.fidelity import run_fidelity
+    from simulator.fidelity.cases import CaseConfig
+    from simulator.fidelity.floors import RecommenderFloor
+    from simulator.fidelity.subjects import UtilitySubject
+
+    data = generate_synthetic(n_users=60, n_items=120, history_per_user=25, seed=1)
+    config = CaseConfig(users=20, positives=2, rated=3, multiples=(1, 3), min_history=8)
+
+    def subjects():
+        return [UtilitySubject(), RecommenderFloor("most-popular", seed=0)]
+
+    here = run_fidelity(data, subjects(), config)
+    there = run_fidelity(
+        data,
+        subjects(),
+        config,
+        map_subjects=lambda fn, calls: on_ray.map_tasks(cluster, fn, calls),
+    )
+    for table in ("discrimination", "ranking", "rating", "behaviour"):
+        pd.testing.assert_frame_equal(getattr(here, table), getattr(there, table))

@@ -336,14 +336,20 @@ class TasteCore:
             train_times.eliminate_zeros()
         rng = np.random.default_rng(seed)
         negatives = _negatives(train, users, items, rng)
-        matched = _matched(train, users, items, counts, rng, MATCHED)
+        # Popularity as the fit sees it: without the held-out interactions themselves, as a
+        # held-out item's is when it is asked about (counting them leaked one interaction
+        # into every positive, and the yes threshold was set on positives a little more
+        # popular than any asked about later).
+        train_counts = np.asarray(train.sum(axis=0)).ravel()
+        seen_popularity = np.log1p(train_counts) / max(np.log1p(train_counts.max()), 1e-12)
+        matched = _matched(train, users, items, train_counts, rng, MATCHED)
         best = None
         near = ItemNeighbours(train, max_items=max_items, k=KNN_NEIGHBOURS, shrink=KNN_SHRINK)
         for setting in collaborative.candidate_settings(family, base):
             core = cls(
                 train,
                 item_vectors,
-                popularity,
+                seen_popularity,
                 setting=setting,
                 neighbours=near,
                 ratings=train_ratings,

@@ -65,6 +65,7 @@ class RunLog:
         "llm_stats.json",
         "config.yaml",
         "memory",
+        "shards",
         "export",
         "report.html",
     )

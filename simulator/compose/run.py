@@ -69,15 +69,17 @@ def open_world(
         config = config.model_copy(update={"seed": seed})
     out = Path(run_dir) if run_dir is not None else None
     if out is None:
-        parts = build_parts(config, RunSeeds(seed), llm=llm)
-        shards = None
+        # Shards first: Ray shards build on their nodes while the driver builds here.
+        shards = build_shards(config, seed, build_parts, llm=llm)
+        parts = None
         try:
-            shards = build_shards(config, seed, build_parts, llm=llm)
+            parts = build_parts(config, RunSeeds(seed), llm=llm)
             return World(parts, config.settings, seed=seed, name=config.name, shards=shards)
         except BaseException:
             if shards is not None:
                 shards.close()
-            parts.close()
+            if parts is not None:
+                parts.close()
             raise
     created = _make_folder(out)
     lock, claimed, parts, shards = None, False, None, None
@@ -85,8 +87,8 @@ def open_world(
         lock = RunLog.lock(out)
         RunLog.claim(out, overwrite=overwrite)  # before anything of this run is written
         claimed = True
-        parts = build_parts(config, RunSeeds(seed), run_dir=out, llm=llm)
         shards = build_shards(config, seed, build_parts, run_dir=out, llm=llm)
+        parts = build_parts(config, RunSeeds(seed), run_dir=out, llm=llm)
         log = RunLog(out, lock=lock)
         log.write_config(config.model_dump(mode="json"))
         return World(parts, config.settings, seed=seed, log=log, name=config.name, shards=shards)

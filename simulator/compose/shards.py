@@ -165,9 +165,16 @@ class RayShards:
         self.count = count
         actor = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(ShardActor)
         payload = config.model_dump(mode="json")
+        # Actors build in the background, while the driver builds its own parts.
         self.actors = [actor.remote(payload, seed, k, count, build) for k in range(count)]
-        self.nodes = ray.get([a.__ray_call__.remote(_node_id) for a in self.actors])
-        """The node each shard runs on, in shard order."""
+        self._nodes: list[str] | None = None
+
+    @property
+    def nodes(self) -> list[str]:
+        """The node each shard runs on, in shard order (waits for the shards to be built)."""
+        if self._nodes is None:
+            self._nodes = self._ray.get([a.__ray_call__.remote(_node_id) for a in self.actors])
+        return self._nodes
 
     def visit_all(
         self,
@@ -180,14 +187,25 @@ class RayShards:
             a.visit.remote(step, list(users), pages, given)
             for a, users, pages, given in zip(self.actors, active, slates, forwarded, strict=True)
         ]
-        return self._ray.get(refs)
+        try:
+            return self._ray.get(refs)
+        except self._ray.exceptions.RayError as exc:
+            raise RecworldError(f"a shard failed in step {step}: {_cause(exc)}") from None
 
     def close(self) -> None:
         try:
             self._ray.get([a.close.remote() for a in self.actors])
+        except self._ray.exceptions.RayError:
+            pass  # a shard that failed has nothing left to close; its error was raised
         finally:
             for a in self.actors:
                 self._ray.kill(a)
+
+
+def _cause(exc: BaseException) -> str:
+    """The last line of a remote traceback: the error itself, without Ray's framing."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _node_id(actor: ShardActor) -> str:

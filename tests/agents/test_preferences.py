@@ -286,3 +286,30 @@ def test_a_user_who_gives_only_the_ends_of_the_scale_rates_at_the_ends():
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     assert probs[0, [0, 4]].sum() > 2 * probs[1, [0, 4]].sum()
     assert probs[1, 2] > 2 * probs[0, 2]
+
+
+def test_the_fit_never_counts_a_held_out_interaction_in_its_popularity():
+    # 40 users see half of 20 shared items each and one item of their own, which is held
+    # out; 40 more items nobody touched. A held-out item has no other interaction, so as
+    # the fit sees it (and as a user asked about it would) its popularity is 0: never
+    # above any unseen item's. Counting the held-out interaction would lift it above the
+    # untouched items, and popularity alone would tell them apart.
+    rng = np.random.default_rng(7)
+    users, shared, own, untouched = 40, 20, 40, 40
+    n_items = shared + own + untouched
+    dense = np.zeros((users, n_items))
+    for u in range(users):
+        dense[u, rng.choice(shared, size=10, replace=False)] = 1.0
+        dense[u, shared + u] = 1.0
+    held = np.zeros_like(dense)
+    held[np.arange(users), shared + np.arange(users)] = 1.0
+    counts = dense.sum(axis=0)
+    popularity = np.log1p(counts) / np.log1p(counts.max())
+    _, fit = TasteCore.fit(
+        sparse.csr_matrix(dense),
+        _unit_rows(rng, n_items),
+        popularity,
+        holdout=sparse.csr_matrix(held),
+    )
+    assert fit.holdout_users == users
+    assert fit.popularity_auc <= 0.5, fit.popularity_auc

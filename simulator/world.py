@@ -240,6 +240,12 @@ class World(mesa.Model):
             block = blocks(len(self.users), role.count)[role.index]
             self._owned = set(self.users.ids[block.start : block.stop])
         self._forward = [Forwarded() for _ in range(shards.count)] if shards else []
+        self._shard_of: dict[str, int] = {}
+        """Each user's shard, for a driver."""
+        if shards is not None:
+            ids = self.users.ids
+            for k, block in enumerate(blocks(len(ids), shards.count)):
+                self._shard_of.update(dict.fromkeys(ids[block.start : block.stop], k))
         self.items = Catalogue(self, parts.items, self.memory.store.embedder)
         self.domain = domain_of(self.dataset.name, self.dataset.meta)
         self._searcher = SearchAction(self.items.search, domain=self.domain)
@@ -326,7 +332,7 @@ class World(mesa.Model):
         visit = (
             self._visit_here(step, active, slates)
             if self.shards is None
-            else (self._visit_shards(step, active, slates))
+            else self._visit_shards(step, active, slates)
         )
         self.users_side_s += time.perf_counter() - users_started
         for phase in VISIT_PHASES:
@@ -339,11 +345,15 @@ class World(mesa.Model):
     def _owns(self, user_id: str) -> bool:
         return self._owned is None or user_id in self._owned
 
-    def visit(self, step: int, user_ids: Sequence[str], slates: Slates) -> Visit:
-        """A shard's step for its active users (``user_ids``): the user side of ``step``,
-        then forgetting and a durable memory write, as the driver's step would end."""
+    def visit(
+        self, step: int, user_ids: Sequence[str], slates: Slates, forwarded: Forwarded
+    ) -> Visit:
+        """A shard's step for its active users (``user_ids``): first what the driver
+        forwarded since the last visit (``_receive``), then the user side of ``step``,
+        forgetting and a durable memory write, as the driver's step would end."""
         if self.role is None:
             raise RecworldError("visit runs the user side of one shard; this world is none")
+        self._receive(forwarded)
         self.steps = step  # the driver's clock
         self._intervene(step)
         self._events = []  # the driver logs arrivals and switches
@@ -354,8 +364,8 @@ class World(mesa.Model):
         visit.llm = self.llm.stats.close_step(step)
         return visit
 
-    def receive(self, forwarded: Forwarded) -> None:
-        """A shard takes the driver's corrections before its next visit."""
+    def _receive(self, forwarded: Forwarded) -> None:
+        """A shard takes the driver's chat news and corrections before its next visit."""
         self.items.revise(forwarded.profiles)
         for listener, items in forwarded.heard:
             if self._owns(listener):
@@ -380,13 +390,9 @@ class World(mesa.Model):
     def _visit_shards(self, step: int, active: Sequence[UserAgent], slates: Slates) -> Visit:
         """Each shard's active users and their slates, sent out; the visits, joined."""
         assert self.shards is not None
-        ids = self.users.ids
-        owner = {}
-        for k, block in enumerate(blocks(len(ids), self.shards.count)):
-            owner.update(dict.fromkeys(ids[block.start : block.stop], k))
         per_shard: list[list[str]] = [[] for _ in range(self.shards.count)]
         for user in active:
-            per_shard[owner[user.user_id]].append(user.user_id)
+            per_shard[self._shard_of[user.user_id]].append(user.user_id)
         visits = self.shards.visit_all(
             step,
             per_shard,

@@ -109,11 +109,12 @@ class LocalShards:
         slates: Sequence[Slates],
         forwarded: Sequence[Forwarded],
     ) -> list[Visit]:
-        out = []
-        for world, users, pages, given in zip(self.worlds, active, slates, forwarded, strict=True):
-            world.receive(given)
-            out.append(world.visit(step, users, pages))
-        return out
+        return [
+            world.visit(step, users, pages, given)
+            for world, users, pages, given in zip(
+                self.worlds, active, slates, forwarded, strict=True
+            )
+        ]
 
     def close(self) -> None:
         try:
@@ -137,8 +138,7 @@ class ShardActor:
         )
 
     def visit(self, step: int, users: Sequence[str], slates: Slates, forwarded: Forwarded) -> Visit:
-        self.world.receive(forwarded)
-        return self.world.visit(step, users, slates)
+        return self.world.visit(step, users, slates, forwarded)
 
     def close(self) -> None:
         try:

@@ -68,8 +68,7 @@ class LLMStats:
                 setattr(self, name, getattr(self, name) + sum(row.get(name, 0) for row in rows))
         most: Counter[str] = Counter()
         for sent in rounds:
-            for tag, n in Counter(sent).items():
-                most[tag] = max(most[tag], n)
+            most |= Counter(sent)  # a union of counters keeps each tag's largest count
         self.batches += sum(most.values())
         self.rounds += sorted(most.elements())
 

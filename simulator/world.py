@@ -457,6 +457,7 @@ class World(mesa.Model):
                 ),
                 item_text=lambda i: self.items.profile(i).describe(),
                 user_memories=lambda u: [r.text for r in self.memory.store.records(u)[-5:]],
+                load_llm=_load_llm,
             )
         )
 
@@ -893,3 +894,10 @@ _METRICS = {
     "memories_forgotten": lambda w: w.last.extra["memory"].forgotten,
     "routed_share": lambda w: getattr(w.policy, "routed_share", float("nan")),
 }
+
+
+def _load_llm(backend: str, model: str) -> LLMRuntime:
+    """Another backend for a recommender that ranks with its own model (``tuned-llm``)."""
+    from simulator.llm.registry import make_llm
+
+    return LLMRuntime(make_llm(backend, model=model))

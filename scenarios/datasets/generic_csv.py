@@ -474,3 +474,19 @@ def _parse_timestamps(table: Table, raw: pd.Series) -> pd.Series:
         bad = numbers.isna().to_numpy()
     row = int(np.argmax(bad))
     raise table.error(row, f"timestamp {raw.iloc[row]!r} is neither a number nor an ISO 8601 date")
+
+
+def write_csv(dataset: Dataset, folder: str | Path, *, genre_sep: str = "|") -> Path:
+    """Write ``dataset`` as a ``csv`` dataset folder that ``load_csv`` reads back:
+    ``interactions.csv`` (user_id, item_id, rating, timestamp and any extra columns),
+    ``items.csv`` (item_id, title, genres joined by ``genre_sep``, description, extras)
+    and ``users.csv`` (user_id and every profile field). Timestamps are written as
+    numbers; a blank rating is implicit feedback."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset.interactions.to_csv(out / "interactions.csv", index=False, lineterminator="\n")
+    items = dataset.items.copy()
+    items["genres"] = [genre_sep.join(map(str, g or ())) for g in items["genres"]]
+    items.to_csv(out / "items.csv", index=False, lineterminator="\n")
+    dataset.users.to_csv(out / "users.csv", index=False, lineterminator="\n")
+    return out

@@ -11,6 +11,7 @@ from simulator.cli import (  # noqa: F401  (imported for their commands)
     export,
     fidelity,
     inspection,
+    llmrec,
     report,
     simulate,
 )

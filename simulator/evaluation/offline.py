@@ -114,6 +114,7 @@ def evaluate(
 
     per_user, summary = [], []
     for label, rec in built.items():
+        _lend_own_model(rec)
         started = time.perf_counter()
         rec.fit(split.train)
         fit_s = time.perf_counter() - started
@@ -153,6 +154,24 @@ def build_recommender(spec: RecommenderSpec, *, seed: int) -> Recommender:
             "fit(dataset) and recommend(user_ids, k)"
         )
     return spec
+
+
+def _lend_own_model(recommender: object) -> None:
+    """A recommender that ranks with a model of its own (``tuned-llm``) gets the means to
+    load it; the LLM re-rankers that need the world's users keep their retriever's order."""
+    if not getattr(recommender, "own_model", False):
+        return
+    from simulator.llm.registry import make_llm
+    from simulator.llm.runtime import LLMRuntime
+    from simulator.llm.scripted import ScriptedLLM
+    from simulator.recommenders.llm_rerank import RecommenderContext
+
+    recommender.attach(  # type: ignore[attr-defined]
+        RecommenderContext(
+            llm=LLMRuntime(ScriptedLLM()),
+            load_llm=lambda backend, model: LLMRuntime(make_llm(backend, model=model)),
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -258,6 +258,15 @@ class LLMSubject:
             return answers
         return [None if a is None else calibrated(_only(a, _CHOICES[task]), prior) for a in answers]
 
+    def judge_request(self, user: str, item: str) -> LLMRequest:
+        """The yes/no question this subject asks about one item (after ``fit``): the
+        prompt a tuned model is trained on, so it is asked in its own terms."""
+        return self._question("judge", user, self._items[item], self._similar(user, item))
+
+    def rank_request(self, user: str, items: Sequence[str]) -> LLMRequest:
+        """The ranking question about ``items`` in the order shown, lettered from A."""
+        return self._listing(user, [self._items[i] for i in items])
+
     def judge(self, pairs: pd.DataFrame) -> np.ndarray:
         scores = np.full(len(pairs), np.nan)
         for i, probs in enumerate(self._about_items(pairs, "judge")):

@@ -13,8 +13,8 @@ from simulator.imports import import_class
 from simulator.llm.scripted import ScriptedLLM
 from simulator.types import LLM
 
-BACKENDS = ("scripted", "smollm2", "transformers", "openai", "vllm", "langchain")
-CHOICE_BACKENDS = ("smollm2", "transformers", "vllm")
+BACKENDS = ("scripted", "smollm2", "transformers", "tuned", "openai", "vllm", "langchain")
+CHOICE_BACKENDS = ("smollm2", "transformers", "tuned", "vllm")
 """Backends whose choice probabilities come from the model's own log-probabilities."""
 
 
@@ -35,6 +35,14 @@ def make_llm(backend: str, *, model: str | None = None, seed: int = 0, **options
         from simulator.llm.transformers_backend import TransformersLLM
 
         return TransformersLLM(model, seed=seed, **options)
+    if backend == "tuned":
+        if not model:
+            raise ScenarioError(
+                "llm.model: the tuned backend needs the folder `recworld tune` wrote"
+            )
+        from simulator.llm.tuned import load_tuned
+
+        return load_tuned(model, seed=seed, **options)
     if backend == "openai":
         if not model:
             raise ScenarioError(

@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pandas as pd
 from pydantic import Field
 
+from simulator.dataset import Dataset
 from simulator.recommenders.base import RecommenderConfig
 from simulator.recommenders.rerank import Reranker
 from simulator.sanitise import LIMITS, safe
@@ -36,6 +38,9 @@ class RecommenderContext:
     user_text: Callable[[str], str] = lambda user: f"User {user}."
     item_text: Callable[[str], str] = lambda item: f"Item {item}"
     user_memories: Callable[[str], list[str]] = field(default=lambda user: [])
+    load_llm: Callable[[str, str], LLM] | None = None
+    """Builds another backend (``make_llm(backend, model=...)``), for a recommender that
+    ranks with a model of its own (``tuned-llm``)."""
 
 
 class LLMRerankConfig(RecommenderConfig):
@@ -108,3 +113,107 @@ class AgentCFRanker(LLMReranker):
 
     name = "agentcf"
     use_memory = True
+
+
+HISTORY_SHOWN = 10
+"""Most recent items of a user's log that the ``tuned-llm`` prompt lists."""
+
+
+class TunedLLMConfig(LLMRerankConfig):
+    """Args:
+    adapter: The folder ``recworld tune`` wrote.
+    base: The built-in retriever that proposes candidates.
+    candidates: How many of its items the tuned model orders (at most 9).
+    """
+
+    adapter: str
+    base: str = "item-knn"
+
+
+class TunedLLMReranker(LLMReranker):
+    """A model tuned by ``recworld tune`` orders a retriever's top candidates.
+
+    It ranks with its own model (the tuned backend, loaded once through the context the
+    world or ``evaluate`` lends), never the user agents' LLM, and its prompt is built from
+    the interaction log alone (the user's latest items, then the numbered candidates),
+    exactly as ``tune`` wrote its ranking examples (``rerank_request``). One batch per
+    ``recommend`` call.
+    """
+
+    name = "tuned-llm"
+    own_model = True
+
+    def __init__(self, config: TunedLLMConfig, *, seed: int | None = None) -> None:
+        super().__init__(config, seed=seed)
+        self.config: TunedLLMConfig = config
+        self.llm: LLM | None = None
+        self.titles: dict[str, str] = {}
+        self.history: dict[str, list[str]] = {}
+
+    def attach(self, context: RecommenderContext) -> None:
+        if self.llm is None and context.load_llm is not None:
+            self.llm = context.load_llm("tuned", self.config.adapter)
+        self.context = context
+
+    def fit(self, data: Dataset) -> None:
+        super().fit(data)
+        self.titles = item_titles(data.items)
+        self.history = {}
+        self._remember(data.interactions)
+
+    def update(self, interactions: pd.DataFrame) -> None:
+        super().update(interactions)
+        self._remember(interactions)
+
+    def _remember(self, interactions: pd.DataFrame) -> None:
+        rows = interactions.sort_values("timestamp", kind="stable")
+        for user, items in rows.groupby("user_id", sort=False)["item_id"]:
+            seen = self.history.setdefault(str(user), [])
+            seen.extend(str(i) for i in items)
+            del seen[:-HISTORY_SHOWN]
+
+    def _rerank_all(self, pool: dict[str, list[str]], k: int) -> dict[str, list[str]]:
+        out = {u: items[:k] for u, items in pool.items()}
+        if self.llm is None:
+            return out
+        users = [u for u, items in pool.items() if len(items) > 1]
+        heads = {u: pool[u][: self.config.candidates] for u in users}
+        requests = [
+            rerank_request(
+                [self.titles.get(i, i) for i in self.history.get(u, [])],
+                [self.titles.get(i, i) for i in heads[u]],
+            )
+            for u in users
+        ]
+        answers = self.llm.generate(requests)
+        self.calls += len(users)
+        for user, answer in zip(users, answers, strict=True):
+            head, probs = heads[user], answer.choice_probs or {}
+            order = sorted(range(len(head)), key=lambda i: (-probs.get(str(i + 1), 0.0), i))
+            out[user] = ([head[i] for i in order] + pool[user][len(head) :])[:k]
+        return out
+
+
+def item_titles(items: pd.DataFrame) -> dict[str, str]:
+    """Item id -> "Title (genre, genre)", as the ``tuned-llm`` prompt shows items."""
+    out = {}
+    for item, title, genres in zip(items["item_id"], items["title"], items["genres"], strict=True):
+        shown = ", ".join(map(str, genres or ()))
+        out[str(item)] = safe(f"{title} ({shown})" if shown else str(title), LIMITS["field"])
+    return out
+
+
+def rerank_request(history: list[str], candidates: list[str]) -> LLMRequest:
+    """The ``tuned-llm`` question: the user's latest items, then numbered candidates."""
+    seen = "\n".join(f'- "{t}"' for t in history) or "- (nothing yet)"
+    listing = "\n".join(f'{i}. "{t}"' for i, t in enumerate(candidates, 1))
+    task = (
+        f"The user's latest items, oldest first:\n<items>\n{seen}\n</items>\n\n"
+        f"Candidates:\n<items>\n{listing}\n</items>\n\n"
+        "Which one will this user most likely choose next? Answer with its number."
+    )
+    return LLMRequest(
+        messages=(ChatMessage("system", SYSTEM), ChatMessage("user", task)),
+        choices=tuple(str(i) for i in range(1, len(candidates) + 1)),
+        tag="recommender:tuned",
+    )

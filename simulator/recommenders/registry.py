@@ -8,7 +8,13 @@ from typing import Any
 from simulator.errors import ScenarioError
 from simulator.imports import import_class, plugins
 from simulator.recommenders.base import Recommender, RecommenderConfig
-from simulator.recommenders.llm_rerank import AgentCFRanker, LLMRerankConfig, LLMReranker
+from simulator.recommenders.llm_rerank import (
+    AgentCFRanker,
+    LLMRerankConfig,
+    LLMReranker,
+    TunedLLMConfig,
+    TunedLLMReranker,
+)
 from simulator.recommenders.mmr import MMRConfig, MMRRecommender
 from simulator.recommenders.retrievers import RETRIEVERS, build
 
@@ -21,6 +27,7 @@ RECOMMENDERS: dict[str, tuple[type, type[RecommenderConfig]]] = {
     "mmr": (MMRRecommender, MMRConfig),
     "llm-rerank": (LLMReranker, LLMRerankConfig),
     "agentcf": (AgentCFRanker, LLMRerankConfig),
+    "tuned-llm": (TunedLLMReranker, TunedLLMConfig),
 }
 
 

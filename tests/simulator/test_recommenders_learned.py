@@ -6,13 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.decomposition import PCA
 
+from memory.embedders import make_embedder
 from simulator.dataset import Dataset
 from simulator.recommenders import MostPopularRecommender
-from simulator.recommenders.content import ContentRecommender
+from simulator.recommenders.content import ContentRecommender, item_texts
 from simulator.recommenders.implicit_mf import ALSConfig, ALSRecommender, BPRConfig, BPRRecommender
 from simulator.recommenders.knn import ItemKNNRecommender
-from simulator.recommenders.sasrec import SASRecConfig, SASRecRecommender
+from simulator.recommenders.sasrec import SASRecConfig, SASRecRecommender, text_projection
 from simulator.testing import RecommenderContract, contract_dataset
 
 TINY_SASREC = SASRecConfig(max_len=8, hidden=16, epochs=2)
@@ -36,6 +38,44 @@ class TestContent(RecommenderContract):
 
 class TestSASRec(RecommenderContract):
     make = staticmethod(lambda seed: SASRecRecommender(TINY_SASREC, seed=seed))
+
+
+class TestTextInitialisedSASRec(RecommenderContract):
+    make = staticmethod(
+        lambda seed: SASRecRecommender(
+            TINY_SASREC.model_copy(update={"text_init": "hashing"}), seed=seed
+        )
+    )
+
+
+def test_text_projection_is_the_scaled_leading_principal_components():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 12)) @ rng.normal(size=(12, 12))
+    out = text_projection(x, 4)
+    # sklearn's PCA scores, up to each component's sign, scaled to unit variance overall.
+    scores = PCA(n_components=4).fit_transform(x)
+    scores /= scores.std()
+    signs = np.sign((out * scores).sum(axis=0))
+    np.testing.assert_allclose(out, scores * signs, atol=1e-5)
+    wide = text_projection(x[:3], 8)  # three items: two components carry everything
+    assert wide.shape == (3, 8) and np.allclose(wide[:, 3:], 0)
+
+
+def test_sasrec_starts_from_the_items_text_when_asked():
+    import torch
+
+    data = contract_dataset()
+    config = TINY_SASREC.model_copy(update={"text_init": "hashing", "learning_rate": 1e-12})
+    rec = SASRecRecommender(config, seed=0)
+    rec.fit(data)
+    vectors = make_embedder("hashing").embed(item_texts(data.items))
+    expected = text_projection(np.asarray(vectors), config.hidden)
+    # A step of 1e-12 leaves the start where it was: the text's projection.
+    got = rec._net.item_emb.weight[1:].detach()
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-4)
+    plain = SASRecRecommender(TINY_SASREC.model_copy(update={"learning_rate": 1e-12}), seed=0)
+    plain.fit(data)
+    assert not torch.allclose(plain._net.item_emb.weight[1:], got, atol=1e-2)
 
 
 FACTORIES = {

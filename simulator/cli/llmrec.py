@@ -23,14 +23,17 @@ def tune(
     representation: Annotated[
         str, typer.Option(help="Items as 'text' (titles, genres) or 'id' (a token per item).")
     ] = "text",
-    examples: Annotated[int, typer.Option(help="Instruction examples to build.")] = 300,
+    examples: Annotated[int, typer.Option(help="Instruction examples to build.")] = 240,
     rank_share: Annotated[
         float, typer.Option(help="Share of the examples that are ranking lists.")
-    ] = 0.25,
-    epochs: Annotated[int, typer.Option(help="Passes over the examples.")] = 1,
+    ] = 0.2,
+    epochs: Annotated[int, typer.Option(help="Passes over the examples.")] = 2,
     batch_size: Annotated[int, typer.Option(help="Examples per optimiser step.")] = 8,
-    learning_rate: Annotated[float, typer.Option(help="AdamW step size.")] = 5e-4,
+    learning_rate: Annotated[float, typer.Option(help="AdamW step size.")] = 1e-3,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
+    top_layers: Annotated[
+        int, typer.Option(help="Adapt only the last this-many layers (0: all of them).")
+    ] = 10,
     seed: Annotated[int, typer.Option(help="Seeds the examples and the adapter.")] = 0,
     fidelity_split: Annotated[
         bool,
@@ -56,6 +59,7 @@ def tune(
             batch_size=batch_size,
             learning_rate=learning_rate,
             rank=lora_rank,
+            top_layers=top_layers or None,
             seed=seed,
         )
         if examples < 1:
@@ -165,6 +169,10 @@ def distill(
         int | None, typer.Option(help="With --llm: label this many users (all when omitted).")
     ] = None,
     unseen: Annotated[int, typer.Option(help="With --llm: unseen items asked per user.")] = 10,
+    own: Annotated[
+        int | None,
+        typer.Option(help="With --llm: at most this many of a user's own items asked."),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Write the labelled log and the scores here.")
     ] = None,
@@ -186,6 +194,7 @@ def distill(
                 run_dir=run,
                 users=users,
                 unseen=unseen,
+                own=own,
                 seed=seed,
             )
     except RecworldError as exc:

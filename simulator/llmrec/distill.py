@@ -82,12 +82,14 @@ def llm_labels(
     *,
     users: int | None = None,
     unseen: int = 10,
+    own: int | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
     """The LLM's yes/no on each sampled user's training items and ``unseen`` others: one
     row per question with ``p_yes`` (calibrated against a content-free item) and
-    ``label`` (``p_yes`` ≥ 0.5). Timestamps keep the training order; unseen items come
-    after it."""
+    ``label`` (``p_yes`` ≥ 0.5). ``own`` caps the training items asked per user (a
+    uniform sample, for a slow model). Timestamps keep the training order; unseen items
+    come after it."""
     rng = np.random.default_rng(seed)
     inter = train.interactions.astype({"user_id": str, "item_id": str})
     ids = np.sort(inter["user_id"].unique())
@@ -102,8 +104,10 @@ def llm_labels(
     subject.fit(train)
     pairs = []
     for user in chosen:
-        own = inter[inter["user_id"] == user]
-        seen = set(own["item_id"])
+        mine = inter[inter["user_id"] == user]
+        seen = set(mine["item_id"])
+        if own is not None and len(mine) > own:
+            mine = mine.iloc[np.sort(rng.choice(len(mine), own, replace=False))]
         top = [i for i in tops.get(user, []) if i not in seen]
         near = list(rng.permutation(top)[: unseen // 2]) if top else []
         mask = np.array([i not in seen and i not in near for i in catalogue])
@@ -118,8 +122,8 @@ def llm_labels(
             if mask.any()
             else []
         )
-        last = float(own["timestamp"].max()) if len(own) else 0.0
-        pairs += [(user, i, t) for i, t in zip(own["item_id"], own["timestamp"], strict=True)]
+        last = float(mine["timestamp"].max()) if len(mine) else 0.0
+        pairs += [(user, i, t) for i, t in zip(mine["item_id"], mine["timestamp"], strict=True)]
         pairs += [(user, str(i), last + 1 + j) for j, i in enumerate([*near, *far])]
     frame = pd.DataFrame(pairs, columns=["user_id", "item_id", "timestamp"])
     scores = subject.judge(frame[["user_id", "item_id"]])
@@ -151,6 +155,7 @@ def distill(
     run_dir: str | Path | None = None,
     users: int | None = None,
     unseen: int = 10,
+    own: int | None = None,
     k: int = 10,
     seed: int = 0,
 ) -> DistillResult:
@@ -166,7 +171,7 @@ def distill(
     split: Split = make_split(dataset, "leave-last-out", seed=seed)
     labels = pd.DataFrame(columns=["user_id", "item_id", "timestamp", "p_yes", "label"])
     if llm is not None:
-        labels = llm_labels(split.train, llm, users=users, unseen=unseen, seed=seed)
+        labels = llm_labels(split.train, llm, users=users, unseen=unseen, own=own, seed=seed)
         log = labels[labels["label"]].assign(rating=np.nan)
         log = log[["user_id", "item_id", "rating", "timestamp"]].reset_index(drop=True)
     else:

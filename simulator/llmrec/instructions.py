@@ -9,7 +9,7 @@ Two tasks, in the manner of TALLRec:
   among nine unseen, answered with the liked item's letter (its place is drawn, so every
   letter is an answer about as often);
 * **rerank**: the same question as the ``tuned-llm`` recommender asks it
-  (``rerank_request``: the user's latest items, nine numbered candidates).
+  (``rerank_request``: the user's latest items, then the ten candidates lettered).
 
 The questions are the very prompts the simulator's LLM agents are asked
 (``LLMSubject.judge_request`` and ``rank_request``: the persona, the rated history, the
@@ -118,19 +118,16 @@ def build_examples(
     inter = cases.train.interactions.sort_values("timestamp", kind="stable")
     latest = inter.groupby("user_id")["item_id"].agg(lambda s: [str(i) for i in s][-HISTORY_SHOWN:])
     ranked, reranked = [], []
-    drops = np.random.default_rng(seed + 1)  # which unseen item a nine-item list leaves out
     for _, rows in cases.ranking.sort_values(["list", "position"]).groupby("list", sort=True):
         user, items = str(rows["user_id"].iloc[0]), [str(i) for i in rows["item_id"]]
         target = int(np.flatnonzero(rows["label"].to_numpy())[0])
         request = subject.rank_request(user, items)
         ranked.append(Example("rank", user, tuple(items), request, request.choices[target]))  # type: ignore[index]
-        drop = drops.choice([k for k in range(len(items)) if k != target])
-        nine = [i for k, i in enumerate(items) if k != drop][:9]
         request = rerank_request(
-            [titles.get(i, i) for i in latest.get(user, [])], [titles.get(i, i) for i in nine]
+            [titles.get(i, i) for i in latest.get(user, [])], [titles.get(i, i) for i in items]
         )
-        answer = request.choices[nine.index(items[target])]  # type: ignore[index]
-        reranked.append(Example("rerank", user, tuple(nine), request, answer))
+        answer = request.choices[target]  # type: ignore[index]
+        reranked.append(Example("rerank", user, tuple(items), request, answer))
     rng = np.random.default_rng(seed)
     chosen = [judged[i] for i in sorted(rng.permutation(len(judged))[:judge_n])]
     chosen += [ranked[i] for i in sorted(rng.permutation(len(ranked))[: rank_n - rank_n // 2])]

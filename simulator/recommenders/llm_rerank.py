@@ -12,6 +12,7 @@ items); without one, the retriever's order is kept, so the class still works off
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -119,18 +120,20 @@ HISTORY_SHOWN = 10
 """Most recent items of a user's log that the ``tuned-llm`` prompt lists."""
 
 
-class TunedLLMConfig(LLMRerankConfig):
+class TunedLLMConfig(RecommenderConfig):
     """Args:
     adapter: The folder ``recworld tune`` wrote.
     base: The built-in retriever that proposes candidates.
-    candidates: How many of its items the tuned model orders (at most 9).
+    candidates: How many of its items the tuned model orders (at most 26: one letter,
+        one token, each).
     """
 
     adapter: str
     base: str = "item-knn"
+    candidates: int = Field(20, ge=2, le=26)
 
 
-class TunedLLMReranker(LLMReranker):
+class TunedLLMReranker(Reranker):
     """A model tuned by ``recworld tune`` orders a retriever's top candidates.
 
     It ranks with its own model (the tuned backend, loaded once through the context the
@@ -144,8 +147,9 @@ class TunedLLMReranker(LLMReranker):
     own_model = True
 
     def __init__(self, config: TunedLLMConfig, *, seed: int | None = None) -> None:
-        super().__init__(config, seed=seed)
+        super().__init__(config.base, config.candidates, seed=seed)
         self.config: TunedLLMConfig = config
+        self.calls = 0
         self.llm: LLM | None = None
         self.titles: dict[str, str] = {}
         self.history: dict[str, list[str]] = {}
@@ -153,7 +157,6 @@ class TunedLLMReranker(LLMReranker):
     def attach(self, context: RecommenderContext) -> None:
         if self.llm is None and context.load_llm is not None:
             self.llm = context.load_llm("tuned", self.config.adapter)
-        self.context = context
 
     def fit(self, data: Dataset) -> None:
         super().fit(data)
@@ -187,9 +190,10 @@ class TunedLLMReranker(LLMReranker):
         ]
         answers = self.llm.generate(requests)
         self.calls += len(users)
-        for user, answer in zip(users, answers, strict=True):
+        for user, request, answer in zip(users, requests, answers, strict=True):
             head, probs = heads[user], answer.choice_probs or {}
-            order = sorted(range(len(head)), key=lambda i: (-probs.get(str(i + 1), 0.0), i))
+            labels = request.choices or ()
+            order = sorted(range(len(head)), key=lambda i: (-probs.get(labels[i], 0.0), i))
             out[user] = ([head[i] for i in order] + pool[user][len(head) :])[:k]
         return out
 
@@ -204,16 +208,17 @@ def item_titles(items: pd.DataFrame) -> dict[str, str]:
 
 
 def rerank_request(history: list[str], candidates: list[str]) -> LLMRequest:
-    """The ``tuned-llm`` question: the user's latest items, then numbered candidates."""
+    """The ``tuned-llm`` question: the user's latest items, then lettered candidates."""
+    labels = string.ascii_uppercase[: len(candidates)]
     seen = "\n".join(f'- "{t}"' for t in history) or "- (nothing yet)"
-    listing = "\n".join(f'{i}. "{t}"' for i, t in enumerate(candidates, 1))
+    listing = "\n".join(f'{x}. "{t}"' for x, t in zip(labels, candidates, strict=True))
     task = (
         f"The user's latest items, oldest first:\n<items>\n{seen}\n</items>\n\n"
         f"Candidates:\n<items>\n{listing}\n</items>\n\n"
-        "Which one will this user most likely choose next? Answer with its number."
+        "Which one will this user most likely choose next? Answer with its letter."
     )
     return LLMRequest(
         messages=(ChatMessage("system", SYSTEM), ChatMessage("user", task)),
-        choices=tuple(str(i) for i in range(1, len(candidates) + 1)),
+        choices=tuple(labels),
         tag="recommender:tuned",
     )

@@ -151,6 +151,12 @@ def similar_note(domain: Domain, lines: Sequence[str]) -> str:
     return f"\nThe most similar {domain.items} in your history: {quoted}."
 
 
+def hint_note(probability: float | None) -> str:
+    """The taste core's estimate as a line of the question (``None``: not known)."""
+    shown = "unknown" if probability is None else f"{probability:.0%}"
+    return f"\nA model of your past choices puts the chance that you would like it at {shown}."
+
+
 def render(template: ChatPromptTemplate, **values: str) -> tuple[ChatMessage, ...]:
     """Fill ``template`` and convert LangChain messages to our ``ChatMessage``.
 

@@ -43,13 +43,13 @@ def say(step: str, **figures) -> None:
     print(json.dumps({"step": step, **figures}), flush=True)
 
 
-def judge_auc(data, llm: LLMRuntime, users: int) -> dict:
+def judge_auc(data, llm: LLMRuntime, users: int, hint: bool = False) -> dict:
     """The yes/no AUC of an LLM subject on the suite's default cases (popularity-matched
     negatives, m = 1), for the first ``users`` held-out users."""
     cases = build_cases(data, CaseConfig())
     rows = cases.discrimination_case("popularity", 1)
     rows = rows[rows["user_id"].isin(cases.users[:users])]
-    subject = LLMSubject(llm, yes_map=False)
+    subject = LLMSubject(llm, yes_map=False, hint=hint)
     subject.fit(cases.train)
     started = time.perf_counter()
     scores = subject.judge(rows[["user_id", "item_id"]])
@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20, help="held-out users for the AUC")
     parser.add_argument("--rerank-users", type=int, default=200)
     parser.add_argument("--distill-users", type=int, default=20)
+    parser.add_argument("--hint", action="store_true", help="tune and ask with the hint")
     args = parser.parse_args()
     steps = set(args.steps.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -107,10 +108,11 @@ def main() -> None:
             accuracy=[info["accuracy_before"], info["accuracy_after"]],
         )
     if "judge" in steps:
-        base = judge_auc(data, LLMRuntime(make_llm("smollm2")), args.users)
-        say("judge", model="smollm2", **base)
-        after = judge_auc(data, LLMRuntime(make_llm("tuned", model=str(tuned))), args.users)
-        say("judge", model="smollm2 tuned", **after)
+        base = judge_auc(data, LLMRuntime(make_llm("smollm2")), args.users, args.hint)
+        say("judge", model="smollm2", hint=args.hint, **base)
+        tuned_llm = LLMRuntime(make_llm("tuned", model=str(tuned)))
+        after = judge_auc(data, tuned_llm, args.users, args.hint)
+        say("judge", model="smollm2 tuned", hint=args.hint, **after)
     if "rerank" in steps:
         result = evaluate(
             data,

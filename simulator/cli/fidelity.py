@@ -73,6 +73,13 @@ def fidelity(
         ),
     ] = None,
     cache: Annotated[Path | None, typer.Option(help="SQLite LLM response cache.")] = None,
+    hint: Annotated[
+        bool,
+        typer.Option(
+            help="Show the LLM the taste core's estimate in each question (llm, hybrid); "
+            "a model tuned with `recworld tune --hint` expects it."
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Folder for fidelity.json and CSVs.")] = None,
     ray: Annotated[
@@ -129,7 +136,7 @@ def fidelity(
             prepare_out(write_cases, option="--write-cases")
         given = read_cases(cases, dataset, config) if cases else build_cases(dataset, config)
         _check_calibration(calibration, policy, config, given.source)
-        agent = _agent(policy, llm, calibration, cache, seed)
+        agent = _agent(policy, llm, calibration, cache, seed, hint)
         subjects = [agent, *(RecommenderFloor(name, seed=seed) for name in floor_names)]
         with console.status("fidelity") as status:
             report = run_fidelity(
@@ -214,7 +221,9 @@ def _multiples(text: str) -> tuple[int, ...]:
     return values
 
 
-def _agent(policy: str, llm: str, calibration: Path | None, cache: Path | None, seed: int):
+def _agent(
+    policy: str, llm: str, calibration: Path | None, cache: Path | None, seed: int, hint: bool
+):
     from simulator.compose import build_fidelity_subject
     from simulator.config import LLMSpec
     from simulator.llm.registry import BACKENDS, parse_llm_spec
@@ -229,7 +238,7 @@ def _agent(policy: str, llm: str, calibration: Path | None, cache: Path | None, 
                 f"--llm: unknown LLM backend {backend!r}; choose one of {', '.join(BACKENDS)}"
             )
         spec = LLMSpec(backend=backend, model=model, cache=str(cache) if cache else None)
-    return build_fidelity_subject(policy, spec, calibration=calibration, seed=seed)
+    return build_fidelity_subject(policy, spec, calibration=calibration, seed=seed, hint=hint)
 
 
 def _cell(value: object) -> str:

@@ -34,6 +34,13 @@ def tune(
     top_layers: Annotated[
         int, typer.Option(help="Adapt only the last this-many layers (0: all of them).")
     ] = 10,
+    hint: Annotated[
+        bool,
+        typer.Option(
+            help="Put the taste core's estimate in every question (then ask the tuned model "
+            "with it too: `recworld fidelity --hint`)."
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seeds the examples and the adapter.")] = 0,
     fidelity_split: Annotated[
         bool,
@@ -68,11 +75,13 @@ def tune(
         dataset = load_data(data, kind)
         if fidelity_split:
             dataset = build_cases(dataset, CaseConfig(users=users)).train
-        built = build_examples(dataset, examples=examples, rank_share=rank_share, seed=seed + 1)
+        built = build_examples(
+            dataset, examples=examples, rank_share=rank_share, hint=hint, seed=seed + 1
+        )
         items = dataset.items
         titles = dict(zip(items["item_id"].astype(str), items["title"].astype(str), strict=True))
         with console.status(f"tuning {base} on {len(built)} examples"):
-            result = run_tune(built, out, config, titles=titles, dataset=dataset.name)
+            result = run_tune(built, out, config, titles=titles, dataset=dataset.name, hint=hint)
     except RecworldError as exc:
         fail(exc)
     table = Table(title=f"{base} tuned on {dataset.name} ({representation} items)")

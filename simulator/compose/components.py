@@ -134,7 +134,12 @@ def utility_params(config: RunConfig) -> UtilityParams:
 
 
 def build_fidelity_subject(
-    policy: str, llm: LLMSpec, *, calibration: str | Path | None = None, seed: int = 0
+    policy: str,
+    llm: LLMSpec,
+    *,
+    calibration: str | Path | None = None,
+    seed: int = 0,
+    hint: bool = False,
 ) -> Subject:
     """The agent the fidelity suite questions: the utility model, the LLM, or both (hybrid).
 
@@ -142,6 +147,7 @@ def build_fidelity_subject(
         policy: ``utility``, ``llm`` or ``hybrid``, as a run's ``policy``.
         llm: The backend for ``llm`` and ``hybrid`` (built as a run builds it).
         calibration: A ``recworld calibrate`` file for the utility model's parameters.
+        hint: Show the LLM the taste core's estimate in each question (``LLMSubject``).
     """
     utility = None
     if policy in ("utility", "hybrid"):
@@ -149,7 +155,7 @@ def build_fidelity_subject(
         utility = UtilitySubject(params)
         if policy == "utility":
             return utility
-    agent = LLMSubject(LLMRuntime(build_llm(llm, seed)))
+    agent = LLMSubject(LLMRuntime(build_llm(llm, seed)), hint=hint)
     return HybridSubject(utility, agent) if utility is not None else agent
 
 

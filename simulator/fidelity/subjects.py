@@ -41,6 +41,7 @@ from agents.prompts import (
     PROMPTS,
     bullet_memories,
     domain_words,
+    hint_note,
     quote_item,
     quote_items,
     render,
@@ -112,6 +113,9 @@ class LLMSubject:
             as the taste core (the utility subject, fitted on the same training part)
             gives to the same questions: how often users say yes comes from a model of the
             data, which items get the yes from the LLM. No held-out label is used.
+        hint: Show the taste core's estimate in each question ("a model of your past
+            choices puts the chance ... at 72%"), per item in rankings: the model weighs
+            it with the rest of the evidence. Off by default.
     """
 
     has_threshold = True
@@ -126,6 +130,7 @@ class LLMSubject:
         rating_prior: bool = False,
         rating_map: bool = True,
         yes_map: bool = True,
+        hint: bool = False,
     ) -> None:
         self.llm = llm
         self.name = f"llm {llm.label}"
@@ -136,6 +141,7 @@ class LLMSubject:
         self.fit_rating_map = rating_map
         self.rating_map: list[list[float]] | None = None
         self.fit_yes_map = yes_map
+        self.hint = hint
         self.yes_shift: float | None = None
         self._taste: UtilitySubject | None = None
         self.failures = 0
@@ -151,7 +157,7 @@ class LLMSubject:
 
     def fit(self, train: Dataset) -> None:
         self.domain = domain_of(train.name, train.meta)
-        if self.fit_yes_map:
+        if self.fit_yes_map or self.hint:
             self._taste = UtilitySubject()
             self._taste.fit(train)
         self._items = {p.item_id: p for p in item_profiles(train.items)}
@@ -215,6 +221,14 @@ class LLMSubject:
                 out.append(answer.choice_probs)
         return out
 
+    def _hints(self, users: Sequence[str], items: Sequence[str]) -> list[str]:
+        """The taste core's estimate for each (user, item), as question lines ("" without
+        ``hint``)."""
+        if not self.hint or self._taste is None or not len(users):
+            return [""] * len(users)
+        pairs = pd.DataFrame({"user_id": list(users), "item_id": list(items)})
+        return [hint_note(float(p)) for p in self._taste.judge(pairs)]
+
     def _question(self, task: str, user: str, item: ItemProfile, similar: str) -> LLMRequest:
         persona, memories = self._persona(user)
         messages = render(
@@ -234,15 +248,17 @@ class LLMSubject:
         item for the first few users; later answers are divided by their mean.
         """
         users = [str(u) for u in pairs["user_id"]]
+        hints = self._hints(users, [str(i) for i in pairs["item_id"]])
         requests = [
-            self._question(task, user, self._items[item], self._similar(user, item))
-            for user, item in zip(users, pairs["item_id"], strict=True)
+            self._question(task, user, self._items[item], self._similar(user, item) + hint)
+            for user, item, hint in zip(users, pairs["item_id"], hints, strict=True)
         ]
         free: list[LLMRequest] = []
         if self.calibrate and task not in self.content_free:
             # The same template as the real questions, every item-dependent part content-free.
             blank = ItemProfile(item_id="", title=CONTENT_FREE_TITLE)
             note = similar_note(self.domain, [CONTENT_FREE_TITLE]) if self.grounding else ""
+            note += hint_note(None) if self.hint else ""
             free = [
                 self._question(task, u, blank, note)
                 for u in list(dict.fromkeys(users))[:CONTENT_FREE_PERSONAS]
@@ -261,11 +277,12 @@ class LLMSubject:
     def judge_request(self, user: str, item: str) -> LLMRequest:
         """The yes/no question this subject asks about one item (after ``fit``): the
         prompt a tuned model is trained on, so it is asked in its own terms."""
-        return self._question("judge", user, self._items[item], self._similar(user, item))
+        note = self._similar(user, item) + self._hints([user], [item])[0]
+        return self._question("judge", user, self._items[item], note)
 
     def rank_request(self, user: str, items: Sequence[str]) -> LLMRequest:
         """The ranking question about ``items`` in the order shown, lettered from A."""
-        return self._listing(user, [self._items[i] for i in items])
+        return self._listing(user, [self._items[i] for i in items], self._rank_notes(user, items))
 
     def judge(self, pairs: pd.DataFrame) -> np.ndarray:
         scores = np.full(len(pairs), np.nan)
@@ -274,7 +291,12 @@ class LLMSubject:
                 total = probs.get("yes", 0.0) + probs.get("no", 0.0)
                 scores[i] = probs.get("yes", 0.0) / total if total else 0.5
         answered = ~np.isnan(scores)
-        if self._taste is not None and self.yes_shift is None and answered.any():
+        if (
+            self.fit_yes_map
+            and self._taste is not None
+            and self.yes_shift is None
+            and answered.any()
+        ):
             share = float((self._taste.judge(pairs[answered]) >= 0.5).mean())
             self.yes_shift = yes_shift(scores[answered], share)
         if self.yes_shift is not None:
@@ -294,14 +316,17 @@ class LLMSubject:
             labels = LETTERS[: len(items)]
             orders = shifted_orders(len(items), self.orders)
             shapes.append((labels, orders))
+            notes = self._rank_notes(user, items)
             for order in orders:
-                requests.append(self._listing(user, [self._items[items[i]] for i in order]))
+                shown = [self._items[items[i]] for i in order]
+                requests.append(self._listing(user, shown, notes and [notes[i] for i in order]))
         free: list[LLMRequest] = []
         if self.calibrate and "rank" not in self.content_free and groups:
             blank = ItemProfile(item_id="", title=CONTENT_FREE_TITLE)
             size = max(len(items) for _, items in groups)
             users = list(dict.fromkeys(str(u) for u, _ in groups))[:CONTENT_FREE_PERSONAS]
-            free = [self._listing(u, [blank] * size) for u in users]
+            unknown = ["model's estimate: unknown"] * size if self.hint else None
+            free = [self._listing(u, [blank] * size, unknown) for u in users]
         answers = self._ask(free + requests)
         if free:
             prior = mean_distribution(answers[: len(free)], free[0].choices or ())
@@ -322,7 +347,16 @@ class LLMSubject:
             out.append(np.array([mean[x] for x in labels]))
         return out
 
-    def _listing(self, user: str, items: Sequence[ItemProfile]) -> LLMRequest:
+    def _rank_notes(self, user: str, items: Sequence[str]) -> list[str] | None:
+        """With ``hint``, the taste core's estimate for each item, as its listing note."""
+        if not self.hint or self._taste is None:
+            return None
+        pairs = pd.DataFrame({"user_id": [user] * len(items), "item_id": list(items)})
+        return [f"model's estimate: {p:.0%}" for p in self._taste.judge(pairs)]
+
+    def _listing(
+        self, user: str, items: Sequence[ItemProfile], notes: Sequence[str] | None = None
+    ) -> LLMRequest:
         """The ranking question about ``items`` in the order shown, lettered from A."""
         persona, memories = self._persona(user)
         labels = LETTERS[: len(items)]
@@ -330,7 +364,7 @@ class LLMSubject:
             PROMPTS["rank"],
             persona=persona,
             memories=memories,
-            items=quote_items(items, labels=labels),
+            items=quote_items(items, notes=notes, labels=labels),
             count=str(len(items)),
             **domain_words(self.domain),
         )

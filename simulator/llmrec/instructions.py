@@ -77,10 +77,13 @@ def build_examples(
     *,
     examples: int = 300,
     rank_share: float = 0.25,
+    hint: bool = False,
     seed: int = 0,
 ) -> list[Example]:
     """About ``examples`` instructions, ``rank_share`` of them ranking lists, the rest
     yes/no questions half liked and half unseen, from as many users as that needs.
+    ``hint`` puts the taste core's estimate in every question (``LLMSubject(hint=True)``);
+    a model tuned on such questions is asked them with the hint too.
 
     Raises:
         RecworldError: The data has too few users with liked history (``build_cases``).
@@ -102,7 +105,9 @@ def build_examples(
             seed=seed,
         ),
     )
-    subject = LLMSubject(LLMRuntime(ScriptedLLM(seed=seed)), calibrate=False, yes_map=False)
+    subject = LLMSubject(
+        LLMRuntime(ScriptedLLM(seed=seed)), calibrate=False, yes_map=False, hint=hint
+    )
     subject.fit(cases.train)
     judged = [
         Example(

@@ -88,12 +88,15 @@ def tune(
     *,
     titles: dict[str, str] | None = None,
     dataset: str = "",
+    hint: bool = False,
 ) -> TuneResult:
     """Fine-tune ``config.base`` on ``examples`` and write the tuned folder ``out``.
 
     Args:
         titles: Item id -> title, for the ``id`` representation (the tokens to add).
         dataset: The data's name, recorded in ``tune.json``.
+        hint: Whether the examples carry the taste core's estimate, recorded in
+            ``tune.json`` (ask the model with the hint too).
     """
     if not examples:
         raise RecworldError("no instruction examples to tune on")
@@ -170,6 +173,7 @@ def tune(
     info = {
         **asdict(config),
         "dataset": dataset,
+        "hint": hint,
         "examples": len(examples),
         "tasks": {t: sum(e.task == t for e in examples) for t in ("judge", "rank")},
         "losses": result.losses,

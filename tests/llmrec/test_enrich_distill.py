@@ -146,6 +146,14 @@ def test_distil_learns_from_the_llms_yeses_and_scores_beside_the_real_log(data):
     assert result.offline.split["scored_users"] == result.log["user_id"].nunique()
 
 
+def test_distil_asks_at_most_own_of_a_users_items(data):
+    liked = set(data.items["title"])
+    result = distill(data, student="als", llm=LLMRuntime(Picky(liked)), users=5, own=3, unseen=4)
+    asked = result.labels.groupby("user_id").size()
+    train = data.interactions.groupby("user_id").size()[asked.index] - 1  # leave-last-out
+    assert len(asked) == 5 and (asked == train.clip(upper=3) + 4).all()
+
+
 def test_distil_from_a_run_directory_learns_its_watches(tmp_path):
     out = tmp_path / "run"
     ran = CliRunner().invoke(

@@ -189,3 +189,35 @@ def test_the_rating_map_moves_answers_onto_the_datas_stars_keeping_their_order(c
     unmapped.fit(cases.train)
     raw = unmapped.rate(cases.rating[["user_id", "item_id"]], np.arange(1.0, 6.0))
     assert raw[0] == pytest.approx([0.8, 0.05, 0.05, 0.05, 0.05])
+
+
+def test_the_hint_shows_the_taste_cores_own_estimate_in_every_question(cases):
+    fake = Fake(free={"yes": 0.5, "no": 0.5}, real={"yes": 0.5, "no": 0.5})
+    llm = subject(fake, hint=True, yes_map=False)
+    llm.fit(cases.train)
+    pairs = cases.discrimination_case("uniform", 1)[["user_id", "item_id"]]
+    llm.judge(pairs)
+    taste = UtilitySubject()
+    taste.fit(cases.train)
+    expected = taste.judge(pairs)
+    asked = [r for r in fake.requests if r.tag == "judge"]
+    free, real = asked[: len(asked) - len(pairs)], asked[len(asked) - len(pairs) :]
+    for request, p in zip(real, expected, strict=True):
+        assert f"puts the chance that you would like it at {p:.0%}." in request.messages[-1].content
+    # The content-free questions carry the line too, with nothing known.
+    assert free and all("at unknown." in r.messages[-1].content for r in free)
+    # In a ranking, each item carries its own estimate, whatever order it is shown in.
+    user, items = cases.users[0], pairs["item_id"][pairs["user_id"] == cases.users[0]].tolist()
+    request = llm.rank_request(user, items)
+    for item, p in zip(items, taste.judge(pairs[pairs["user_id"] == user]), strict=True):
+        quoted = f'"{llm._items[item].title}"'
+        line = next(x for x in request.messages[-1].content.splitlines() if quoted in x)
+        assert line.endswith(f"(model's estimate: {p:.0%})")
+
+
+def test_without_the_hint_no_question_mentions_a_model(cases):
+    fake = Fake(free={"yes": 0.5, "no": 0.5}, real={"yes": 0.5, "no": 0.5})
+    llm = subject(fake)
+    llm.fit(cases.train)
+    llm.judge(cases.discrimination_case("uniform", 1)[["user_id", "item_id"]])
+    assert not any("model" in r.messages[-1].content for r in fake.requests)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -65,6 +66,13 @@ def evaluate_command(
         Path | None,
         typer.Option(help="Summary file (.csv, .json or .parquet); per-user rows go beside it."),
     ] = None,
+    params: Annotated[
+        str | None,
+        typer.Option(
+            help='Parameters per recommender as JSON, e.g. \'{"tuned-llm": {"adapter": '
+            '"tuned/ml100k"}, "sasrec": {"text_init": "minilm"}}\'.'
+        ),
+    ] = None,
 ) -> None:
     """Fit recommenders on a split of a dataset and score their top K offline."""
     from simulator.evaluation.offline import evaluate
@@ -83,6 +91,7 @@ def evaluate_command(
         _fail(f"--users {users}: sample at least 1 user, or leave the option out")
     if out is not None and out.suffix not in OUT_FORMATS:
         _fail(f"--out {out}: unsupported suffix {out.suffix!r}; use {', '.join(OUT_FORMATS)}")
+    given = _params(params, names)
 
     try:
         if out is not None:
@@ -91,7 +100,7 @@ def evaluate_command(
         with console.status(f"fitting and scoring {len(names)} recommender(s)"):
             result = evaluate(
                 dataset,
-                {name: name for name in names},
+                {name: {"name": name, "params": given.get(name)} for name in names},
                 split=split,
                 k=k,
                 seed=seed,
@@ -111,6 +120,22 @@ def evaluate_command(
         _write(result.summary, out)
         _write(result.per_user, per_user)
         console.print(f"summary written to {out}, per-user rows to {per_user}", soft_wrap=True)
+
+
+def _params(text: str | None, names: list[str]) -> dict[str, dict]:
+    """``--params`` as a dict of dicts, for recommenders named in ``--recommender``."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        _fail(f"--params: not JSON ({exc.msg} at character {exc.pos}); give an object")
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        _fail('--params: give an object of objects, e.g. {"item-knn": {"k_neighbours": 20}}')
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        _fail(f"--params: {', '.join(unknown)} not in --recommender; add it there or drop it")
+    return value
 
 
 def _table(summary: pd.DataFrame, columns: dict[str, str], title: str, caption: str) -> Table:

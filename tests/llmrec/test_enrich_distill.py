@@ -205,3 +205,37 @@ def test_distil_refuses_both_sources_or_neither(data, tmp_path):
         distill(data, llm=LLMRuntime(Picky(set())), run_dir=tmp_path)
     with pytest.raises(Exception, match="choose one of"):
         distill(data, student="gpt", llm=LLMRuntime(Picky(set())))
+
+
+def test_evaluate_takes_parameters_per_recommender(tmp_path):
+    out = tmp_path / "s.csv"
+    params = '{"sasrec": {"text_init": "hashing", "epochs": 1, "hidden": 8, "max_len": 4}}'
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--data",
+            "synthetic",
+            "--recommender",
+            "most-popular,sasrec",
+            "--params",
+            params,
+            "--users",
+            "20",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_csv(out)["recommender"]) == {"most-popular", "sasrec"}
+    for bad, says in (
+        ("{nope", "--params: not JSON"),
+        ('{"als": {}}', "als not in --recommender"),
+        ('{"sasrec": 3}', "an object of objects"),
+        ('{"sasrec": {"hidden": -1}}', "recommender.params.hidden"),
+    ):
+        result = CliRunner().invoke(
+            app, ["evaluate", "--data", "synthetic", "--recommender", "sasrec", "--params", bad]
+        )
+        assert result.exit_code == 2 and says in result.output, (bad, result.output)
+        assert "Traceback" not in result.output

@@ -105,7 +105,8 @@ class TunedLLM(TransformersLLM):
 
 
 def load_tuned(folder: str | Path, *, seed: int = 0, **options: Any) -> TunedLLM:
-    """Load a tuned folder as a backend (the adapter merged into its base)."""
+    """Load a tuned folder as a backend (the adapter merged into its base), on the GPU
+    when there is one (``options``: ``device``, ``max_batch``)."""
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -119,11 +120,17 @@ def load_tuned(folder: str | Path, *, seed: int = 0, **options: Any) -> TunedLLM
 
     info = read_tune_file(folder)
     adapter = Path(folder) / ADAPTER
+    device = options.get("device", "auto")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(adapter)
-    lm = AutoModelForCausalLM.from_pretrained(base_model_path(info["base"]), dtype=torch.float32)
+    lm = AutoModelForCausalLM.from_pretrained(
+        base_model_path(info["base"]),
+        dtype=torch.bfloat16 if device == "cuda" else torch.float32,
+    )
     if len(tokenizer) != lm.get_input_embeddings().num_embeddings:
         lm.resize_token_embeddings(len(tokenizer))
-    lm = PeftModel.from_pretrained(lm, adapter).merge_and_unload()
+    lm = PeftModel.from_pretrained(lm, adapter).merge_and_unload().to(device)
     llm = TunedLLM.from_objects(lm, tokenizer, model=f"tuned:{Path(folder).name}", seed=seed)
     if info.get("representation") == "id":
         llm.items = ItemTokens(info.get("titles", {}))

@@ -112,7 +112,10 @@ def tune(
     torch.manual_seed(config.seed)
     path = base_model_path(config.base)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    lm = AutoModelForCausalLM.from_pretrained(
+        path, dtype=torch.bfloat16 if device == "cuda" else torch.float32
+    )
     items = ItemTokens(titles or {}) if config.representation == "id" else None
     new_ids: list[int] = []
     if items is not None:
@@ -128,7 +131,7 @@ def tune(
         task_type="CAUSAL_LM",
         **({"trainable_token_indices": {"embed_tokens": new_ids}} if new_ids else {}),
     )
-    model = get_peft_model(lm, adapter)
+    model = get_peft_model(lm, adapter).to(device)
     scorer = TransformersLLM.from_objects(model, tokenizer, model="tuning")
     prompts = [scorer.prompt(e.request) for e in examples]
     if items is not None:
@@ -153,10 +156,10 @@ def tune(
         for start in range(0, len(prompts), config.batch_size):
             order = epoch[start : start + config.batch_size].tolist()
             batch = [prompts[i] for i in order]
-            enc = tokenizer(batch, return_tensors="pt", padding=True)
+            enc = tokenizer(batch, return_tensors="pt", padding=True).to(device)
             logits = model(**enc, use_cache=False, logits_to_keep=1).logits[:, -1, :]
             loss = torch.nn.functional.cross_entropy(
-                logits.float(), torch.tensor([targets[i] for i in order])
+                logits.float(), torch.tensor([targets[i] for i in order], device=device)
             )
             optimiser.zero_grad()
             loss.backward()
@@ -216,6 +219,7 @@ def _accuracy(model, tokenizer, prompts, targets, options, rows: list[int]) -> f
         for start in range(0, len(rows), 8):
             part = rows[start : start + 8]
             enc = tokenizer([prompts[i] for i in part], return_tensors="pt", padding=True)
+            enc = enc.to(model.device)
             logits = model(**enc, use_cache=False, logits_to_keep=1).logits[:, -1, :]
             for row, i in enumerate(part):
                 scores = logits[row, options[i]]

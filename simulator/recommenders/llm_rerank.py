@@ -69,18 +69,12 @@ class LLMReranker(Reranker):
 
     def _rerank_all(self, pool: dict[str, list[str]], k: int) -> dict[str, list[str]]:
         """One batch: every user's top candidates, ordered by the LLM's choice probabilities."""
-        out = {u: items[:k] for u, items in pool.items()}
         if self.context is None:
-            return out
+            return {u: items[:k] for u, items in pool.items()}
         users = [u for u, items in pool.items() if len(items) > 1]
-        heads = {u: pool[u][: self.config.candidates] for u in users}
-        answers = self.context.llm.generate([self._request(u, heads[u]) for u in users])
+        requests = [self._request(u, pool[u][: self.config.candidates]) for u in users]
         self.calls += len(users)
-        for user, answer in zip(users, answers, strict=True):
-            head, probs = heads[user], answer.choice_probs or {}
-            order = sorted(range(len(head)), key=lambda i: (-probs.get(str(i + 1), 0.0), i))
-            out[user] = ([head[i] for i in order] + pool[user][len(head) :])[:k]
-        return out
+        return by_choice(pool, users, requests, self.context.llm.generate(requests), k)
 
     def _request(self, user: str, items: list[str]) -> LLMRequest:
         assert self.context is not None
@@ -176,26 +170,36 @@ class TunedLLMReranker(Reranker):
             del seen[:-HISTORY_SHOWN]
 
     def _rerank_all(self, pool: dict[str, list[str]], k: int) -> dict[str, list[str]]:
-        out = {u: items[:k] for u, items in pool.items()}
         if self.llm is None:
-            return out
+            return {u: items[:k] for u, items in pool.items()}
         users = [u for u, items in pool.items() if len(items) > 1]
-        heads = {u: pool[u][: self.config.candidates] for u in users}
         requests = [
             rerank_request(
                 [self.titles.get(i, i) for i in self.history.get(u, [])],
-                [self.titles.get(i, i) for i in heads[u]],
+                [self.titles.get(i, i) for i in pool[u][: self.config.candidates]],
             )
             for u in users
         ]
-        answers = self.llm.generate(requests)
         self.calls += len(users)
-        for user, request, answer in zip(users, requests, answers, strict=True):
-            head, probs = heads[user], answer.choice_probs or {}
-            labels = request.choices or ()
-            order = sorted(range(len(head)), key=lambda i: (-probs.get(labels[i], 0.0), i))
-            out[user] = ([head[i] for i in order] + pool[user][len(head) :])[:k]
-        return out
+        return by_choice(pool, users, requests, self.llm.generate(requests), k)
+
+
+def by_choice(
+    pool: dict[str, list[str]],
+    users: list[str],
+    requests: list[LLMRequest],
+    answers: list,
+    k: int,
+) -> dict[str, list[str]]:
+    """Each user's candidates shown in ``requests`` ordered by the probability the answer
+    gives their label (ties keep the retriever's order), the rest of the pool after them."""
+    out = {u: items[:k] for u, items in pool.items()}
+    for user, request, answer in zip(users, requests, answers, strict=True):
+        labels, probs = request.choices or (), answer.choice_probs or {}
+        head = pool[user][: len(labels)]
+        order = sorted(range(len(head)), key=lambda i: (-probs.get(labels[i], 0.0), i))
+        out[user] = ([head[i] for i in order] + pool[user][len(head) :])[:k]
+    return out
 
 
 def item_titles(items: pd.DataFrame) -> dict[str, str]:

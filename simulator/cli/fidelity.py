@@ -27,8 +27,12 @@ def fidelity(
         str, typer.Option(help="The agents' policy: utility, llm or hybrid.")
     ] = "utility",
     llm: Annotated[
-        str, typer.Option(help="LLM backend for --policy llm, BACKEND[:MODEL].")
-    ] = "scripted",
+        str | None,
+        typer.Option(
+            help="LLM backend for --policy llm or hybrid, BACKEND[:MODEL] (required there; "
+            "`scripted` is the test stand-in)."
+        ),
+    ] = None,
     calibration: Annotated[
         Path | None, typer.Option(help="Utility parameters from `recworld calibrate`.")
     ] = None,
@@ -122,6 +126,11 @@ def fidelity(
             min_history=min_history,
             seed=seed,
         )
+        if policy != "utility" and llm is None:
+            raise RecworldError(
+                f"--policy {policy} needs --llm BACKEND[:MODEL], e.g. --llm smollm2 "
+                "(--llm scripted is the seeded stand-in that tests use)"
+            )
         _warn_unused(policy, llm, calibration, cache)
         setup = TransferConfig(
             recommenders=tuple(_recommenders(transfer_recommenders)),
@@ -182,13 +191,15 @@ def _check_calibration(calibration: Path | None, policy: str, config, source: st
         )
 
 
-def _warn_unused(policy: str, llm: str, calibration: Path | None, cache: Path | None) -> None:
+def _warn_unused(
+    policy: str, llm: str | None, calibration: Path | None, cache: Path | None
+) -> None:
     """Options of the other policy are ignored; say so rather than silently."""
     unused = []
     if policy == "llm" and calibration is not None:
         unused.append("--calibration")
     if policy == "utility":
-        unused += ["--llm"] * (llm != "scripted") + ["--cache"] * (cache is not None)
+        unused += ["--llm"] * (llm is not None) + ["--cache"] * (cache is not None)
     if unused:
         say("note:", f"{', '.join(unused)} ignored with --policy {policy}")
 
@@ -222,7 +233,12 @@ def _multiples(text: str) -> tuple[int, ...]:
 
 
 def _agent(
-    policy: str, llm: str, calibration: Path | None, cache: Path | None, seed: int, hint: bool
+    policy: str,
+    llm: str | None,
+    calibration: Path | None,
+    cache: Path | None,
+    seed: int,
+    hint: bool,
 ):
     from simulator.compose import build_fidelity_subject
     from simulator.config import LLMSpec
@@ -232,7 +248,7 @@ def _agent(
         raise RecworldError(f"--calibration: {calibration} does not exist; run calibrate")
     spec = LLMSpec()  # the utility policy asks no LLM
     if policy != "utility":
-        backend, model = parse_llm_spec(llm)
+        backend, model = parse_llm_spec(llm or "scripted")
         if backend not in BACKENDS:
             raise RecworldError(
                 f"--llm: unknown LLM backend {backend!r}; choose one of {', '.join(BACKENDS)}"

@@ -418,6 +418,9 @@ def test_cli_fidelity_writes_tables(tmp_path, shared_data):
         (["--policy", "mixed"], "unknown policy 'mixed'"),
         (["--floors", "als"], "unknown floor 'als'"),
         (["--multiples", "1,x"], "--multiples"),
+        # An LLM policy never falls back silently on the scripted stand-in.
+        (["--policy", "llm"], "--policy llm needs --llm"),
+        (["--policy", "hybrid"], "--policy hybrid needs --llm"),
     ],
 )
 def test_cli_fidelity_bad_input(tmp_path, args, message):

@@ -45,8 +45,12 @@ def describe_memories(
     index = store.index(owner)
     if index is None or not index.records:
         known = store.owners()
+        users = [o for o in known if not o.startswith("item:")]
+        items = [o for o in known if o.startswith("item:")]
         raise RecworldError(
-            f"{run.dir}: no memories for {owner!r}; owners include {', '.join(known[:8])}"
+            f"{run.dir}: no memories for {owner!r}; its {len(users)} users include "
+            f"{', '.join(users[:6]) or 'none'} and its {len(items)} items "
+            f"{', '.join(items[:2]) or 'none'} (pass one as --user)"
         )
     now = run.steps or (int(index.last_access.max()) if len(index.last_access) else 0)
     query_vector = store.embedder.embed([query or ""])[0]

@@ -140,8 +140,15 @@ def test_memory_show_prints_scores_of_a_chroma_run(tmp_path):
     )
     assert shown.exit_code == 0, shown.output
     assert "I watched" in shown.output and "score" in shown.output and "ret" in shown.output
-    missing = runner.invoke(app, ["memory", "show", str(out), "--user", "nobody"])
-    assert missing.exit_code == 2 and "owners include" in missing.output
+    missing = runner.invoke(
+        app, ["memory", "show", str(out), "--user", "nobody"], env={"COLUMNS": "300"}
+    )
+    # The hint names users first (the error is about a --user), then an item or two.
+    assert missing.exit_code == 2 and "users include" in missing.output
+    text = " ".join(missing.output.split())
+    listed = text.split("users include ", 1)[1].split(" and its ", 1)[0].split(", ")
+    assert 1 <= len(listed) <= 6 and set(listed) <= set(rows["user_id"])
+    assert "item:" in text.split(" and its ", 1)[1]
     (out / "memory" / "chroma.sqlite3").write_bytes(b"not a database" * 400)
     damaged = runner.invoke(app, ["memory", "show", str(out), "--user", user])
     lines = [x for x in damaged.output.splitlines() if x.strip()]

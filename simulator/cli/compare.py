@@ -245,6 +245,22 @@ def _cell(est: Estimate, fmt: str, *, difference: bool = False) -> str:
     return text
 
 
+FEW_SEEDS = 5
+"""Below this many seeds, compare says how wide its intervals must be."""
+
+
+def few_seeds_warning(n: int, level: float) -> str:
+    """Why intervals over ``n`` seeds are wide: the t multiplier of ``n - 1`` degrees."""
+    from scipy.stats import t
+
+    multiplier = float(t.ppf(0.5 + level / 2, n - 1))
+    return (
+        f"{n} seeds: each ± is {multiplier:.1f} standard errors wide (the t quantile at "
+        f"{n - 1} degree{'s' if n > 2 else ''} of freedom), and may run past what the metric "
+        f"can take; use --seeds {FEW_SEEDS} or more to tell recommenders apart"
+    )
+
+
 def _print_families(sensitivity: FamilySensitivity, seconds: float) -> None:
     """The recommenders' rank under each taste family, then what it means."""
     from simulator.evaluation.closed_loop import METRICS
@@ -293,6 +309,8 @@ def _print_result(
         cells = [_cell(result.estimate(r, metric), _FORMATS[metric]) for r in result.recommenders]
         table.add_row(label, *cells)
     console.print(table)
+    if 1 < len(seeds) < FEW_SEEDS:
+        say("note:", few_seeds_warning(len(seeds), result.level))
 
     if len(result.recommenders) > 1:
         base = result.baseline

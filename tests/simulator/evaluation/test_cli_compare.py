@@ -17,6 +17,8 @@ def test_compare_writes_runs_and_prints_tables(tmp_path):
     assert "A/B arms (popularity, diverse) are cleared" in result.output
     assert "paired differences against most-popular" in result.output
     assert "genre entropy of exposures by step" in result.output
+    # Two seeds: the t quantile at one degree of freedom is 12.7; the output says so.
+    assert "2 seeds: each ± is 12.7 standard errors wide" in " ".join(result.output.split())
     runs = pd.read_csv(out / "runs.csv")
     assert list(runs["recommender"]) == ["most-popular", "most-popular", "mmr", "mmr"]
     assert (out / "mmr" / "seed-4" / "metrics.parquet").exists()
@@ -44,3 +46,14 @@ def test_existing_runs_are_refused_before_anything_runs(tmp_path):
     assert result.exit_code == 2
     assert "already holds a run" in result.output and "--overwrite" in result.output
     assert not (tmp_path / "most-popular").exists()
+
+
+def test_the_few_seeds_warning_uses_the_t_quantile():
+    from scipy.stats import t
+
+    from simulator.cli.compare import few_seeds_warning
+
+    for n in (2, 3, 4):
+        assert f"each ± is {t.ppf(0.975, n - 1):.1f} standard errors" in few_seeds_warning(n, 0.95)
+    assert "1 degree of" in few_seeds_warning(2, 0.95)
+    assert "3 degrees of" in few_seeds_warning(4, 0.95)

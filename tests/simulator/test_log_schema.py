@@ -40,3 +40,33 @@ def test_interaction_columns_keep_their_arrow_types():
         "value": "float64",
         "text": "string",
     }
+
+
+def test_every_event_kind_a_run_writes_is_documented_in_the_readme(tmp_path):
+    """The README's table of event kinds names each kind a run logs, and exit texts are
+    the ``ExitReason`` values it lists."""
+    import re
+    from pathlib import Path
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+    from simulator.types import ExitReason
+
+    out = tmp_path / "run"
+    args = ["run", "quickstart", "--llm", "scripted", "--steps", "3", "--users", "20"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("What an `events.parquet` row carries", 1)[1].split("\n\n", 2)[1]
+    documented = {
+        k
+        for row in re.findall(r"^\| (`.+?`) \|", table, re.M)
+        for k in re.findall(r"`([a-z_]+)`", row)
+    }
+    events = pd.read_parquet(out / "events.parquet")
+    assert set(events["kind"]) <= documented and {"exit", "interview"} <= set(events["kind"])
+    exits = events[events["kind"] == "exit"]
+    assert set(exits["text"]) <= {str(r) for r in ExitReason}
+    assert (exits["value"] >= 1).all(), "an exit's value counts the pages of the visit"

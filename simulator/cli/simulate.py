@@ -209,7 +209,13 @@ def calibrate(
     data: Annotated[str, typer.Argument(help="Dataset folder (e.g. ../shared/data/ml-100k).")],
     out: Annotated[Path, typer.Option(help="Where to write the fitted parameters (JSON).")],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
-    target_ctr: Annotated[float, typer.Option(help="Share of pages with a watch.")] = 0.2,
+    target_ctr: Annotated[
+        float,
+        typer.Option(
+            help="Share of pages with a watch. (A run's click-through is watches per "
+            "exposure: one watch on a page of ten is 0.1 there.)"
+        ),
+    ] = 0.2,
     seed: Annotated[
         int, typer.Option(help="Seed of the calibration samples (and of the fidelity split).")
     ] = 0,
@@ -251,7 +257,8 @@ def calibrate(
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row(
-        "click-through (target / simulated)", f"{target_ctr:.3f} / {result.simulated_ctr:.3f}"
+        "pages with a watch (target / simulated)",
+        f"{target_ctr:.3f} / {result.simulated_ctr:.3f}",
     )
     if split is not None:
         table.add_row("fitted on", "the fidelity suite's training part")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -63,6 +64,17 @@ def prepare_out(path: Path, *, option: str = "--out", is_file: bool = False) -> 
     if is_file and path.is_dir():
         raise RecworldError(f"{option} {path}: is a folder; give a file name")
     return path
+
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Where datasets live: a relative dataset path is also looked for here (as "
+        "under $RECWORLD_DATA)."
+    ),
+]
+"""``--data-dir``, the same in every command: the dataset itself is always named by the
+command's DATA argument or ``--data`` (a folder, or a name under this folder)."""
 
 
 def load_data(path: str, kind: str | None = None, data_dir: Path | None = None):

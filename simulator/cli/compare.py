@@ -20,7 +20,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from simulator.cli.app import app, console, fail, prepare_out, say
+from simulator.cli.app import DataDir, app, console, fail, prepare_out, say
 from simulator.errors import RecworldError
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def compare_command(
     users: Annotated[int | None, typer.Option(help="Override the population size.")] = None,
     llm: Annotated[str | None, typer.Option(help="LLM backend, BACKEND[:MODEL].")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the runs and the summary.")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Where datasets live.")] = None,
+    data_dir: DataDir = None,
     jobs: Annotated[int, typer.Option(min=1, help="Runs at once, in separate processes.")] = 1,
     ray: Annotated[
         str | None,

@@ -11,7 +11,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from simulator.cli.app import app, console, load_data, prepare_out
+from simulator.cli.app import DataDir, app, console, load_data, prepare_out
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -45,9 +45,7 @@ def evaluate_command(
         str, typer.Option(help="Comma-separated names, e.g. most-popular,item-knn,als.")
     ],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Where a relative --data is also looked for.")
-    ] = None,
+    data_dir: DataDir = None,
     split: Annotated[str, typer.Option(help="leave-last-out, temporal or random.")] = (
         "leave-last-out"
     ),

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simulator.cli.app import app, console, load_data, prepare_out, say
+from simulator.cli.app import DataDir, app, console, load_data, prepare_out, say
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -20,9 +20,7 @@ POLICIES = ("utility", "llm", "hybrid")
 def fidelity(
     data: Annotated[str, typer.Option(help="Dataset folder (e.g. ../shared/data/ml-100k).")],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Where a relative --data is also looked for.")
-    ] = None,
+    data_dir: DataDir = None,
     policy: Annotated[
         str, typer.Option(help="The agents' policy: utility, llm or hybrid.")
     ] = "utility",

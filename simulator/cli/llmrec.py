@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simulator.cli.app import app, console, fail, load_data, prepare_out
+from simulator.cli.app import DataDir, app, console, fail, load_data, prepare_out
 from simulator.errors import RecworldError
 
 
@@ -17,6 +17,7 @@ def tune(
     data: Annotated[str, typer.Argument(help="Dataset folder (e.g. ../shared/data/ml-100k).")],
     out: Annotated[Path, typer.Option(help="The tuned folder to write (adapter, tune.json).")],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
+    data_dir: DataDir = None,
     base: Annotated[
         str, typer.Option(help="'smollm2' (shipped) or a Hugging Face model folder.")
     ] = "smollm2",
@@ -72,7 +73,7 @@ def tune(
         if examples < 1:
             raise RecworldError(f"--examples {examples}: give at least 1")
         prepare_out(out)
-        dataset = load_data(data, kind)
+        dataset = load_data(data, kind, data_dir)
         if fidelity_split:
             dataset = build_cases(dataset, CaseConfig(users=users)).train
         built = build_examples(
@@ -123,6 +124,7 @@ def enrich(
     out: Annotated[Path, typer.Option(help="The enriched dataset folder to write (csv kind).")],
     llm: Annotated[str, typer.Option(help="The LLM that writes profiles, BACKEND[:MODEL].")],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
+    data_dir: DataDir = None,
     users: Annotated[bool, typer.Option(help="Also write user profiles.")] = True,
     batch: Annotated[int, typer.Option(help="Profiles per LLM batch.")] = 64,
     seed: Annotated[int, typer.Option(help="Seeds the LLM.")] = 0,
@@ -139,7 +141,7 @@ def enrich(
         if batch < 1:
             raise RecworldError(f"--batch {batch}: give at least 1")
         prepare_out(out)
-        dataset = load_data(data, kind)
+        dataset = load_data(data, kind, data_dir)
         runtime = _runtime(llm, seed)
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("profiles", total=None)
@@ -174,6 +176,7 @@ def distill(
         Path | None, typer.Option(help="Learn from this finished run's watches instead.")
     ] = None,
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
+    data_dir: DataDir = None,
     users: Annotated[
         int | None, typer.Option(help="With --llm: label this many users (all when omitted).")
     ] = None,
@@ -193,7 +196,7 @@ def distill(
     try:
         if out is not None:
             prepare_out(out)
-        dataset = load_data(data, kind)
+        dataset = load_data(data, kind, data_dir)
         runtime = _runtime(llm, seed) if llm else None
         with console.status("labelling and training"):
             result = run_distill(

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from simulator.cli.app import app, console, load_data, say
+from simulator.cli.app import DataDir, app, console, load_data, say
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -27,7 +27,7 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory.")] = None,
     llm: Annotated[str | None, typer.Option(help="LLM backend, BACKEND[:MODEL].")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Where datasets live.")] = None,
+    data_dir: DataDir = None,
     cache: Annotated[
         Path | None, typer.Option(help="SQLite response cache; a rerun replays it.")
     ] = None,
@@ -209,6 +209,7 @@ def calibrate(
     data: Annotated[str, typer.Argument(help="Dataset folder (e.g. ../shared/data/ml-100k).")],
     out: Annotated[Path, typer.Option(help="Where to write the fitted parameters (JSON).")],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
+    data_dir: DataDir = None,
     target_ctr: Annotated[
         float,
         typer.Option(
@@ -242,7 +243,7 @@ def calibrate(
     from simulator.fidelity.cases import CaseConfig, build_cases
 
     try:
-        dataset = load_data(data, kind)
+        dataset = load_data(data, kind, data_dir)
         split = None
         if fidelity_split:
             config = CaseConfig(

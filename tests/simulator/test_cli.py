@@ -267,3 +267,27 @@ def test_a_scenario_cannot_write_outside_the_working_folder(tmp_path, monkeypatc
     assert len(lines) == 1 and field in lines[0] and "bad.yaml" in lines[0]
     assert set(tmp_path.parent.parent.iterdir()) == before
     assert not (tmp_path.parent / "runs").exists()
+
+
+def test_every_command_that_reads_a_dataset_takes_data_dir_the_same_way(tmp_path):
+    """DATA (or --data) names the dataset; --data-dir is always where datasets live."""
+    from scenarios.datasets import generate_synthetic
+    from scenarios.datasets.generic_csv import write_csv
+
+    write_csv(generate_synthetic(n_users=30, n_items=40, history_per_user=8), tmp_path / "mine")
+    where = ["--data-dir", str(tmp_path)]
+    alone = runner.invoke(app, ["data", "info", "mine"])
+    assert alone.exit_code == 2 and "--data-dir" in alone.output
+    commands = [
+        ["data", "info", "mine", *where],
+        ["evaluate", "--data", "mine", "--recommender", "most-popular", *where],
+        ["distill", "mine", "--run", str(tmp_path / "none"), *where],
+    ]
+    for args in commands:
+        result = runner.invoke(app, args, env={"COLUMNS": "200"})
+        assert "dataset not found" not in result.output, (args, result.output)
+    assert runner.invoke(app, commands[0]).exit_code == 0
+    assert runner.invoke(app, commands[1]).exit_code == 0
+    # distill found the data and stopped at the missing run folder, in one line.
+    distilled = runner.invoke(app, commands[2])
+    assert distilled.exit_code == 2 and "no such run directory" in distilled.output

@@ -77,9 +77,38 @@ DataDir = Annotated[
 command's DATA argument or ``--data`` (a folder, or a name under this folder)."""
 
 
-def load_data(path: str, kind: str | None = None, data_dir: Path | None = None):
-    """The dataset a command's ``--data``/``--kind``/``--data-dir`` name (kind guessed),
-    loaded as a run loads its own.
+Columns = Annotated[
+    str | None,
+    typer.Option(
+        help="A csv dataset's column names, OURS=THEIRS pairs: e.g. "
+        "user_id=userId,item_id=movieId,rating=stars,timestamp=when."
+    ),
+]
+"""``--columns``: the generic CSV loader's column mapping, as a scenario's
+``dataset.options.columns`` gives it."""
+
+
+def parse_columns(text: str) -> dict[str, str]:
+    """``--columns`` as a mapping; a part without ``=`` is one line naming it."""
+    mapping = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        ours, sep, theirs = part.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            raise RecworldError(
+                f"--columns: {part!r} is not OURS=THEIRS; e.g. --columns user_id=userId"
+            )
+        mapping[ours.strip()] = theirs.strip()
+    return mapping
+
+
+def load_data(
+    path: str,
+    kind: str | None = None,
+    data_dir: Path | None = None,
+    columns: str | None = None,
+):
+    """The dataset a command's ``--data``/``--kind``/``--data-dir``/``--columns`` name
+    (kind guessed), loaded as a run loads its own.
 
     Returns a ``simulator.dataset.Dataset``; ``scenarios`` loads only when a command runs.
     """
@@ -87,5 +116,11 @@ def load_data(path: str, kind: str | None = None, data_dir: Path | None = None):
     from simulator.compose import load_config_dataset
     from simulator.config import DatasetSpec
 
-    spec = DatasetSpec(kind=kind or guess_kind(path, data_dir), path=path)
+    kind = kind or guess_kind(path, data_dir)
+    options = {}
+    if columns is not None:
+        if kind != "csv":
+            raise RecworldError(f"--columns: {path} is {kind} data; a mapping is for csv data")
+        options["columns"] = parse_columns(columns)
+    spec = DatasetSpec(kind=kind, path=path, options=options)
     return load_config_dataset(spec, data_dir)

@@ -11,7 +11,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from simulator.cli.app import DataDir, app, console, load_data, prepare_out
+from simulator.cli.app import Columns, DataDir, app, console, load_data, prepare_out
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -46,6 +46,7 @@ def evaluate_command(
     ],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
     data_dir: DataDir = None,
+    columns: Columns = None,
     split: Annotated[str, typer.Option(help="leave-last-out, temporal or random.")] = (
         "leave-last-out"
     ),
@@ -94,7 +95,7 @@ def evaluate_command(
     try:
         if out is not None:
             prepare_out(out, is_file=True)
-        dataset = load_data(data, kind, data_dir)
+        dataset = load_data(data, kind, data_dir, columns)
         with console.status(f"fitting and scoring {len(names)} recommender(s)"):
             result = evaluate(
                 dataset,

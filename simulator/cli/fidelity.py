@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simulator.cli.app import DataDir, app, console, load_data, prepare_out, say
+from simulator.cli.app import Columns, DataDir, app, console, load_data, prepare_out, say
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -21,6 +21,7 @@ def fidelity(
     data: Annotated[str, typer.Option(help="Dataset folder (e.g. ../shared/data/ml-100k).")],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
     data_dir: DataDir = None,
+    columns: Columns = None,
     policy: Annotated[
         str, typer.Option(help="The agents' policy: utility, llm or hybrid.")
     ] = "utility",
@@ -136,7 +137,7 @@ def fidelity(
             users=transfer_users,
             seed=seed,
         )
-        dataset = load_data(data, kind, data_dir)
+        dataset = load_data(data, kind, data_dir, columns)
         folder = out or Path("runs") / f"fidelity-{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
         prepare_out(folder)
         if write_cases is not None:

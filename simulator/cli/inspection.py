@@ -9,7 +9,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from simulator.cli.app import DataDir, console, data_app, load_data, memory_app
+from simulator.cli.app import Columns, DataDir, console, data_app, load_data, memory_app
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -19,11 +19,12 @@ def data_info(
     path: Annotated[str, typer.Argument(help="Dataset folder or file.")],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
     data_dir: DataDir = None,
+    columns: Columns = None,
 ) -> None:
     """Print counts, sparsity and the top genres of a dataset."""
 
     try:
-        dataset = load_data(path, kind, data_dir)
+        dataset = load_data(path, kind, data_dir, columns)
     except RecworldError as exc:
         _fail(exc)
     stats = dataset.stats()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simulator.cli.app import DataDir, app, console, fail, load_data, prepare_out
+from simulator.cli.app import Columns, DataDir, app, console, fail, load_data, prepare_out
 from simulator.errors import RecworldError
 
 
@@ -18,6 +18,7 @@ def tune(
     out: Annotated[Path, typer.Option(help="The tuned folder to write (adapter, tune.json).")],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
     data_dir: DataDir = None,
+    columns: Columns = None,
     base: Annotated[
         str, typer.Option(help="'smollm2' (shipped) or a Hugging Face model folder.")
     ] = "smollm2",
@@ -73,7 +74,7 @@ def tune(
         if examples < 1:
             raise RecworldError(f"--examples {examples}: give at least 1")
         prepare_out(out)
-        dataset = load_data(data, kind, data_dir)
+        dataset = load_data(data, kind, data_dir, columns)
         if fidelity_split:
             dataset = build_cases(dataset, CaseConfig(users=users)).train
         built = build_examples(
@@ -125,6 +126,7 @@ def enrich(
     llm: Annotated[str, typer.Option(help="The LLM that writes profiles, BACKEND[:MODEL].")],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
     data_dir: DataDir = None,
+    columns: Columns = None,
     users: Annotated[bool, typer.Option(help="Also write user profiles.")] = True,
     batch: Annotated[int, typer.Option(help="Profiles per LLM batch.")] = 64,
     seed: Annotated[int, typer.Option(help="Seeds the LLM.")] = 0,
@@ -141,7 +143,7 @@ def enrich(
         if batch < 1:
             raise RecworldError(f"--batch {batch}: give at least 1")
         prepare_out(out)
-        dataset = load_data(data, kind, data_dir)
+        dataset = load_data(data, kind, data_dir, columns)
         runtime = _runtime(llm, seed)
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("profiles", total=None)
@@ -177,6 +179,7 @@ def distill(
     ] = None,
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
     data_dir: DataDir = None,
+    columns: Columns = None,
     users: Annotated[
         int | None, typer.Option(help="With --llm: label this many users (all when omitted).")
     ] = None,
@@ -196,7 +199,7 @@ def distill(
     try:
         if out is not None:
             prepare_out(out)
-        dataset = load_data(data, kind, data_dir)
+        dataset = load_data(data, kind, data_dir, columns)
         runtime = _runtime(llm, seed) if llm else None
         with console.status("labelling and training"):
             result = run_distill(

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from simulator.cli.app import DataDir, app, console, load_data, say
+from simulator.cli.app import Columns, DataDir, app, console, load_data, say
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -210,6 +210,7 @@ def calibrate(
     out: Annotated[Path, typer.Option(help="Where to write the fitted parameters (JSON).")],
     kind: Annotated[str | None, typer.Option(help="Dataset kind; guessed when omitted.")] = None,
     data_dir: DataDir = None,
+    columns: Columns = None,
     target_ctr: Annotated[
         float,
         typer.Option(
@@ -243,7 +244,7 @@ def calibrate(
     from simulator.fidelity.cases import CaseConfig, build_cases
 
     try:
-        dataset = load_data(data, kind, data_dir)
+        dataset = load_data(data, kind, data_dir, columns)
         split = None
         if fidelity_split:
             config = CaseConfig(

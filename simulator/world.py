@@ -7,6 +7,7 @@ The world runs parts it is given (``WorldParts``, built from a ``RunConfig`` by
 from __future__ import annotations
 
 import gc
+import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -259,6 +260,8 @@ class World(mesa.Model):
             and shards is None
         ):
             self._calibrate_ratings()
+        if self.log is not None and role is None:
+            self.log.write_profiles(self._profiles_frame())
         self._train = [self.dataset.interactions[list(_LOG_COLUMNS)]]
         stamps = self.dataset.interactions["timestamp"]
         self._clock = int(stamps.max()) if len(stamps) else 0
@@ -442,6 +445,34 @@ class World(mesa.Model):
         log = replace(dataset, interactions=pd.concat(self._train, ignore_index=True))
         for recommender in self.arms.values():
             recommender.fit(log)
+
+    def _profiles_frame(self) -> pd.DataFrame:
+        """Every simulated user as the run starts: profile, traits, activity and arm.
+
+        Demographics and RecAgent persona fields are JSON objects (their keys vary by
+        dataset); ``taste`` is the LLM's summary (empty without one, and in a sharded run,
+        whose shards write theirs).
+        """
+        rows = []
+        for user in self.users:
+            p = user.profile
+            rows.append(
+                {
+                    "user_id": p.user_id,
+                    "name": p.name,
+                    "arm": self.arm_of.get(p.user_id, ""),
+                    "activity": float(user.activity),
+                    "activity_level": str(p.traits.activity),
+                    "conformity": str(p.traits.conformity),
+                    "diversity": str(p.traits.diversity),
+                    "traits_known": ",".join(p.traits.known()),
+                    "favourite_genres": list(p.favourite_genres),
+                    "demographics": json.dumps(p.demographics, sort_keys=True),
+                    "persona": json.dumps(p.persona, sort_keys=True),
+                    "taste": p.taste,
+                }
+            )
+        return pd.DataFrame(rows)
 
     def _lend_context(self, recommender: object) -> None:
         """Recommenders that rank with the LLM (LLM re-ranker, AgentCF) get the runtime and

@@ -70,3 +70,28 @@ def test_every_event_kind_a_run_writes_is_documented_in_the_readme(tmp_path):
     exits = events[events["kind"] == "exit"]
     assert set(exits["text"]) <= {str(r) for r in ExitReason}
     assert (exits["value"] >= 1).all(), "an exit's value counts the pages of the visit"
+
+
+def test_a_run_writes_its_users_profiles_and_traits(tmp_path):
+    import json
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+
+    out = tmp_path / "run"
+    args = ["run", "filter-bubble", "--steps", "2", "--users", "24", "--out", str(out)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    profiles = pd.read_parquet(out / "profiles.parquet")
+    assert len(profiles) == 24 and profiles["user_id"].is_unique
+    levels = {"low", "medium", "high"}
+    for column in ("activity_level", "conformity", "diversity"):
+        assert set(profiles[column]) <= levels
+    assert profiles["activity"].between(0, 1).all()
+    # Each user's arm is the recommender that served them.
+    served = pd.read_parquet(out / "interactions.parquet").groupby("user_id")["recommender"]
+    arms = profiles.set_index("user_id")["arm"]
+    for user, recs in served:
+        assert set(recs) == {arms[user]}
+    assert all(isinstance(json.loads(d), dict) for d in profiles["demographics"])

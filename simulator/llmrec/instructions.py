@@ -80,8 +80,9 @@ def build_examples(
     hint: bool = False,
     seed: int = 0,
 ) -> list[Example]:
-    """About ``examples`` instructions, ``rank_share`` of them ranking lists, the rest
-    yes/no questions half liked and half unseen, from as many users as that needs.
+    """About ``examples`` instructions, ``rank_share`` of them ranking lists (half as the
+    agents ask them, half as the ``tuned-llm`` recommender does), the rest yes/no
+    questions half liked and half unseen, from as many users as that needs.
     ``hint`` puts the taste core's estimate in every question (``LLMSubject(hint=True)``);
     a model tuned on such questions is asked them with the hint too.
 

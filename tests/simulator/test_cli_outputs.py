@@ -20,10 +20,13 @@ def run_dir(tmp_path_factory):
     return out, result.output
 
 
-def test_run_summary_mean_rating_is_pooled_over_rated_watches(run_dir):
+def test_run_summary_mean_rating_is_each_arms_mean_over_its_rated_watches(run_dir):
     out, printed = run_dir
-    pooled = read_interactions(out)["rating"].dropna().mean()
-    assert f"{pooled:.2f}" in printed
+    log = read_interactions(out)
+    for arm, rows in log.groupby("recommender"):
+        mean = rows["rating"].dropna().mean()
+        line = next(x for x in printed.splitlines() if f"{arm}: mean rating" in x)
+        assert f"{mean:.2f}" in line
     assert "scripted backend" not in printed  # the utility policy uses no LLM
 
 

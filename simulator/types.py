@@ -112,6 +112,9 @@ class Interaction:
     rating: float | None = field(default=None, metadata={ARROW_TYPE: "float32"})
     reason: str = field(default="", metadata={ARROW_TYPE: "string"})
     feeling: str = field(default="", metadata={ARROW_TYPE: "string"})
+    timestamp: int = field(default=0, metadata={ARROW_TYPE: "int64"})
+    """Simulated time: the dataset's clock (its latest timestamp) plus the step, as the
+    recommenders' training log gets it; set by the world when it logs the step."""
 
 
 @dataclass(frozen=True, slots=True)

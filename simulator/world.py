@@ -799,7 +799,8 @@ class World(mesa.Model):
         self.running = not (self.truncated or self.terminated)
         users = self._user_measures(step, active, interactions)
         if self.log is not None:
-            self.log.append_interactions(step, interactions)
+            when = self._clock + step  # the clock the recommenders' log continues
+            self.log.append_interactions(step, [replace(r, timestamp=when) for r in interactions])
             self.log.append_events(step, self._events)
             self.log.append_users(step, users)
             self.log.write_metrics(self.metrics())

@@ -31,6 +31,7 @@ def test_interaction_columns_keep_their_arrow_types():
         "rating": "float32",
         "reason": "string",
         "feeling": "string",
+        "timestamp": "int64",
     }
     assert EVENT_COLUMNS == {
         "step": "int32",
@@ -95,3 +96,20 @@ def test_a_run_writes_its_users_profiles_and_traits(tmp_path):
     for user, recs in served:
         assert set(recs) == {arms[user]}
     assert all(isinstance(json.loads(d), dict) for d in profiles["demographics"])
+
+
+def test_each_logged_exposure_carries_the_simulated_time_the_recommenders_see(tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from scenarios.datasets import generate_synthetic
+    from simulator.cli import app
+
+    out = tmp_path / "run"
+    args = ["run", "quickstart", "--llm", "scripted", "--steps", "3", "--users", "12"]
+    assert CliRunner().invoke(app, [*args, "--out", str(out)]).exit_code == 0
+    rows = pd.read_parquet(out / "interactions.parquet")
+    # The quickstart's data: the synthetic generator with the scenario's options.
+    data = generate_synthetic(n_users=200, n_items=400, n_genres=10, history_per_user=15)
+    clock = int(data.interactions["timestamp"].max())
+    assert (rows["timestamp"] == clock + rows["step"]).all()

@@ -205,10 +205,18 @@ class RunLog:
         """The resolved scenario, as ``config.yaml``."""
         _atomic_write_text(self.dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
 
-    def append_interactions(self, step: int, rows: Sequence[Interaction]) -> Path:
-        """Write one step's exposures as their own Parquet file (possibly empty)."""
+    def append_interactions(
+        self, step: int, rows: Sequence[Interaction], *, timestamp: int | None = None
+    ) -> Path:
+        """Write one step's exposures as their own Parquet file (possibly empty).
+
+        ``timestamp`` is the step's simulated time, written for every row (the rows are
+        not copied to carry it); None keeps the rows' own.
+        """
         columns = {name: [getattr(r, name) for r in rows] for name in INTERACTION_COLUMNS}
         columns["action"] = [str(a) for a in columns["action"]]
+        if timestamp is not None:
+            columns["timestamp"] = [timestamp] * len(rows)
         return self._append("interactions.parquet", step, columns, INTERACTION_COLUMNS)
 
     def append_events(self, step: int, events: Sequence[Event]) -> Path:
@@ -251,18 +259,12 @@ class RunLog:
         resumed run keeps the one its first start wrote)."""
         if self.replay_until > 0:
             return
-        path = self.dir / "profiles.parquet"
-        tmp = _hidden_tmp(path)
-        profiles.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        _atomic_write_frame(self.dir / "profiles.parquet", profiles)
 
     def write_metrics(self, metrics: pd.DataFrame) -> None:
         if self.replaying:
             return
-        path = self.dir / "metrics.parquet"
-        tmp = _hidden_tmp(path)
-        metrics.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        _atomic_write_frame(self.dir / "metrics.parquet", metrics)
 
     def write_llm_stats(self, stats: dict[str, Any]) -> None:
         if self.replaying:
@@ -298,6 +300,13 @@ def _hidden_tmp(path: Path) -> Path:
     """Where ``path`` is written before it is renamed into place: a dot file, which
     pyarrow's dataset discovery (and so ``pd.read_parquet`` of a folder) ignores."""
     return path.with_name(f".{path.name}.tmp")
+
+
+def _atomic_write_frame(path: Path, frame: pd.DataFrame) -> None:
+    """``frame`` as one Parquet file, written under a hidden name and renamed into place."""
+    tmp = _hidden_tmp(path)
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -114,7 +114,8 @@ class Interaction:
     feeling: str = field(default="", metadata={ARROW_TYPE: "string"})
     timestamp: int = field(default=0, metadata={ARROW_TYPE: "int64"})
     """Simulated time: the dataset's clock (its latest timestamp) plus the step, as the
-    recommenders' training log gets it; set by the world when it logs the step."""
+    recommenders' training log gets it. The world passes it to the run log with the step's
+    rows (``RunLog.append_interactions``); rows in memory keep 0."""
 
 
 @dataclass(frozen=True, slots=True)

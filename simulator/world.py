@@ -36,6 +36,7 @@ from simulator.config import WorldSettings
 from simulator.dataset import Dataset, rating_scale
 from simulator.engagement import click_through, mean_rating
 from simulator.errors import RecworldError
+from simulator.llm.registry import load_runtime
 from simulator.llm.runtime import LLMRuntime
 from simulator.population import Population
 from simulator.recommenders.base import Recommender
@@ -488,7 +489,7 @@ class World(mesa.Model):
                 ),
                 item_text=lambda i: self.items.profile(i).describe(),
                 user_memories=lambda u: [r.text for r in self.memory.store.records(u)[-5:]],
-                load_llm=_load_llm,
+                load_llm=load_runtime,
             )
         )
 
@@ -799,8 +800,7 @@ class World(mesa.Model):
         self.running = not (self.truncated or self.terminated)
         users = self._user_measures(step, active, interactions)
         if self.log is not None:
-            when = self._clock + step  # the clock the recommenders' log continues
-            self.log.append_interactions(step, [replace(r, timestamp=when) for r in interactions])
+            self.log.append_interactions(step, interactions, timestamp=self._clock + step)
             self.log.append_events(step, self._events)
             self.log.append_users(step, users)
             self.log.write_metrics(self.metrics())
@@ -926,10 +926,3 @@ _METRICS = {
     "memories_forgotten": lambda w: w.last.extra["memory"].forgotten,
     "routed_share": lambda w: getattr(w.policy, "routed_share", float("nan")),
 }
-
-
-def _load_llm(backend: str, model: str) -> LLMRuntime:
-    """Another backend for a recommender that ranks with its own model (``tuned-llm``)."""
-    from simulator.llm.registry import make_llm
-
-    return LLMRuntime(make_llm(backend, model=model))

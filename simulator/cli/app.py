@@ -101,6 +101,20 @@ def parse_columns(text: str) -> dict[str, str]:
     return mapping
 
 
+def llm_spec(text: str, cache: Path | None = None):
+    """``--llm BACKEND[:MODEL]`` (and ``--cache``) as an ``LLMSpec``; an unknown backend is
+    one line naming the known ones."""
+    from simulator.config import LLMSpec
+    from simulator.llm.registry import BACKENDS, parse_llm_spec
+
+    backend, model = parse_llm_spec(text)
+    if backend not in BACKENDS:
+        raise RecworldError(
+            f"--llm: unknown LLM backend {backend!r}; choose one of {', '.join(BACKENDS)}"
+        )
+    return LLMSpec(backend=backend, model=model, cache=str(cache) if cache else None)
+
+
 def load_data(
     path: str,
     kind: str | None = None,

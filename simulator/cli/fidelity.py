@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simulator.cli.app import Columns, DataDir, app, console, load_data, prepare_out, say
+from simulator.cli.app import (
+    Columns,
+    DataDir,
+    app,
+    console,
+    llm_spec,
+    load_data,
+    prepare_out,
+    say,
+)
 from simulator.cli.app import fail as _fail
 from simulator.errors import RecworldError
 
@@ -241,18 +250,12 @@ def _agent(
 ):
     from simulator.compose import build_fidelity_subject
     from simulator.config import LLMSpec
-    from simulator.llm.registry import BACKENDS, parse_llm_spec
 
     if calibration is not None and not calibration.is_file():
         raise RecworldError(f"--calibration: {calibration} does not exist; run calibrate")
     spec = LLMSpec()  # the utility policy asks no LLM
     if policy != "utility":
-        backend, model = parse_llm_spec(llm or "scripted")
-        if backend not in BACKENDS:
-            raise RecworldError(
-                f"--llm: unknown LLM backend {backend!r}; choose one of {', '.join(BACKENDS)}"
-            )
-        spec = LLMSpec(backend=backend, model=model, cache=str(cache) if cache else None)
+        spec = llm_spec(llm or "scripted", cache)
     return build_fidelity_subject(policy, spec, calibration=calibration, seed=seed, hint=hint)
 
 

@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simulator.cli.app import Columns, DataDir, app, console, fail, load_data, prepare_out
+from simulator.cli.app import (
+    Columns,
+    DataDir,
+    app,
+    console,
+    fail,
+    llm_spec,
+    load_data,
+    prepare_out,
+)
 from simulator.errors import RecworldError
 
 
@@ -105,18 +114,11 @@ def tune(
 
 
 def _runtime(llm: str, seed: int):
-    """An LLM runtime from ``--llm BACKEND[:MODEL]``."""
+    """An LLM runtime from ``--llm BACKEND[:MODEL]``, built as a run builds its own."""
     from simulator.compose.components import build_llm
-    from simulator.config import LLMSpec
-    from simulator.llm.registry import BACKENDS, parse_llm_spec
     from simulator.llm.runtime import LLMRuntime
 
-    backend, model = parse_llm_spec(llm)
-    if backend not in BACKENDS:
-        raise RecworldError(
-            f"--llm: unknown LLM backend {backend!r}; choose one of {', '.join(BACKENDS)}"
-        )
-    return LLMRuntime(build_llm(LLMSpec(backend=backend, model=model), seed))
+    return LLMRuntime(build_llm(llm_spec(llm), seed))
 
 
 @app.command()

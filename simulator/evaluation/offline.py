@@ -161,16 +161,13 @@ def _lend_own_model(recommender: object) -> None:
     load it; the LLM re-rankers that need the world's users keep their retriever's order."""
     if not getattr(recommender, "own_model", False):
         return
-    from simulator.llm.registry import make_llm
+    from simulator.llm.registry import load_runtime
     from simulator.llm.runtime import LLMRuntime
     from simulator.llm.scripted import ScriptedLLM
     from simulator.recommenders.llm_rerank import RecommenderContext
 
     recommender.attach(  # type: ignore[attr-defined]
-        RecommenderContext(
-            llm=LLMRuntime(ScriptedLLM()),
-            load_llm=lambda backend, model: LLMRuntime(make_llm(backend, model=model)),
-        )
+        RecommenderContext(llm=LLMRuntime(ScriptedLLM()), load_llm=load_runtime)
     )
 
 

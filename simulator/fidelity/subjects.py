@@ -221,13 +221,19 @@ class LLMSubject:
                 out.append(answer.choice_probs)
         return out
 
+    def _estimates(self, users: Sequence[str], items: Sequence[str]) -> np.ndarray | None:
+        """With ``hint``, the taste core's P(yes) for each (user, item); None without."""
+        if not self.hint or self._taste is None or not len(users):
+            return None
+        return self._taste.judge(pd.DataFrame({"user_id": list(users), "item_id": list(items)}))
+
     def _hints(self, users: Sequence[str], items: Sequence[str]) -> list[str]:
         """The taste core's estimate for each (user, item), as question lines ("" without
         ``hint``)."""
-        if not self.hint or self._taste is None or not len(users):
+        estimates = self._estimates(users, items)
+        if estimates is None:
             return [""] * len(users)
-        pairs = pd.DataFrame({"user_id": list(users), "item_id": list(items)})
-        return [hint_note(float(p)) for p in self._taste.judge(pairs)]
+        return [hint_note(float(p)) for p in estimates]
 
     def _question(self, task: str, user: str, item: ItemProfile, similar: str) -> LLMRequest:
         persona, memories = self._persona(user)
@@ -349,10 +355,10 @@ class LLMSubject:
 
     def _rank_notes(self, user: str, items: Sequence[str]) -> list[str] | None:
         """With ``hint``, the taste core's estimate for each item, as its listing note."""
-        if not self.hint or self._taste is None:
+        estimates = self._estimates([user] * len(items), items)
+        if estimates is None:
             return None
-        pairs = pd.DataFrame({"user_id": [user] * len(items), "item_id": list(items)})
-        return [f"model's estimate: {p:.0%}" for p in self._taste.judge(pairs)]
+        return [f"model's estimate: {p:.0%}" for p in estimates]
 
     def _listing(
         self, user: str, items: Sequence[ItemProfile], notes: Sequence[str] | None = None

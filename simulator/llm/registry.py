@@ -10,6 +10,7 @@ from typing import Any
 
 from simulator.errors import ScenarioError
 from simulator.imports import import_class
+from simulator.llm.runtime import LLMRuntime
 from simulator.llm.scripted import ScriptedLLM
 from simulator.types import LLM
 
@@ -85,6 +86,12 @@ def _langchain(model: str | None, options: dict[str, Any]) -> LLM:
             f"llm.options.class: {path} is not a LangChain chat model (a BaseChatModel)"
         )
     return LangChainLLM(cls(**options.get("params", {})), model=model)
+
+
+def load_runtime(backend: str, model: str) -> LLMRuntime:
+    """A backend behind its own runtime: what ``RecommenderContext.load_llm`` gives a
+    recommender that ranks with a model of its own (``tuned-llm``)."""
+    return LLMRuntime(make_llm(backend, model=model))
 
 
 def parse_llm_spec(spec: str) -> tuple[str, str | None]:

@@ -102,15 +102,16 @@ def llm_labels(
     weights = counts.reindex(catalogue, fill_value=0).to_numpy(dtype=float) + 1.0
     subject = LLMSubject(llm, calibrate=True, yes_map=False)
     subject.fit(train)
+    by_user = dict(tuple(inter.groupby("user_id", sort=False)))
     pairs = []
     for user in chosen:
-        mine = inter[inter["user_id"] == user]
+        mine = by_user[user]
         seen = set(mine["item_id"])
         if own is not None and len(mine) > own:
             mine = mine.iloc[np.sort(rng.choice(len(mine), own, replace=False))]
         top = [i for i in tops.get(user, []) if i not in seen]
         near = list(rng.permutation(top)[: unseen // 2]) if top else []
-        mask = np.array([i not in seen and i not in near for i in catalogue])
+        mask = ~np.isin(catalogue, [*seen, *near])
         p = weights * mask
         far = (
             rng.choice(

@@ -272,6 +272,8 @@ class World(mesa.Model):
         self.terminated = False
         self.truncated = False
         self.last = StepStats(step=0)
+        self.last_interactions: list[Interaction] = []
+        """The exposures of the latest step, in log order (what an environment rewards)."""
         self.last_mean_rating = float("nan")
         self.last_memory = StepMemory()
         self.overhead_s = 0.0
@@ -494,9 +496,15 @@ class World(mesa.Model):
         )
 
     def _activate(self) -> list[UserAgent]:
-        """Each remaining user visits with their own activity probability."""
+        return self.visitors(self.steps)
+
+    def visitors(self, step: int) -> list[UserAgent]:
+        """Who visits in ``step``: each remaining user with their own activity probability.
+
+        The draws are per user and step, so an environment can ask before the step which
+        users its slates are for, and the step then activates the same users."""
         users = list(self.users)
-        draws = self._seeds.draws(Purpose.ACTIVATION, self.users.indices(users), self.steps)
+        draws = self._seeds.draws(Purpose.ACTIVATION, self.users.indices(users), step)
         return [u for u, d in zip(users, draws[:, 0], strict=True) if not u.left and d < u.activity]
 
     def _recommend(self, active: Sequence[UserAgent]) -> Slates:
@@ -773,6 +781,7 @@ class World(mesa.Model):
         The memory store is synced before the step's logs are written, so the logs never
         name memories the store lacks, and a failed write stops the run in this step."""
         interactions = visit.interactions
+        self.last_interactions = list(interactions)
         self.last_memory.forgotten += self.memory.forget(step)
         self.memory.sync()
         watches = [r for r in interactions if r.action is Reaction.WATCH]

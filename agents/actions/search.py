@@ -127,6 +127,11 @@ class CatalogueSearch:
         self.items = tuple(rows)
         self._matrix = np.vstack(matrix) if len(matrix) > 1 else self._matrix
 
+    def vectors(self) -> np.ndarray:
+        """Each item's text vector, in catalogue order (``items``): item features for
+        models outside the world, such as a Gymnasium agent's."""
+        return self._matrix.copy()
+
     def _embed(self, items: Sequence[ItemProfile]) -> np.ndarray:
         return np.asarray(
             self.embedder.embed([self.item_text(item) for item in items]), dtype=np.float32

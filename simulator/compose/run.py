@@ -7,6 +7,7 @@ the same parts; the world draws its own streams from the same seed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +36,7 @@ from simulator.config import ArrivalSpec, RunConfig
 from simulator.dataset import Dataset
 from simulator.errors import RecworldError
 from simulator.llm.runtime import LLMRuntime
+from simulator.recommenders.base import Recommender
 from simulator.runlog import RunLog
 from simulator.seeding import RunSeeds
 from simulator.types import LLM
@@ -48,6 +50,7 @@ def open_world(
     overwrite: bool = False,
     seed: int | None = None,
     llm: LLM | None = None,
+    arms: Mapping[str, Recommender] | None = None,
 ) -> World:
     """Build every part of ``config`` and the world that runs them.
 
@@ -60,6 +63,8 @@ def open_world(
         overwrite: Replace a run already in ``run_dir``.
         seed: Overrides ``config.seed``; ``config.yaml`` records the seed used.
         llm: A ready backend in place of the one ``config.llm`` names (a test double).
+        arms: Ready recommenders by arm name in place of the ones ``config`` names (an
+            environment's agent, for one); users are spread over them as over arms.
 
     Returns:
         The world, ready to ``step``; close it (or use it as a context manager).
@@ -73,7 +78,7 @@ def open_world(
         shards = build_shards(config, seed, build_parts, llm=llm)
         parts = None
         try:
-            parts = build_parts(config, RunSeeds(seed), llm=llm)
+            parts = build_parts(config, RunSeeds(seed), llm=llm, arms=arms)
             return World(parts, config.settings, seed=seed, name=config.name, shards=shards)
         except BaseException:
             if shards is not None:
@@ -88,7 +93,7 @@ def open_world(
         RunLog.claim(out, overwrite=overwrite)  # before anything of this run is written
         claimed = True
         shards = build_shards(config, seed, build_parts, run_dir=out, llm=llm)
-        parts = build_parts(config, RunSeeds(seed), run_dir=out, llm=llm)
+        parts = build_parts(config, RunSeeds(seed), run_dir=out, llm=llm, arms=arms)
         log = RunLog(out, lock=lock)
         log.write_config(config.model_dump(mode="json"))
         return World(parts, config.settings, seed=seed, log=log, name=config.name, shards=shards)
@@ -173,8 +178,11 @@ def build_parts(
     *,
     run_dir: Path | None = None,
     llm: LLM | None = None,
+    arms: Mapping[str, Recommender] | None = None,
 ) -> WorldParts:
     """Load the data, draw the population and build every component, seeded.
+
+    ``arms`` replaces the configured recommenders (see ``open_world``).
 
     Whatever was opened (the LLM backend, the memory store) is closed again if a later
     part fails to build.
@@ -193,7 +201,7 @@ def build_parts(
             profiles, rng, alpha=config.activation.alpha, mean=config.activation.mean
         )
     component = seeds.component
-    arms = build_arms(config, component)
+    arms = dict(arms) if arms is not None else build_arms(config, component)
     switches = {s.at_step: build_recommender(s.recommender, component) for s in config.switches}
     with ExitStack() as opened:
         runtime = LLMRuntime(llm if llm is not None else build_llm(config.llm, component))

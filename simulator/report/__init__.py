@@ -1,9 +1,10 @@
 """One self-contained HTML page of a run: a summary table and PNG plots, embedded inline.
 
 ``simulator.rundir`` reads a run directory back, ``measures`` computes the series,
-``plots`` draws them, ``summary`` and ``page`` write the HTML, and ``build`` puts them
-together. The names below load on first use, so importing the package costs nothing
-until a report is drawn (matplotlib is slow to import).
+``findings`` judges what the captions may claim (trends, unbalanced arms), ``plots`` draws
+them, ``summary`` and ``page`` write the HTML, and ``build`` puts them together. The
+names below load on first use, so importing the package costs nothing until a report is
+drawn (matplotlib is slow to import).
 """
 
 from __future__ import annotations

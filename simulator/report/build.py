@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from simulator.dataset import Dataset
 from simulator.report import measures, plots
+from simulator.report.findings import BALANCE, describe_trends, imbalance
 from simulator.report.page import Plot, render
 from simulator.report.summary import summary_rows
 from simulator.rundir import FinishedRun
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PLOT_IDS = (
     "ctr",
@@ -52,28 +58,63 @@ def build_report(
     run: FinishedRun, *, dataset: Dataset | None = None, dataset_problem: str | None = None
 ) -> str:
     """The report page as HTML text."""
+    drafts, notes = draw(run, dataset=dataset, dataset_problem=dataset_problem)
+    figures = [Plot(d.id, d.title, plots.png(d.figure), d.caption) for d in drafts]
+    sizes = measures.arm_sizes(run, run.arms) if len(run.arms) > 1 else None
+    totals = measures.arm_totals(run).reindex(_arm_order(run)).dropna(how="all")
+    return render(
+        f"recworld report: {run.name}",
+        run.config.description,
+        summary_rows(run, totals, sizes),
+        figures,
+        notes,
+    )
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One figure before it becomes a PNG: its ``data-plot`` id, title and caption."""
+
+    id: str
+    title: str
+    figure: Figure
+    caption: str
+
+
+def draw(
+    run: FinishedRun, *, dataset: Dataset | None = None, dataset_problem: str | None = None
+) -> tuple[list[Draft], list[str]]:
+    """Every figure of the report, in page order, and the notes for the top of the page."""
     notes: list[str] = []
+    arms = _arm_order(run)
+    # Only A/B arms split the users; a mid-run switch differs in size by design.
+    unbalanced = imbalance(measures.arm_sizes(run, run.arms)) if len(run.arms) > 1 else None
+    if unbalanced:
+        notes.append(
+            f"Unbalanced arms: {unbalanced}. The arms were split into equal shares of users, "
+            f"but one has under {BALANCE:.0%} of another's users or exposures, so their "
+            "comparisons rest on unequal samples: compare rates rather than totals, and "
+            "expect the smaller arm's curves to be noisier."
+        )
     if dataset is None:
         notes.append(
-            f"The dataset was not reloaded ({dataset_problem or 'none given'}): real ratings and "
-            "training popularity are left out of the comparisons."
+            f"The dataset was not reloaded ({dataset_problem or 'none given'}): real ratings, "
+            "item genres and training popularity are left out of the comparisons."
         )
-    arms = _arm_order(run)
     engagement = measures.engagement(run)
     totals = measures.arm_totals(run).reindex(arms).dropna(how="all")
-    figures = [
+    drafts = [
         _ctr(engagement, totals, arms),
         _mean_rating(engagement, totals, arms),
         _retention(engagement, arms),
-        _entropy(run, arms),
+        _entropy(run, dataset, arms),
         _ratings(run, dataset, arms, notes),
         _long_tail(run, dataset, arms),
-        _llm(run),
     ]
-    description = run.config.description
-    return render(
-        f"recworld report: {run.name}", description, summary_rows(run, totals), figures, notes
-    )
+    if unbalanced:  # every comparison of arms above rests on the unequal samples
+        warning = f"Unbalanced arms: {unbalanced}; see the note at the top."
+        drafts = [replace(d, caption=f"{d.caption} {warning}") for d in drafts]
+    return [*drafts, _llm(run)], notes
 
 
 def _arm_order(run: FinishedRun) -> list[str]:
@@ -87,77 +128,112 @@ def _per_arm(totals: pd.DataFrame, column: str, fmt: str) -> str:
     return ", ".join(values) if values else "none"
 
 
-def _ctr(engagement: pd.DataFrame, totals: pd.DataFrame, arms: list[str]) -> Plot:
-    panel = plots.Panel(
-        "Click-through per step", "watches / exposures", engagement, "ctr", ylim=(0, None)
-    )
-    return Plot(
+def _ctr(engagement: pd.DataFrame, totals: pd.DataFrame, arms: list[str]) -> Draft:
+    panel = plots.Panel("Click-through per step", "watches / exposures", engagement, "ctr")
+    trends = describe_trends(engagement, "ctr", arms, "{:+.3f}")
+    return Draft(
         "ctr",
         "Click-through",
         plots.arm_lines([panel], arms),
         "Share of exposed items the users watched, per step and arm. Over the run: "
-        f"{_per_arm(totals, 'ctr', '{:.3f}')}.",
+        f"{_per_arm(totals, 'ctr', '{:.3f}')}. Trend over steps: {trends}. (Every trend in "
+        "this report is a least-squares slope per step with a 95% interval from the scatter "
+        'around it; a curve "rises" or "falls" only when that interval excludes zero.)',
     )
 
 
-def _mean_rating(engagement: pd.DataFrame, totals: pd.DataFrame, arms: list[str]) -> Plot:
+def _mean_rating(engagement: pd.DataFrame, totals: pd.DataFrame, arms: list[str]) -> Draft:
     panel = plots.Panel(
-        "Mean rating per step", "rating of watched items", engagement, "mean_rating"
+        "Mean rating per step",
+        "rating of watched items",
+        engagement,
+        "mean_rating",
+        interval=("rating_low", "rating_high"),
     )
-    return Plot(
+    trends = describe_trends(engagement, "mean_rating", arms, "{:+.2f}")
+    return Draft(
         "mean-rating",
         "Mean rating",
         plots.arm_lines([panel], arms),
-        "Mean rating the users gave the items they watched, per step and arm (steps without "
-        f"a rated watch are gaps). Over the run: {_per_arm(totals, 'mean_rating', '{:.2f}')}.",
+        "Mean rating the users gave the items they watched, per step and arm, with a 95% t "
+        "interval over the step's rated watches (steps without a rated watch are gaps). Over "
+        f"the run: {_per_arm(totals, 'mean_rating', '{:.2f}')}. Trend over steps: {trends}.",
     )
 
 
-def _retention(engagement: pd.DataFrame, arms: list[str]) -> Plot:
+def _retention(engagement: pd.DataFrame, arms: list[str]) -> Draft:
     panels = [
-        plots.Panel("Pages per visit", "pages browsed", engagement, "pages_per_visit"),
-        plots.Panel("Active users", "users who visited", engagement, "visits", ylim=(0, None)),
+        plots.Panel(
+            "Pages per visit",
+            "pages browsed",
+            engagement,
+            "pages_per_visit",
+            interval=("pages_low", "pages_high"),
+        ),
+        plots.Panel("Active users", "users who visited", engagement, "visits"),
     ]
-    return Plot(
+    pages = describe_trends(engagement, "pages_per_visit", arms, "{:+.2f}")
+    visits = describe_trends(engagement, "visits", arms, "{:+.1f}")
+    return Draft(
         "retention",
         "Retention",
         plots.arm_lines(panels, arms),
-        "Left: pages a visiting user browsed before leaving. Right: users who visited in the "
-        "step. Both per arm; falling curves mean users lose interest or leave.",
+        "Left: pages a visiting user browsed before leaving, with a 95% t interval over the "
+        "step's visits. Right: users who visited in the step. Both per arm. Trend over "
+        f"steps, pages per visit: {pages}. Active users: {visits}.",
     )
 
 
-def _entropy(run: FinishedRun, arms: list[str]) -> Plot:
+def _entropy(run: FinishedRun, dataset: Dataset | None, arms: list[str]) -> Draft:
+    exposure = measures.exposure_entropy(run)
     panels = [
         plots.Panel(
-            title.capitalize(),
+            "Genre entropy of the step's exposures",
             "bits",
-            measures.entropy(run, column),
+            exposure,
             "mean",
-            band=True,
+            interval=("low", "high"),
         )
-        for column, title in measures.ENTROPY_MEASURES.items()
     ]
-    last = run.users[run.users["step"] == run.users["step"].max()] if len(run.users) else None
-    final = (
-        ", ".join(
-            f"{arm} {v:.2f}" for arm, v in last.groupby("arm")["exposure_entropy"].mean().items()
+    if dataset is not None:
+        genres = dict(zip(dataset.items["item_id"], dataset.items["genres"], strict=True))
+        watched = measures.watched_entropy(run, genres)
+        panels.append(
+            plots.Panel(
+                "Genre entropy of everything watched up to the step",
+                "bits",
+                watched,
+                "mean",
+                interval=("low", "high"),
+            )
         )
-        if last is not None
-        else "no visits"
-    )
-    return Plot(
+        last = watched.sort_values("step").groupby("arm").last().reindex(arms).dropna()
+        final = ", ".join(
+            f"{arm} {r['mean']:.2f} (95% CI {r['low']:.2f}–{r['high']:.2f})"
+            for arm, r in last.iterrows()
+        )
+        right = (
+            "Right: the entropy of the genres of every item the arm's users watched up to "
+            "and including the step, all watches pooled (cumulative: it changes only when "
+            "someone watches), with a 95% interval from resampling the arm's users; at the "
+            f"last step {final or 'no watches'}."
+        )
+    else:
+        right = "The dataset was not reloaded, so watched items have no genres to measure."
+    figure = plots.arm_lines(panels, arms)
+    trends = describe_trends(exposure, "mean", arms, "{:+.3f}")
+    return Draft(
         "genre-entropy",
         "Genre entropy",
-        plots.arm_lines(panels, arms),
-        "Shannon entropy (bits) of the genres a user was shown in the step (left) and of "
-        "everything they watched so far (right), mean over the step's visitors with a 95% "
-        "t interval (clipped to the range of the users' values), per arm. Shrinking entropy "
-        f"is a filter bubble. Exposure entropy at the last step: {final}.",
+        figure,
+        "Shannon entropy (bits) of item genres, per arm. Left: of the genres a user was shown "
+        "in the step, mean over the step's visitors with a 95% t interval (clipped to the "
+        f"range of the users' values); trend over steps: {trends}. {right} A filter bubble "
+        "shows as exposure entropy falling over the steps.",
     )
 
 
-def _ratings(run: FinishedRun, dataset: Dataset | None, arms: list[str], notes: list[str]) -> Plot:
+def _ratings(run: FinishedRun, dataset: Dataset | None, arms: list[str], notes: list[str]) -> Draft:
     log = run.interactions
     watched = log[(log["action"] == "watch") & log["rating"].notna()]
     by_arm = {arm: g["rating"].to_numpy(float) for arm, g in watched.groupby("recommender")}
@@ -191,7 +267,7 @@ def _ratings(run: FinishedRun, dataset: Dataset | None, arms: list[str], notes: 
         )
     if not len(watched):
         caption += " The run has no rated watches."
-    return Plot(
+    return Draft(
         "rating-histogram",
         "Rating distribution",
         plots.rating_histogram(values, simulated, real_shares, real_label),
@@ -199,7 +275,7 @@ def _ratings(run: FinishedRun, dataset: Dataset | None, arms: list[str], notes: 
     )
 
 
-def _long_tail(run: FinishedRun, dataset: Dataset | None, arms: list[str]) -> Plot:
+def _long_tail(run: FinishedRun, dataset: Dataset | None, arms: list[str]) -> Draft:
     if dataset is not None:
         catalogue = pd.Index(dataset.items["item_id"])
         history = run.history(dataset)
@@ -217,7 +293,7 @@ def _long_tail(run: FinishedRun, dataset: Dataset | None, arms: list[str]) -> Pl
     gini_text = ", ".join(
         f"{'dataset training log' if k == 'dataset' else k} {v:.3f}" for k, v in ginis.items()
     )
-    return Plot(
+    return Draft(
         "exposure-long-tail",
         "Exposure long tail",
         plots.long_tail(curves, ginis, arms),
@@ -227,7 +303,7 @@ def _long_tail(run: FinishedRun, dataset: Dataset | None, arms: list[str]) -> Pl
     )
 
 
-def _llm(run: FinishedRun) -> Plot:
+def _llm(run: FinishedRun) -> Draft:
     frame = measures.llm_per_step(run)
     calls, prompt = int(frame["calls"].sum()), int(frame["prompt_tokens"].sum())
     completion = int(frame["completion_tokens"].sum())
@@ -237,7 +313,7 @@ def _llm(run: FinishedRun) -> Plot:
         note = "no LLM calls (policy: utility)" if utility else "no LLM calls"
     backend = str(run.llm_stats.get("backend", "") or "unknown")
     scripted = " (the scripted backend runs no model; its token counts are estimates)"
-    return Plot(
+    return Draft(
         "llm-cost",
         "LLM cost",
         plots.llm_cost(frame, note),

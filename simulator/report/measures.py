@@ -14,26 +14,36 @@ import pandas as pd
 
 from simulator.engagement import log_totals
 from simulator.rundir import FinishedRun
-from simulator.stats import gini, mean_ci, total_variation
+from simulator.stats import entropy_bits, gini, mean_ci, total_variation
 
-ENTROPY_MEASURES = {
-    "exposure_entropy": "genre entropy of the step's exposures",
-    "watched_entropy": "genre entropy of everything watched so far",
-}
+BOOTSTRAP_RESAMPLES = 200
+"""Resamples of users behind the interval of the pooled watched-genre entropy."""
 
 
 def engagement(run: FinishedRun) -> pd.DataFrame:
-    """Per step and arm: visits, exposures, watches, ctr, mean_rating, pages_per_visit."""
+    """Per step and arm: visits, exposures, watches, ctr, mean_rating, pages_per_visit.
+
+    Mean rating and pages per visit are sample means that the plots draw on a zoomed axis,
+    so they come with 95% t intervals (``rating_low``/``rating_high`` over the step's rated
+    watches, ``pages_low``/``pages_high`` over its visits).
+    """
     inter = run.interactions
     keys = ["step", "arm"]
     log = inter.assign(arm=inter["recommender"])
     frame = log_totals(log, keys)
-    frame["pages"] = log.drop_duplicates(["step", "user_id", "page"]).groupby(keys).size()
-    visits = run.users.groupby(keys).size().rename("visits")
-    frame = frame.join(visits, how="outer").fillna({"exposures": 0, "watches": 0, "pages": 0})
-    frame["visits"] = frame["visits"].fillna(0)
+    pages = log.drop_duplicates(["step", "user_id", "page"]).groupby([*keys, "user_id"]).size()
+    visits = run.users[[*keys, "user_id"]].drop_duplicates()
+    per_visit = visits.join(pages.rename("pages"), on=[*keys, "user_id"]).fillna({"pages": 0})
+    frame = frame.join(per_visit.groupby(keys).size().rename("visits"), how="outer")
+    frame["pages"] = pages.groupby(keys).sum()
+    frame = frame.fillna({"exposures": 0, "watches": 0, "pages": 0, "visits": 0})
     frame["ctr"] = frame["watches"] / frame["exposures"].where(frame["exposures"] > 0)
     frame["pages_per_visit"] = frame["pages"] / frame["visits"].where(frame["visits"] > 0)
+    rated = log[(log["action"] == "watch") & log["rating"].notna()]
+    rating = step_means(rated, "rating").set_index(keys)[["low", "high"]]
+    frame = frame.join(rating.add_prefix("rating_"))
+    pages_ci = step_means(per_visit, "pages").set_index(keys)[["low", "high"]]
+    frame = frame.join(pages_ci.add_prefix("pages_"))
     return frame.reset_index()
 
 
@@ -42,22 +52,85 @@ def arm_totals(run: FinishedRun) -> pd.DataFrame:
     return log_totals(run.interactions, "recommender")
 
 
-def entropy(run: FinishedRun, measure: str) -> pd.DataFrame:
-    """Per step and arm: the users' mean ``measure`` with its 95% t interval over users.
+def arm_sizes(run: FinishedRun, arms: list[str]) -> pd.DataFrame:
+    """Per arm: ``users`` who visited at least once and ``exposures`` they were shown."""
+    users = run.users.groupby("arm")["user_id"].nunique()
+    exposures = run.interactions.groupby("recommender").size()
+    frame = pd.DataFrame({"users": users, "exposures": exposures}).reindex(arms)
+    return frame.fillna(0).astype(int)
 
-    The interval is clipped to the range of the users' values over the run (a mean cannot
-    leave it); with two or three visitors in a step a t interval is otherwise so wide that
+
+def step_means(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per step and arm of ``frame``: the mean of ``column`` with its 95% t interval.
+
+    The interval is clipped to the range of ``column`` over the whole frame (a mean cannot
+    leave it); with two or three values in a step a t interval is otherwise so wide that
     it flattens every other curve.
     """
     rows = []
-    for (step, arm), values in run.users.groupby(["step", "arm"])[measure]:
-        est = mean_ci(values.to_numpy())
+    for (step, arm), values in frame.groupby(["step", "arm"])[column]:
+        est = mean_ci(values.to_numpy(float))
         rows.append({"step": step, "arm": arm, "mean": est.mean, "low": est.low, "high": est.high})
-    frame = pd.DataFrame(rows, columns=["step", "arm", "mean", "low", "high"])
-    if len(run.users):
-        bounds = run.users[measure].min(), run.users[measure].max()
-        frame[["low", "high"]] = frame[["low", "high"]].clip(*bounds)
-    return frame
+    out = pd.DataFrame(rows, columns=["step", "arm", "mean", "low", "high"])
+    finite = frame[column].dropna()
+    if len(finite):
+        out[["low", "high"]] = out[["low", "high"]].clip(finite.min(), finite.max())
+    return out
+
+
+def exposure_entropy(run: FinishedRun) -> pd.DataFrame:
+    """Per step and arm: the visitors' mean genre entropy of the step's exposures (bits)."""
+    return step_means(run.users, "exposure_entropy")
+
+
+def watched_entropy(
+    run: FinishedRun,
+    item_genres: dict[str, list[str]],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per step and arm: the genre entropy (bits) of everything the arm's users watched up
+    to and including the step, pooled (each watch adds its item's genres once).
+
+    Cumulative by construction, so it only moves when someone watches. The 95% interval
+    resamples the arm's users with replacement (a percentile bootstrap, seeded, so the
+    same run draws the same band). Steps before the arm's first watch are left out.
+    """
+    log = run.interactions
+    watches = log[log["action"] == "watch"]
+    genres = sorted({g for item in watches["item_id"].unique() for g in item_genres.get(item, ())})
+    column = {g: i for i, g in enumerate(genres)}
+    steps = np.sort(log["step"].unique())
+    rng = np.random.default_rng(seed)
+    rows = []
+    for arm, arm_log in log.groupby("recommender", sort=False):
+        users = pd.Index(arm_log["user_id"].unique())
+        weights = rng.multinomial(len(users), np.full(len(users), 1 / len(users)), resamples)
+        counts = np.zeros((len(users), len(genres)))  # each user's watches so far, by genre
+        arm_watches = watches[watches["recommender"] == arm]
+        watched = {
+            step: list(zip(g["user_id"], g["item_id"], strict=True))
+            for step, g in arm_watches.groupby("step")
+        }
+        for step in steps:
+            for user, item in watched.get(step, []):
+                for genre in item_genres.get(item, ()):
+                    counts[users.get_loc(user), column[genre]] += 1
+            pooled = counts.sum(axis=0)
+            if pooled.sum() == 0:
+                continue
+            low, high = np.percentile([entropy_bits(row) for row in weights @ counts], [2.5, 97.5])
+            rows.append(
+                {
+                    "step": step,
+                    "arm": str(arm),
+                    "mean": entropy_bits(pooled),
+                    "low": float(low),
+                    "high": float(high),
+                }
+            )
+    return pd.DataFrame(rows, columns=["step", "arm", "mean", "low", "high"])
 
 
 @dataclass(frozen=True)

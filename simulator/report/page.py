@@ -50,7 +50,8 @@ def render(
     plots: Sequence[Plot],
     notes: Sequence[str] = (),
 ) -> str:
-    """The whole page as a string; every piece of text is HTML-escaped."""
+    """The whole page as a string; every piece of text is HTML-escaped. The notes (arms
+    unbalanced, data left out) come first, before anything they qualify."""
     rows = "\n".join(
         f"<tr><th>{escape(name)}</th><td>{escape(value)}</td></tr>" for name, value in summary
     )
@@ -68,10 +69,10 @@ def render(
 <body>
 <h1>{escape(title)}</h1>
 <p class="description">{escape(description)}</p>
+{notes_html}
 <table class="summary">
 {rows}
 </table>
-{notes_html}
 {figures}
 </body>
 </html>

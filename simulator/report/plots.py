@@ -1,8 +1,14 @@
-"""The report's figures, drawn with matplotlib's Agg renderer and returned as PNG bytes.
+"""The report's figures, drawn with matplotlib's Agg renderer (``png`` turns one into bytes).
 
 Figures are built from ``matplotlib.figure.Figure`` directly, never through ``pyplot``:
 no global backend switch, no window, no figure left open, and a notebook that imports
 this keeps its own backend. matplotlib is imported on first use, so the CLI starts fast.
+
+Two rules hold for every figure. A linear y-axis starts at zero unless the panel draws
+95% intervals: a zoomed axis makes small wiggles look large, and the intervals show how
+large they really are. (Log axes, the long tail's, have no zero; they show complete
+counts, not estimates.) And every legend sits outside the axes, above the panels, so it
+can cover no data.
 """
 
 from __future__ import annotations
@@ -30,15 +36,15 @@ _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#
 
 @dataclass(frozen=True)
 class Panel:
-    """One subplot of per-arm lines over steps: ``frame`` has step, arm and ``column``
-    (plus ``low``/``high`` for a confidence band)."""
+    """One subplot of per-arm lines over steps: ``frame`` has step, arm and ``column``,
+    plus the two columns of a 95% interval when ``interval`` names them. Without one, the
+    y-axis starts at zero."""
 
     title: str
     ylabel: str
     frame: pd.DataFrame
     column: str
-    band: bool = False
-    ylim: tuple[float, float] | None = None
+    interval: tuple[str, str] | None = None
 
 
 def colours(arms: Sequence[str]) -> dict[str, str]:
@@ -46,7 +52,7 @@ def colours(arms: Sequence[str]) -> dict[str, str]:
     return {arm: _PALETTE[i % len(_PALETTE)] for i, arm in enumerate(arms)}
 
 
-def arm_lines(panels: Sequence[Panel], arms: Sequence[str]) -> bytes:
+def arm_lines(panels: Sequence[Panel], arms: Sequence[str]) -> Figure:
     """Side-by-side panels, each with one line per arm over steps, one shared legend."""
     fig, axes = _figure(len(panels))
     palette = colours(arms)
@@ -57,17 +63,16 @@ def arm_lines(panels: Sequence[Panel], arms: Sequence[str]) -> bytes:
                 continue
             colour = palette[arm]
             ax.plot(rows["step"], rows[panel.column], marker="o", ms=4, color=colour, label=arm)
-            if panel.band:
-                ax.fill_between(
-                    rows["step"], rows["low"], rows["high"], color=colour, alpha=0.18, lw=0
-                )
+            if panel.interval:
+                low, high = (rows[c].to_numpy(float) for c in panel.interval)
+                ax.fill_between(rows["step"], low, high, color=colour, alpha=0.18, lw=0)
         ax.set_title(panel.title)
         ax.set_ylabel(panel.ylabel)
-        if panel.ylim:
-            ax.set_ylim(*panel.ylim)
+        if panel.interval is None:
+            ax.set_ylim(bottom=0)
         _step_axis(ax)
     _legend(fig, axes)
-    return _png(fig)
+    return fig
 
 
 def rating_histogram(
@@ -75,7 +80,7 @@ def rating_histogram(
     simulated: dict[str, RatingShares],
     real: RatingShares | None,
     real_label: str,
-) -> bytes:
+) -> Figure:
     """Grouped bars: the share of ratings at each value, per arm and for the dataset."""
     fig, (ax,) = _figure(1, height=PANEL_HEIGHT + 0.4)
     groups = [(f"{label} (n={s.n:,})", s) for label, s in simulated.items()]
@@ -96,12 +101,14 @@ def rating_histogram(
     ax.set_xlabel("rating")
     ax.set_ylabel("share of ratings")
     ax.set_title("Ratings: simulated watches against the dataset")
-    if groups:
-        ax.legend(frameon=False, loc="best")
-    return _png(fig)
+    ax.set_ylim(bottom=0)
+    _legend(fig, [ax])
+    return fig
 
 
-def long_tail(curves: dict[str, np.ndarray], ginis: dict[str, float], arms: Sequence[str]) -> bytes:
+def long_tail(
+    curves: dict[str, np.ndarray], ginis: dict[str, float], arms: Sequence[str]
+) -> Figure:
     """Left: each item's share of exposures by rank (log-log). Right: cumulative share
     against the share of the catalogue (a Lorenz curve; Gini in the legend)."""
     fig, (rank_ax, lorenz_ax) = _figure(2)
@@ -113,7 +120,7 @@ def long_tail(curves: dict[str, np.ndarray], ginis: dict[str, float], arms: Sequ
         if total == 0:
             continue
         shown = counts[counts > 0]
-        rank_ax.plot(np.arange(1, len(shown) + 1), shown / total, label=label, **style)
+        rank_ax.plot(np.arange(1, len(shown) + 1), shown / total, **style)
         cumulative = np.concatenate([[0.0], np.cumsum(counts[::-1]) / total])
         catalogue = np.linspace(0.0, 1.0, len(cumulative))
         lorenz_ax.plot(catalogue, cumulative, label=f"{label}: Gini {ginis[name]:.2f}", **style)
@@ -126,13 +133,14 @@ def long_tail(curves: dict[str, np.ndarray], ginis: dict[str, float], arms: Sequ
     lorenz_ax.set_xlabel("share of catalogue (least exposed first)")
     lorenz_ax.set_ylabel("cumulative share of exposures")
     lorenz_ax.set_title("Concentration (Lorenz curve)")
-    lorenz_ax.legend(frameon=False, fontsize="small", loc="upper left")
+    lorenz_ax.set_ylim(bottom=0)
+    _legend(fig, [lorenz_ax])
     if not curves:
         _say(rank_ax, "no exposures")
-    return _png(fig)
+    return fig
 
 
-def llm_cost(frame: pd.DataFrame, note: str | None) -> bytes:
+def llm_cost(frame: pd.DataFrame, note: str | None) -> Figure:
     """Left: prompt and completion tokens per step (stacked). Right: calls and batches."""
     fig, (tokens_ax, calls_ax) = _figure(2)
     steps = frame["step"].to_numpy()
@@ -152,12 +160,12 @@ def llm_cost(frame: pd.DataFrame, note: str | None) -> bytes:
     for ax in (tokens_ax, calls_ax):
         _step_axis(ax)
         ax.set_ylim(bottom=0)
-        ax.legend(frameon=False, fontsize="small")
         if note:  # all zero: say so instead of drawing an axis of meaningless decimals
             ax.set_ylim(0, 1)
             ax.set_yticks([0])
             _say(ax, note)
-    return _png(fig)
+    _legend(fig, [tokens_ax, calls_ax])
+    return fig
 
 
 # -- shared plumbing ---------------------------------------------------------------------
@@ -183,16 +191,28 @@ def _step_axis(ax: Axes) -> None:
 
 
 def _legend(fig: Figure, axes: Sequence[Axes]) -> None:
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), frameon=False)
+    """One legend for the figure, above the panels (constrained layout makes room for it):
+    a legend inside an axes can cover a bar or a line."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(
+            list(entries.values()),
+            list(entries),
+            loc="outside upper center",
+            ncols=min(len(entries), 5),
+            frameon=False,
+        )
 
 
 def _say(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4")
 
 
-def _png(fig: Figure) -> bytes:
+def png(fig: Figure) -> bytes:
+    """The figure as PNG bytes."""
     buffer = io.BytesIO()
     # No metadata: the same run gives the same bytes.
     fig.savefig(buffer, format="png", metadata={"Software": None})

@@ -11,8 +11,11 @@ from simulator.rundir import FinishedRun
 from simulator.stats import Estimate, mean_ci
 
 
-def summary_rows(run: FinishedRun, arm_totals: pd.DataFrame) -> list[tuple[str, str]]:
-    """``(measure, value)`` rows; per-arm values follow the overall one when there are arms."""
+def summary_rows(
+    run: FinishedRun, arm_totals: pd.DataFrame, arm_sizes: pd.DataFrame | None = None
+) -> list[tuple[str, str]]:
+    """``(measure, value)`` rows; per-arm values follow the overall one when there are arms
+    (``arm_sizes``: users who visited and exposures per A/B arm, so their balance shows)."""
     config = run.config
     log = run.interactions
     watches = log[log["action"] == "watch"]
@@ -30,9 +33,13 @@ def summary_rows(run: FinishedRun, arm_totals: pd.DataFrame) -> list[tuple[str, 
         ("recommender", config.describe_recommenders()),
         ("steps", f"{run.steps} of {configured} ({ended})"),
         ("users simulated", "all of the dataset's" if size is None else f"{size:,}"),
-        ("users who visited", f"{run.users['user_id'].nunique():,}"),
+        ("users who visited", f"{run.users['user_id'].nunique():,}" + _sizes(arm_sizes, "users")),
         ("visits", f"{len(run.users):,}"),
-        ("exposures / watches", f"{int(totals['exposures']):,} / {int(totals['watches']):,}"),
+        (
+            "exposures / watches",
+            f"{int(totals['exposures']):,} / {int(totals['watches']):,}"
+            + _sizes(arm_sizes, "exposures"),
+        ),
         ("click-through (watches / exposures)", _with_arms(totals["ctr"], arm_totals, "ctr")),
         ("mean rating", _rating(rating, arm_totals)),
         ("LLM", _llm(run)),
@@ -72,6 +79,13 @@ def _rating(rating: Estimate, totals: pd.DataFrame) -> str:
     if rating.n > 1:
         text += f" (95% CI {rating.low:.2f}–{rating.high:.2f}, n={rating.n:,})"
     return text + _arms_text(totals, "mean_rating", "{:.2f}", "; ")
+
+
+def _sizes(sizes: pd.DataFrame | None, column: str) -> str:
+    """``; column: arm count, arm count`` for the A/B arms, else nothing."""
+    if sizes is None:
+        return ""
+    return f"; {column}: " + ", ".join(f"{arm} {int(n):,}" for arm, n in sizes[column].items())
 
 
 def _arms_text(totals: pd.DataFrame, column: str, fmt: str, lead: str) -> str:

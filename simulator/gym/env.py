@@ -25,6 +25,10 @@ Reward: per watch, ``1 + rating_weight · c`` with ``c`` the rating centred on t
 middle and scaled to −1…1 (0 when unrated or for implicit data). ``info["user_rewards"]``
 splits it by user.
 
+Feedback per slot of the action, in ``info`` after each step (``N`` × slate): ``shown``
+(the user reached the item's page), ``watched``, and ``rating`` (0 where none: every scale starts above 0; NaN would break equality checks). A bandit
+learns from these; the unshown slots tell it nothing.
+
 ``terminated``: every user has left. ``truncated``: the scenario's steps are done.
 """
 
@@ -184,23 +188,38 @@ class RecworldEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 f"action has shape {action.shape}; this environment takes "
                 f"{self.action_space.shape} (users × slate_size · pages item indices)"
             )
+        slots: dict[int, dict[int, int]] = {}  # per active row: item index -> its first slot
+        for row in np.flatnonzero(self._active):
+            slots[row] = {}
+            for col, item in enumerate(action[row].tolist()):
+                slots[row].setdefault(item, col)
         self._agent.slates = {
-            self.user_ids[row]: _unique([self.item_ids[i] for i in action[row]])
-            for row in np.flatnonzero(self._active)
+            self.user_ids[row]: [self.item_ids[i] for i in first] for row, first in slots.items()
         }
         world.step()
         rewards = np.zeros(len(self.user_ids))
+        feedback = {
+            "shown": np.zeros(action.shape, dtype=bool),
+            "watched": np.zeros(action.shape, dtype=bool),
+            "rating": np.zeros(action.shape, dtype=np.float32),
+        }
         for row in world.last_interactions:
+            at = self._user_index[row.user_id]
+            col = slots[at][self._item_index[row.item_id]]
+            feedback["shown"][at, col] = True
             if row.action is not Reaction.WATCH:
                 continue
-            at = self._user_index[row.user_id]
+            feedback["watched"][at, col] = True
+            if row.rating is not None:
+                feedback["rating"][at, col] = row.rating
             rewards[at] += 1.0 + self.rating_weight * self._centred(row.rating)
             self._recent[at].append(self._item_index[row.item_id])
             self._history_length[at] += 1
         terminated = bool(world.terminated)
         truncated = bool(world.truncated) and not terminated
         self._set_active()
-        return self._observe(), float(rewards.sum()), terminated, truncated, self._info(rewards)
+        info = self._info(rewards) | feedback
+        return self._observe(), float(rewards.sum()), terminated, truncated, info
 
     def close(self) -> None:
         if self.world is not None:
@@ -303,7 +322,7 @@ class RecworldEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             "step": int(world.steps),
             "exposures": int(stats.exposures),
             "watches": int(stats.watches),
-            "mean_rating": float(stats.rating_sum / stats.ratings) if stats.ratings else np.nan,
+            "ratings": int(stats.ratings),
             "user_rewards": rewards,
         }
 
@@ -316,8 +335,3 @@ def scenario_config(scenario: str | Path | RunConfig, overrides: dict[str, Any])
             return scenario
         return RunConfig.model_validate({**scenario.model_dump(by_alias=True), **overrides})
     return load_scenario(scenario, **overrides)
-
-
-def _unique(items: Sequence[str]) -> list[str]:
-    """The slate without repeats, each item where it first appears."""
-    return list(dict.fromkeys(items))

@@ -98,6 +98,15 @@ def test_an_agent_playing_most_popular_reproduces_the_most_popular_run():
         assert reward == pytest.approx(expected)
         assert info["user_rewards"].sum() == pytest.approx(expected)
         assert info["watches"] == len(watches)
+        # Feedback per slot: each exposure at its item's first slot in the action row.
+        assert info["shown"].sum() == len(reference.last_interactions)
+        assert info["watched"].sum() == len(watches)
+        for r in watches:
+            row = env.user_ids.index(r.user_id)
+            col = (r.page - 1) * config.settings.slate_size + r.position - 1
+            assert action[row, col] == index[r.item_id] and info["watched"][row, col]
+            if r.rating is not None:
+                assert info["rating"][row, col] == r.rating
         done = terminated or truncated
     assert truncated and not terminated
     assert env.world.steps == config.settings.steps

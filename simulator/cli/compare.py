@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from simulator.cli.app import DataDir, app, console, fail, prepare_out, say
+from simulator.cli.progress import PhaseDisplay
 from simulator.errors import RecworldError
 
 if TYPE_CHECKING:
@@ -144,6 +145,7 @@ def compare_command(
                     ray=ray,
                     overwrite=overwrite,
                     on_progress=report,
+                    progress=report.phases,
                 )
             (out_dir / "command.txt").write_text(command + "\n")
             for family, result in results.items():
@@ -160,6 +162,7 @@ def compare_command(
                 ray=ray,
                 overwrite=overwrite,
                 on_progress=report,
+                progress=report.phases,
             )
         (out_dir / "command.txt").write_text(command + "\n")
     except RecworldError as exc:
@@ -202,7 +205,8 @@ def _resolved_command(
 
 
 class _RunProgress:
-    """A rich progress display: one bar for all runs, one per run (per step with --jobs 1)."""
+    """A rich progress display: one bar for all runs, one per run (per step with --jobs 1),
+    and the running run's slow build phases (``phases``, with --jobs 1)."""
 
     def __init__(self, total_runs: int) -> None:
         self.bars = Progress(
@@ -212,16 +216,19 @@ class _RunProgress:
             TimeElapsedColumn(),
             console=console,
         )
+        self.phases = PhaseDisplay(progress=self.bars)
         self.total_runs = total_runs
         self.tasks: dict[RunSpec, int] = {}
         self.finished: set[RunSpec] = set()
 
     def __enter__(self) -> _RunProgress:
         self.bars.start()
+        self.phases.__enter__()
         self.all = self.bars.add_task("runs", total=self.total_runs)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.phases.__exit__(*exc)
         self.bars.stop()
 
     def __call__(self, spec: RunSpec, done: int, total: int) -> None:

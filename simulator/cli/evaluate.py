@@ -13,7 +13,9 @@ from rich.table import Table
 
 from simulator.cli.app import Columns, DataDir, app, console, load_data, prepare_out
 from simulator.cli.app import fail as _fail
+from simulator.cli.progress import PhaseDisplay
 from simulator.errors import RecworldError
+from simulator.progress import phase
 
 OUT_FORMATS = (".csv", ".json", ".parquet")
 
@@ -95,8 +97,9 @@ def evaluate_command(
     try:
         if out is not None:
             prepare_out(out, is_file=True)
-        dataset = load_data(data, kind, data_dir, columns)
-        with console.status(f"fitting and scoring {len(names)} recommender(s)"):
+        with PhaseDisplay() as phases:
+            with phase(phases, f"loading dataset {data}"):
+                dataset = load_data(data, kind, data_dir, columns)
             result = evaluate(
                 dataset,
                 {name: {"name": name, "params": given.get(name)} for name in names},
@@ -106,6 +109,7 @@ def evaluate_command(
                 users=users,
                 relevant_rating=relevant_rating,
                 test_share=test_share,
+                progress=phases,
             )
     except RecworldError as exc:
         _fail(exc)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from simulator.cli.app import Columns, DataDir, app, console, load_data, say
 from simulator.cli.app import fail as _fail
+from simulator.cli.progress import PhaseDisplay
 from simulator.errors import RecworldError
 
 
@@ -90,7 +91,9 @@ def run(
                 "(deterministic stand-in answers, no model). Use --llm to pick a real one.",
             )
         started = time.perf_counter()
-        with open_world(sc, run_dir=run_dir, overwrite=overwrite) as world:
+        with PhaseDisplay() as phases:
+            world = open_world(sc, run_dir=run_dir, overwrite=overwrite, progress=phases)
+        with world:
             _run_with_progress(world)
             _summary(world, run_dir, time.perf_counter() - started)
     except RecworldError as exc:
@@ -102,7 +105,9 @@ def _resume(run_dir: Path) -> None:
 
     started = time.perf_counter()
     try:
-        with resume_world(run_dir) as world:
+        with PhaseDisplay() as phases:
+            world = resume_world(run_dir, progress=phases)
+        with world:
             say("resumed:", f"{world.steps} finished steps replayed and checked against the logs")
             _run_with_progress(world)
             _summary(world, run_dir, time.perf_counter() - started)

@@ -21,6 +21,7 @@ from simulator.config import RunConfig
 from simulator.errors import RecworldError
 from simulator.evaluation.family import FamilySensitivity, family_sensitivity
 from simulator.evaluation.paired import CompareResult, RunSpec, measure
+from simulator.progress import ProgressHook
 from simulator.recommenders.registry import check_recommender_names
 from simulator.runlog import RunLog
 
@@ -40,12 +41,14 @@ def simulate(
     *,
     overwrite: bool = False,
     on_step: Callable[[int], None] | None = None,
+    progress: ProgressHook | None = None,
 ) -> int:
     """Run one world to its end, writing its run directory; returns the catalogue size.
 
-    Module-level, so worker processes can pickle a call to it.
+    Module-level, so worker processes can pickle a call to it. ``progress`` hears the
+    build's slow phases (``open_world``).
     """
-    with open_world(config, run_dir=run_dir, overwrite=overwrite) as world:
+    with open_world(config, run_dir=run_dir, overwrite=overwrite, progress=progress) as world:
         while world.running:
             world.step()
             if on_step is not None:
@@ -63,6 +66,7 @@ def compare(
     ray: str | None = None,
     overwrite: bool = False,
     on_progress: ProgressCallback | None = None,
+    progress: ProgressHook | None = None,
 ) -> CompareResult:
     """Run ``config`` under each recommender for ``seeds`` seeds, measure, and save.
 
@@ -83,6 +87,8 @@ def compare(
             refused before anything runs.
         on_progress: Called as runs advance: per step with ``jobs=1``, at the end of each
             run otherwise.
+        progress: Hears each run's slow build phases (``open_world``), with ``jobs=1``
+            only: worker processes and Ray tasks build out of its reach.
 
     Raises:
         RecworldError: An unknown or repeated recommender, fewer than one seed or job, or
@@ -101,7 +107,13 @@ def compare(
     if not overwrite:
         _refuse_existing(runs)
     catalogue = _simulate_all(
-        config, runs, jobs=jobs, ray=ray, overwrite=overwrite, report=on_progress
+        config,
+        runs,
+        jobs=jobs,
+        ray=ray,
+        overwrite=overwrite,
+        report=on_progress,
+        progress=progress,
     )
     result = measure(runs, catalogue, out_dir=out_dir)
     result.save(out_dir)
@@ -120,6 +132,7 @@ def compare_families(
     ray: str | None = None,
     overwrite: bool = False,
     on_progress: ProgressCallback | None = None,
+    progress: ProgressHook | None = None,
 ) -> tuple[dict[str, CompareResult], FamilySensitivity]:
     """``compare`` once per taste family, then the recommenders' ranking under each.
 
@@ -154,6 +167,7 @@ def compare_families(
             ray=ray,
             overwrite=overwrite,
             on_progress=on_progress,
+            progress=progress,
         )
     sensitivity = family_sensitivity(results, metric)
     sensitivity.save(out)
@@ -177,6 +191,7 @@ def _simulate_all(
     overwrite: bool,
     report: ProgressCallback | None,
     ray: str | None = None,
+    progress: ProgressHook | None = None,
 ) -> dict[RunSpec, int]:
     total = config.steps
     worlds = {spec: config.with_one_recommender(spec.recommender, spec.seed) for spec in runs}
@@ -195,7 +210,7 @@ def _simulate_all(
             if report:
                 report(spec, 0, total)
             catalogue[spec] = simulate(
-                world_config, spec.run_dir, overwrite=overwrite, on_step=step
+                world_config, spec.run_dir, overwrite=overwrite, on_step=step, progress=progress
             )
             if report:
                 report(spec, total, total)

@@ -23,6 +23,7 @@ from simulator.fidelity.subjects import HybridSubject, LLMSubject, Subject, Util
 from simulator.llm.cache import CachedLLM
 from simulator.llm.registry import make_llm
 from simulator.llm.runtime import LLMRuntime
+from simulator.progress import ProgressHook
 from simulator.recommenders.base import Recommender
 from simulator.recommenders.registry import import_recommender, make_recommender
 from simulator.types import LLM
@@ -33,9 +34,10 @@ def load_config_dataset(spec: DatasetSpec, data_dir: str | Path | None = None) -
     return load_dataset(spec.kind, spec.path, data_dir=data_dir, **spec.options)
 
 
-def build_llm(spec: LLMSpec, seed: int) -> LLM:
-    """The backend, behind the response cache when the spec names one."""
-    llm = make_llm(spec.backend, model=spec.model, seed=seed, **spec.options)
+def build_llm(spec: LLMSpec, seed: int, progress: ProgressHook | None = None) -> LLM:
+    """The backend, behind the response cache when the spec names one; ``progress`` hears
+    of slow one-off work (converting the embedded model the first time)."""
+    llm = make_llm(spec.backend, model=spec.model, seed=seed, progress=progress, **spec.options)
     return CachedLLM(llm, spec.cache) if spec.cache else llm
 
 
@@ -89,29 +91,39 @@ def open_memory_store(spec: MemorySpec, run_dir: Path) -> MemoryStore:
         ) from None
 
 
-def build_recommender(spec: RecommenderSpec, seed: int) -> Recommender:
-    """A built-in or your own class; a ``label`` becomes its name in every log row."""
+def build_recommender(
+    spec: RecommenderSpec, seed: int, *, progress: ProgressHook | None = None
+) -> Recommender:
+    """A built-in or your own class; a ``label`` becomes its name in every log row.
+
+    A recommender with a ``progress`` attribute (the built-ins) reports its slow fits
+    (SASRec's epochs) to ``progress``.
+    """
     if spec.import_path:
         recommender = import_recommender(spec.import_path, spec.params, seed=seed)
     else:
         recommender = make_recommender(spec.name, spec.params, seed=seed)
     if spec.label:
         recommender.name = spec.label
+    if progress is not None and hasattr(recommender, "progress"):
+        recommender.progress = progress
     return recommender
 
 
-def build_arms(config: RunConfig, seed: int) -> dict[str, Recommender]:
-    """The A/B arms by name, or the one recommender.
+def build_arms(
+    config: RunConfig, seed: int, *, progress: ProgressHook | None = None
+) -> dict[str, Recommender]:
+    """The A/B arms by name, or the one recommender (``progress`` as ``build_recommender``).
 
     Raises:
         ScenarioError: Two arms with one name.
     """
     if not config.arms:
-        recommender = build_recommender(config.recommender, seed)
+        recommender = build_recommender(config.recommender, seed, progress=progress)
         return {recommender.name: recommender}
     built: dict[str, Recommender] = {}
     for spec in config.arms:
-        recommender = build_recommender(spec, seed)
+        recommender = build_recommender(spec, seed, progress=progress)
         if recommender.name in built:
             raise ScenarioError(f"arms: two arms are called {recommender.name!r}; give one a label")
         built[recommender.name] = recommender

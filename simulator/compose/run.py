@@ -36,6 +36,7 @@ from simulator.config import ArrivalSpec, RunConfig
 from simulator.dataset import Dataset
 from simulator.errors import RecworldError
 from simulator.llm.runtime import LLMRuntime
+from simulator.progress import ProgressHook, phase
 from simulator.recommenders.base import Recommender
 from simulator.runlog import RunLog
 from simulator.seeding import RunSeeds
@@ -50,6 +51,7 @@ def open_world(
     overwrite: bool = False,
     seed: int | None = None,
     llm: LLM | None = None,
+    progress: ProgressHook | None = None,
     arms: Mapping[str, Recommender] | None = None,
 ) -> World:
     """Build every part of ``config`` and the world that runs them.
@@ -63,6 +65,8 @@ def open_world(
         overwrite: Replace a run already in ``run_dir``.
         seed: Overrides ``config.seed``; ``config.yaml`` records the seed used.
         llm: A ready backend in place of the one ``config.llm`` names (a test double).
+        progress: Hears each slow phase of the build as it starts and finishes
+            (``simulator.progress``); nothing is reported without it.
         arms: Ready recommenders by arm name in place of the ones ``config`` names (an
             environment's agent, for one); users are spread over them as over arms.
 
@@ -78,8 +82,9 @@ def open_world(
         shards = build_shards(config, seed, build_parts, llm=llm)
         parts = None
         try:
-            parts = build_parts(config, RunSeeds(seed), llm=llm, arms=arms)
-            return World(parts, config.settings, seed=seed, name=config.name, shards=shards)
+            parts = build_parts(config, RunSeeds(seed), llm=llm, progress=progress, arms=arms)
+            with phase(progress, starting_the_world(config, parts)):
+                return World(parts, config.settings, seed=seed, name=config.name, shards=shards)
         except BaseException:
             if shards is not None:
                 shards.close()
@@ -93,10 +98,15 @@ def open_world(
         RunLog.claim(out, overwrite=overwrite)  # before anything of this run is written
         claimed = True
         shards = build_shards(config, seed, build_parts, run_dir=out, llm=llm)
-        parts = build_parts(config, RunSeeds(seed), run_dir=out, llm=llm, arms=arms)
+        parts = build_parts(
+            config, RunSeeds(seed), run_dir=out, llm=llm, progress=progress, arms=arms
+        )
         log = RunLog(out, lock=lock)
         log.write_config(config.model_dump(mode="json"))
-        return World(parts, config.settings, seed=seed, log=log, name=config.name, shards=shards)
+        with phase(progress, starting_the_world(config, parts)):
+            return World(
+                parts, config.settings, seed=seed, log=log, name=config.name, shards=shards
+            )
     except BaseException:
         if shards is not None:
             shards.close()
@@ -108,7 +118,9 @@ def open_world(
         raise
 
 
-def resume_world(run_dir: str | Path, *, llm: LLM | None = None) -> World:
+def resume_world(
+    run_dir: str | Path, *, llm: LLM | None = None, progress: ProgressHook | None = None
+) -> World:
     """Reopen a stopped run to finish it: its finished steps are replayed, each checked
     against its logs row for row, and the world is ready for the next step.
 
@@ -116,6 +128,7 @@ def resume_world(run_dir: str | Path, *, llm: LLM | None = None) -> World:
     seed, so replaying rebuilds every agent, item, recommender, random stream and memory
     exactly. A model's answers come back the same from a deterministic backend (scripted,
     or scored choices) or from ``llm.cache``; a replay that differs is refused.
+    ``progress`` hears each slow phase, as ``open_world``'s does, and the replay.
 
     Raises:
         RecworldError: ``run_dir`` is not a run, another process holds it, or the replay
@@ -134,7 +147,9 @@ def resume_world(run_dir: str | Path, *, llm: LLM | None = None) -> World:
     try:
         done = RunLog.finished_steps(folder)
         RunLog.drop_after(folder, done)
-        parts = build_parts(config, RunSeeds(config.seed), run_dir=folder, llm=llm)
+        parts = build_parts(
+            config, RunSeeds(config.seed), run_dir=folder, llm=llm, progress=progress
+        )
     except BaseException:
         lock.release()
         raise
@@ -142,10 +157,12 @@ def resume_world(run_dir: str | Path, *, llm: LLM | None = None) -> World:
     try:
         shards = build_shards(config, config.seed, build_parts, run_dir=folder, llm=llm)
         log = RunLog(folder, lock=lock, replay_until=done)
-        world = World(
-            parts, config.settings, seed=config.seed, log=log, name=config.name, shards=shards
-        )
-        world.run(done)
+        with phase(progress, starting_the_world(config, parts)):
+            world = World(
+                parts, config.settings, seed=config.seed, log=log, name=config.name, shards=shards
+            )
+        with phase(progress, f"replaying {done} finished steps"):
+            world.run(done)
         if done:
             world.restore_metrics(pd.read_parquet(folder / "metrics.parquet"))
         return world
@@ -178,6 +195,7 @@ def build_parts(
     *,
     run_dir: Path | None = None,
     llm: LLM | None = None,
+    progress: ProgressHook | None = None,
     arms: Mapping[str, Recommender] | None = None,
 ) -> WorldParts:
     """Load the data, draw the population and build every component, seeded.
@@ -185,39 +203,51 @@ def build_parts(
     ``arms`` replaces the configured recommenders (see ``open_world``).
 
     Whatever was opened (the LLM backend, the memory store) is closed again if a later
-    part fails to build.
+    part fails to build. ``progress`` hears each slow phase (see ``open_world``).
     """
     rng = seeds.build()
-    dataset = load_config_dataset(config.dataset, config.data_dir)
+    with phase(progress, f"loading dataset {config.dataset.path or config.dataset.kind}"):
+        dataset = load_config_dataset(config.dataset, config.data_dir)
     if config.population.sampling == "first" and config.population.size:
         users = dataset.users.head(config.population.size)
     else:
         users = dataset.sample_users(config.population.size, rng).users
     dataset, arriving = hold_back_new_items(dataset, config.arrivals, rng)
-    profiles = user_profiles(users, dataset, rng, config.traits.model_dump())
-    activity = None
-    if config.activation.mode == "pareto":
-        activity = pareto_activity(
-            profiles, rng, alpha=config.activation.alpha, mean=config.activation.mean
-        )
+    with phase(progress, f"building {len(users):,} user profiles"):
+        profiles = user_profiles(users, dataset, rng, config.traits.model_dump())
+        activity = None
+        if config.activation.mode == "pareto":
+            activity = pareto_activity(
+                profiles, rng, alpha=config.activation.alpha, mean=config.activation.mean
+            )
     component = seeds.component
-    arms = dict(arms) if arms is not None else build_arms(config, component)
-    switches = {s.at_step: build_recommender(s.recommender, component) for s in config.switches}
+    arms = dict(arms) if arms is not None else build_arms(config, component, progress=progress)
+    switches = {
+        s.at_step: build_recommender(s.recommender, component, progress=progress)
+        for s in config.switches
+    }
     with ExitStack() as opened:
-        runtime = LLMRuntime(llm if llm is not None else build_llm(config.llm, component))
-        opened.callback(runtime.close)
-        if config.uses_llm:
-            runtime.check()
-        store = build_memory_store(config.memory, run_dir)
-        opened.callback(store.close)
+        with phase(progress, f"starting the LLM backend {config.llm.backend}"):
+            backend = llm if llm is not None else build_llm(config.llm, component, progress)
+            runtime = LLMRuntime(backend)
+            opened.callback(runtime.close)
+            if config.uses_llm:
+                runtime.check()
+        memory_phase = (
+            f"opening the memory store ({config.memory.backend}, {config.memory.embedder})"
+        )
+        with phase(progress, memory_phase):
+            store = build_memory_store(config.memory, run_dir)
+            opened.callback(store.close)
         memory = MemoryStream(store, runtime if config.uses_llm else None, config.memory.stream)
         social = SocialGraph.from_edges(dataset.social) if dataset.social is not None else None
         if not social:  # no edges in the data: a generated graph
-            social = SocialGraph.generate(
-                [p.user_id for p in profiles],
-                seeds.social(),
-                favourite_genres={p.user_id: p.favourite_genres for p in profiles},
-            )
+            with phase(progress, f"generating a social graph of {len(profiles):,} users"):
+                social = SocialGraph.generate(
+                    [p.user_id for p in profiles],
+                    seeds.social(),
+                    favourite_genres={p.user_id: p.favourite_genres for p in profiles},
+                )
         order = seeds.arms().permutation(len(profiles))
         names = list(arms)
         parts = WorldParts(
@@ -227,7 +257,7 @@ def build_parts(
             arms=arms,
             arm_of={profiles[i].user_id: names[n % len(names)] for n, i in enumerate(order)},
             llm=runtime,
-            policy=build_policy(config, dataset, runtime, seed=seeds.seed),
+            policy=build_policy(config, dataset, runtime, seed=seeds.seed, progress=progress),
             memory=memory,
             social=social,
             decisions=config.llm.decision_mode,
@@ -240,9 +270,17 @@ def build_parts(
     return parts
 
 
-def build_policy(config: RunConfig, dataset: Dataset, llm: LLMRuntime, *, seed: int) -> Policy:
+def build_policy(
+    config: RunConfig,
+    dataset: Dataset,
+    llm: LLMRuntime,
+    *,
+    seed: int,
+    progress: ProgressHook | None = None,
+) -> Policy:
     """The configured policy: ``llm``, the no-LLM ``utility`` model, or ``hybrid``; LLM
-    prompts use the dataset's own words ("films"/"watch", "CDs"/"listen to", ...)."""
+    prompts use the dataset's own words ("films"/"watch", "CDs"/"listen to", ...). Fitting
+    the utility model's taste core is a phase ``progress`` hears of."""
     domain = domain_of(dataset.name, dataset.meta)
     if config.llm.decision_mode == "choice":
         browse: Action = PickAction(domain=domain)
@@ -250,7 +288,8 @@ def build_policy(config: RunConfig, dataset: Dataset, llm: LLMRuntime, *, seed: 
         browse = BrowseAction(domain=domain)
     if config.policy == "llm":
         return LLMPolicy(llm, browse)
-    model = UtilityModel.from_dataset(dataset, utility_params(config))
+    with phase(progress, "fitting the taste core"):
+        model = UtilityModel.from_dataset(dataset, utility_params(config))
     utility = UtilityPolicy(model, seed=seed)
     if config.policy == "utility":
         return utility
@@ -260,6 +299,15 @@ def build_policy(config: RunConfig, dataset: Dataset, llm: LLMRuntime, *, seed: 
         band=config.hybrid.band,
         llm_weight=config.hybrid.llm_weight,
     )
+
+
+def starting_the_world(config: RunConfig, parts: WorldParts) -> str:
+    """The name of the world's own start-up phase: what ``World`` does before step 1."""
+    work = [f"indexing {len(parts.items):,} items for search"]
+    if config.settings.taste_summary and parts.uses_llm and len(parts.dataset.interactions):
+        work.append("summarising tastes")
+    work.append(f"fitting {', '.join(parts.arms)}")
+    return f"starting the world ({', '.join(work)})"
 
 
 def hold_back_new_items(

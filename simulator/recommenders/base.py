@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from simulator.dataset import Dataset
+from simulator.progress import ProgressHook
 
 
 class RecommenderConfig(BaseModel):
@@ -53,6 +54,8 @@ class ScoringRecommender:
     """
 
     name = "base"
+    progress: ProgressHook | None = None
+    """Where a slow ``fit`` reports its progress (SASRec's epochs); silent when ``None``."""
 
     def __init__(self, *, seed: int | None = None) -> None:
         self.seed = seed

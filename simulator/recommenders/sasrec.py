@@ -14,6 +14,7 @@ import pandas as pd
 from pydantic import Field
 
 from simulator.dataset import Dataset
+from simulator.progress import advance, phase
 from simulator.recommenders.base import RecommenderConfig
 from simulator.recommenders.content import item_texts
 from simulator.recommenders.knn import MatrixRecommender
@@ -140,7 +141,8 @@ class SASRecRecommender(MatrixRecommender):
         c = self.config
         seed = self.seed if self.seed is not None else 0
         inputs, targets = self._windows()
-        with torch.random.fork_rng(devices=[]):
+        training = f"training {self.name} ({len(inputs):,} windows, {c.epochs} epochs)"
+        with torch.random.fork_rng(devices=[]), phase(self.progress, training):
             torch.manual_seed(seed)
             net = _build_net(len(self.item_ids), c)
             if self._text_init is not None:
@@ -152,8 +154,9 @@ class SASRecRecommender(MatrixRecommender):
                 opt = torch.optim.Adam(net.parameters(), lr=c.learning_rate, betas=(0.9, 0.98))
                 loss_fn = torch.nn.BCEWithLogitsLoss(reduction="sum")
                 net.train()
-                for _ in range(c.epochs):
+                for epoch in range(c.epochs):
                     order = torch.randperm(len(x_all), generator=gen)
+                    total, batches = 0.0, 0
                     for start in range(0, len(order), c.batch_size):
                         batch = order[start : start + c.batch_size]
                         x, y = x_all[batch], y_all[batch]
@@ -167,8 +170,12 @@ class SASRecRecommender(MatrixRecommender):
                             pos_logit[valid], torch.ones_like(pos_logit[valid])
                         ) + loss_fn(neg_logit[valid], torch.zeros_like(neg_logit[valid]))
                         opt.zero_grad()
-                        (loss / valid.sum().clamp(min=1)).backward()
+                        mean = loss / valid.sum().clamp(min=1)
+                        mean.backward()
                         opt.step()
+                        total, batches = total + mean.item(), batches + 1
+                    note = f"loss {total / batches:.4f}"
+                    advance(self.progress, training, epoch + 1, c.epochs, note)
             net.eval()
         self._net = net
 

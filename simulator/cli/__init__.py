@@ -7,6 +7,7 @@ import sys
 
 from simulator.cli import (  # noqa: F401  (imported for their commands)
     compare,
+    dashboard,
     evaluate,
     export,
     fidelity,

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from simulator.cli.app import Columns, DataDir, app, console, load_data, say
 from simulator.cli.app import fail as _fail
+from simulator.cli.dashboard import DEFAULT_HOST, DEFAULT_PORT, Host, Port, serve_live
 from simulator.cli.progress import PhaseDisplay
 from simulator.errors import RecworldError
 
@@ -48,6 +49,12 @@ def run(
         int | None,
         typer.Option(min=1, help="Split the users into this many shards (one CPU each)."),
     ] = None,
+    dashboard: Annotated[
+        bool,
+        typer.Option(help="Step the world from a browser dashboard (needs recworld[viz])."),
+    ] = False,
+    host: Host = DEFAULT_HOST,
+    port: Port = DEFAULT_PORT,
 ) -> None:
     """Run a scenario and write its logs to a run directory (or finish one, --resume)."""
     from scenarios.loader import load_scenario
@@ -59,6 +66,7 @@ def run(
             "SCENARIO": scenario, "--steps": steps, "--users": users, "--seed": seed,
             "--out": out, "--llm": llm, "--data-dir": data_dir, "--cache": cache,
             "--overwrite": overwrite or None, "--ray": ray, "--shards": shards,
+            "--dashboard": dashboard or None,
         }  # fmt: skip
         extra = [name for name, value in given.items() if value is not None]
         if extra:
@@ -90,6 +98,13 @@ def run(
                 "LLM: scripted backend",
                 "(deterministic stand-in answers, no model). Use --llm to pick a real one.",
             )
+        if dashboard:  # the page steps the world, and a Reset builds it again
+            serve_live(
+                lambda again: open_world(sc, run_dir=run_dir, overwrite=overwrite or again),
+                host=host,
+                port=port,
+            )
+            return
         started = time.perf_counter()
         with PhaseDisplay() as phases:
             world = open_world(sc, run_dir=run_dir, overwrite=overwrite, progress=phases)

@@ -47,7 +47,7 @@ def _figure(model: DashboardModel, draw) -> solara.Element:
     if model.steps == 0:
         ax.text(0.5, 0.5, "no step yet: press Step", ha="center", va="center")
     draw(ax, logs, _colours(model, logs))
-    if ax.get_legend_handles_labels()[0]:
+    if ax.get_legend() is None and ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
     return solara.FigureMatplotlib(fig, format="png", dependencies=[id(model), model.steps])
 
@@ -84,7 +84,9 @@ def Retention(model: DashboardModel) -> solara.Element:
         left = series.departures(logs.users, logs.interactions, model.churn_after)
         _per_arm(ax, series.retention(model.profiles(), left, model.steps), "retention", colours)
         _steps_axis(ax, model, "retention (share of users still in the world)", "share")
-        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.05)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small", loc="lower left")
 
     return _figure(model, draw)
 

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from simulator.cli import app
-from simulator.dashboard import RunReplay, series
+from simulator.dashboard import LiveRun, LiveSession, RunReplay, series
 from simulator.rundir import FinishedRun
 
 runner = CliRunner()
@@ -96,6 +96,48 @@ def test_replaying_a_run_step_by_step_reproduces_its_logged_metrics(run_dir):
     retention = series.retention(model.profiles(), left, model.steps)
     assert set(retention["arm"]) == {"popular", "random"}
     assert retention["retention"].iloc[:2].eq(1.0).all() and retention["retention"].min() < 1
+
+
+def test_a_replay_shows_memories_and_item_notes_as_of_its_step(run_dir):
+    from simulator.compose import load_config_dataset, open_memory_store
+
+    run = FinishedRun(run_dir)
+    dataset = load_config_dataset(run.config.dataset, run.config.data_dir)
+    store = open_memory_store(run.config.memory, run.dir)
+    try:
+        model = RunReplay(run, dataset, store)
+        fixes = run.events[run.events["kind"] == "correction"]
+        item, step = fixes["item_id"].iloc[0], int(fixes["step"].iloc[0])
+        assert model.item(item).note == "" and model.memories(f"item:{item}") == []
+        while model.steps < step:
+            model.step()
+        fixed = fixes[(fixes["item_id"] == item) & (fixes["step"] <= step)]
+        assert model.item(item).note == fixed["text"].iloc[-1]
+        memories = model.memories(f"item:{item}")
+        assert memories and all(r.created <= step for r in memories)
+        assert len(memories) < len(store.records(f"item:{item}")) or step == run.steps
+    finally:
+        store.close()
+
+
+def test_reset_builds_the_live_world_again_in_its_folder(scenario, tmp_path):
+    from scenarios.loader import load_scenario
+    from simulator.compose import open_world
+
+    config, out = load_scenario(str(scenario)), tmp_path / "live"
+    with LiveSession(lambda again: open_world(config, run_dir=out, overwrite=again)) as session:
+        model = LiveRun(session)
+        model.step()
+        first, rows = session.world, model.logs().interactions
+        assert model.steps == first.steps == 1 and rows["step"].eq(1).all() and len(rows)
+        watcher = rows.loc[rows["action"] == "watch", "user_id"].iloc[0]
+        assert model.memories(watcher), "the live store's memories"
+        assert model.item(rows["item_id"].iloc[0]) is not None
+        again = LiveRun(**model.params())  # what Mesa's Reset does
+        assert session.world is not first and again.steps == 0
+        assert again.logs().interactions.empty
+        again.step()
+        pd.testing.assert_frame_equal(again.logs().interactions, rows)
 
 
 def test_a_folder_that_is_no_run_is_one_line_and_exit_2(tmp_path):

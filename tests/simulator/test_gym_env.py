@@ -40,9 +40,7 @@ def test_check_env_passes():
 
 
 def test_registered_with_gymnasium():
-    import simulator.gym  # noqa: F401  (registers the id)
-
-    env = gym.make("recworld/Slates-v0", scenario="quickstart", **FAST)
+    env = gym.make("simulator.gym:recworld/Slates-v0", scenario="quickstart", **FAST)
     obs, _ = env.reset(seed=1)
     assert env.observation_space.contains(obs)
     env.close()

@@ -3,8 +3,8 @@
 The library reports ``simulator.progress`` events to a hook; ``PhaseDisplay`` is the hook
 the commands hand it. A terminal sees a spinner per running phase (with a count and a
 note while a phase counts, such as SASRec's epochs and loss) and keeps one line per
-finished phase with its time; a log file or pipe gets plain lines as phases start, count
-and finish.
+finished phase with its time. A file or pipe gets none of it, as rich's own bars do not
+draw there: what a script captures stays the results, or the one line of an error.
 """
 
 from __future__ import annotations
@@ -40,15 +40,16 @@ class PhaseDisplay:
             transient=True,
         )
         self.console = self.bars.console
-        # Not on a terminal, an own display only prints lines: a live one would add blanks.
         self.live = self.own and self.console.is_terminal
         self.tasks: dict[str, TaskID] = {}
         self.open = False
+        """Whether events are shown: inside the block, and on a terminal or in a display
+        on screen."""
 
     def __enter__(self) -> PhaseDisplay:
         if self.live:
             self.bars.start()
-        self.open = True
+        self.open = self.live or not self.own
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -65,7 +66,6 @@ class PhaseDisplay:
         indent = "    " if not self.own else ""
         if event.state == "started":
             self.tasks[event.phase] = self.bars.add_task(f"{indent}{event.phase}", total=None)
-            self._log(f"{event.phase} …")
         elif event.state == "advanced":
             counted = f"{event.phase}: {event.done}/{event.total}"
             if event.detail:
@@ -73,7 +73,6 @@ class PhaseDisplay:
             if event.phase not in self.tasks:
                 self.tasks[event.phase] = self.bars.add_task("", total=None)
             self.bars.update(self.tasks[event.phase], description=f"{indent}{counted}")
-            self._log(counted)
         else:
             task = self.tasks.pop(event.phase, None)
             if task is not None:
@@ -81,8 +80,3 @@ class PhaseDisplay:
             if self.own:
                 line = Text(f"{event.phase} … {event.seconds:.1f} s", style="dim")
                 self.console.print(line, soft_wrap=True)
-
-    def _log(self, line: str) -> None:
-        """A line where no live display shows what is running (a file, a pipe)."""
-        if self.own and not self.live:
-            self.console.print(Text(line, style="dim"), soft_wrap=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import mesa
@@ -34,7 +35,6 @@ class Logs:
     events: pd.DataFrame
     users: pd.DataFrame
     """The visitors' per-step measures (``users.parquet``): arm and genre entropies."""
-    metrics: pd.DataFrame
 
 
 class DashboardModel(mesa.Model):
@@ -55,6 +55,11 @@ class DashboardModel(mesa.Model):
 
     def profiles(self) -> pd.DataFrame:
         """The simulated users as the run started: profile, traits, activity and arm."""
+        return self._profiles
+
+    @cached_property
+    def _profiles(self) -> pd.DataFrame:
+        """Read once: the world writes the file when it starts and never again."""
         path = self.run_dir / "profiles.parquet"
         return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=["user_id", "arm"])
 
@@ -134,7 +139,6 @@ class RunReplay(DashboardModel):
             interactions=run.interactions[run.interactions["step"] <= now],
             events=run.events[run.events["step"] <= now],
             users=run.users[run.users["step"] <= now],
-            metrics=self.metrics(),
         )
 
     def catalogue(self) -> pd.Index:
@@ -194,7 +198,8 @@ class LiveRun(DashboardModel):
     """A live world stepped from the page: ``step()`` runs one step of the world.
 
     Mesa's reset builds a new ``LiveRun`` over the same session; if the world has already
-    stepped, the session starts it over.
+    stepped, the session starts it over. Reads wait for a step in progress (Play steps in
+    a thread while the page draws), so they never see half of one.
     """
 
     mode = "live"
@@ -229,6 +234,10 @@ class LiveRun(DashboardModel):
 
     def logs(self) -> Logs:
         """The run folder's logs, read again after each step."""
+        with self.session.lock:
+            return self._logs()
+
+    def _logs(self) -> Logs:
         if self._cache is None or self._cache[0] != self.world.steps:
             logs = Logs(
                 interactions=_read_optional(
@@ -236,20 +245,22 @@ class LiveRun(DashboardModel):
                 ),
                 events=_read_optional(self.run_dir, "events.parquet", EVENT_COLUMNS),
                 users=_read_optional(self.run_dir, "users.parquet", USER_COLUMNS),
-                metrics=self.world.metrics(),
             )
             self._cache = (self.world.steps, logs)
         return self._cache[1]
 
     def catalogue(self) -> pd.Index:
-        return pd.Index(list(self.world.items))
+        with self.session.lock:  # arrivals join during a step
+            return pd.Index(list(self.world.items))
 
     def item(self, item_id: str) -> ItemProfile | None:
         """The item agent's profile now, its AgentCF note included."""
-        return self.world.items.profile(item_id) if item_id in self.world.items else None
+        with self.session.lock:
+            return self.world.items.profile(item_id) if item_id in self.world.items else None
 
     def memories(self, owner: str) -> list[MemoryRecord] | None:
-        return self.world.memory.store.records(owner)
+        with self.session.lock:
+            return self.world.memory.store.records(owner)
 
 
 def _read_optional(run_dir: Path, name: str, columns: dict[str, str]) -> pd.DataFrame:

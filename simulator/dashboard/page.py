@@ -4,9 +4,8 @@ Solara runs ``Page`` for every browser tab; ``serve`` puts the model here first.
 controls (step, play, reset) and the step counter are Mesa's ``SolaraViz``; the views are
 solara components of ours, laid out here (Mesa 3.3's tab layout needs ipyvuetify 1,
 solara installs 3). They read only the ``DashboardModel`` interface, so a replay and a
-live run look the same. Text
-from the run (memories, reasons, titles) is shown in tables and plain text, never as
-Markdown or HTML: it was written by a model or a dataset, not by us.
+live run look the same. Text from the run (memories, reasons, titles) is shown in tables
+and plain text, never as Markdown or HTML: a model or a dataset wrote it, not us.
 """
 
 from __future__ import annotations
@@ -40,7 +39,9 @@ def _colours(model: DashboardModel, logs: Logs) -> dict[str, str]:
 
 
 def _figure(model: DashboardModel, draw) -> solara.Element:
-    """A small figure drawn by ``draw(ax, logs, colours)``, redrawn when the step changes."""
+    """A small figure drawn by ``draw(ax, logs, colours)``, redrawn when the step changes
+    (Mesa bumps ``update_counter`` after each step; reading it subscribes the plot)."""
+    update_counter.get()
     logs = model.logs()
     fig = Figure(figsize=(5.2, 3.0), dpi=80, layout="constrained")
     ax = fig.subplots()
@@ -63,6 +64,7 @@ def _steps_axis(ax, model: DashboardModel, title: str, ylabel: str) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+@solara.component
 def ClickThrough(model: DashboardModel) -> solara.Element:
     def draw(ax, logs, colours):
         _per_arm(ax, series.engagement(logs.interactions), "ctr", colours)
@@ -71,6 +73,7 @@ def ClickThrough(model: DashboardModel) -> solara.Element:
     return _figure(model, draw)
 
 
+@solara.component
 def Ratings(model: DashboardModel) -> solara.Element:
     def draw(ax, logs, colours):
         _per_arm(ax, series.engagement(logs.interactions), "mean_rating", colours)
@@ -79,6 +82,7 @@ def Ratings(model: DashboardModel) -> solara.Element:
     return _figure(model, draw)
 
 
+@solara.component
 def Retention(model: DashboardModel) -> solara.Element:
     def draw(ax, logs, colours):
         left = series.departures(logs.users, logs.interactions, model.churn_after)
@@ -91,6 +95,7 @@ def Retention(model: DashboardModel) -> solara.Element:
     return _figure(model, draw)
 
 
+@solara.component
 def GenreEntropy(model: DashboardModel) -> solara.Element:
     def draw(ax, logs, colours):
         _per_arm(ax, series.genre_entropy(logs.users), "exposure_entropy", colours)
@@ -99,6 +104,7 @@ def GenreEntropy(model: DashboardModel) -> solara.Element:
     return _figure(model, draw)
 
 
+@solara.component
 def LongTail(model: DashboardModel) -> solara.Element:
     def draw(ax, logs, colours):
         curves = series.long_tail(logs.interactions, model.catalogue())
@@ -129,7 +135,7 @@ def _titles(model: DashboardModel, item_ids: pd.Series) -> pd.Series:
 def _memories(model: DashboardModel, owner: str, limit: int = 12) -> None:
     records = model.memories(owner)
     if records is None:
-        solara.Text("This run kept no memory store to read (memory.backend: in-memory).")
+        solara.Text("No memory store to read: the run kept its memories in memory or on a server.")
         return
     latest = sorted(records, key=lambda r: (r.created, r.id), reverse=True)[:limit]
     frame = pd.DataFrame(

@@ -3,7 +3,6 @@ page stepped in headless Chromium (replay and live)."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -164,10 +163,11 @@ def test_a_taken_port_is_one_line_and_exit_2(run_dir):
     assert result.exit_code == 2 and len(lines) == 1 and f"--port {port}" in lines[0]
 
 
-def test_the_replay_page_steps_and_redraws_in_a_browser(run_dir):
+def test_the_replay_page_steps_and_redraws_in_a_browser(run_dir, tmp_path):
     sync_api = _browser_or_skip()
     port = _free_port()
-    with _serving(["dashboard", str(run_dir), "--port", str(port)], port) as process:
+    args = ["dashboard", str(run_dir), "--port", str(port)]
+    with _serving(args, port, tmp_path / "serve.log") as process:
         _step_in_browser(sync_api, port)
     assert process.returncode == 130, "Ctrl-C stops the server with the usual status"
 
@@ -177,7 +177,7 @@ def test_the_live_page_steps_the_world(scenario, run_dir, tmp_path):
     port = _free_port()
     out = tmp_path / "live"
     args = ["run", str(scenario), "--out", str(out), "--dashboard", "--port", str(port)]
-    with _serving(args, port) as process:
+    with _serving(args, port, tmp_path / "serve.log") as process:
         assert not list((out / "interactions.parquet").glob("step-*.parquet"))
         _step_in_browser(sync_api, port)
         # The page ran a real step of the world: its logs are in the run folder.
@@ -206,9 +206,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _serving(args: list[str], port: int):
-    """``recworld ARGS`` serving on ``port``; Ctrl-C (SIGINT) on the way out."""
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"recworld-dashboard-{port}.log"
+def _serving(args: list[str], port: int, log: Path):
+    """``recworld ARGS`` serving on ``port``, its output in ``log``; Ctrl-C (SIGINT) on
+    the way out."""
     with log.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "simulator.cli", *args], stdout=output, stderr=output
@@ -229,7 +229,6 @@ def _serving(args: list[str], port: int):
             process.kill()
             process.wait()
     assert "http://127.0.0.1:" in log.read_text()
-    log.unlink()
 
 
 def _listening(port: int) -> bool:

@@ -29,7 +29,7 @@ def dashboard(
     data_dir: DataDir = None,
 ) -> None:
     """Serve a dashboard of a finished run: replay it step by step, plots per arm, agents
-    and items. Needs recworld[viz]; Ctrl-C stops it."""
+    and items. Needs recworld\\[viz]; Ctrl-C stops it."""
     from simulator.dashboard import RunReplay, check_can_serve, serve
     from simulator.rundir import FinishedRun
 

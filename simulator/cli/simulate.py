@@ -51,7 +51,7 @@ def run(
     ] = None,
     dashboard: Annotated[
         bool,
-        typer.Option(help="Step the world from a browser dashboard (needs recworld[viz])."),
+        typer.Option(help="Step the world from a browser dashboard (needs recworld\\[viz])."),
     ] = False,
     host: Host = DEFAULT_HOST,
     port: Port = DEFAULT_PORT,

@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# xgrammar constrains JSON answers; --no-deps skips triton, a GPU compiler that torch
 	# would then import on CPU (and which prints leak warnings at exit).
 	$(BIN)/pip install --quiet --no-deps "xgrammar>=0.1.20"
+	# The dashboard's front end (Vuetify, require.js), from the npm registry into solara's
+	# cache, so `recworld dashboard` renders without reaching jsDelivr; skipped without npm.
+	$(BIN)/python -m simulator.dashboard.assets || true
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import signal
@@ -151,19 +152,55 @@ def _serve(example: Example, env: dict[str, str], timeout: float, cwd: Path) -> 
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def run_python(
-    example: Example, namespace: dict[str, object], cwd: Path = ROOT
-) -> tuple[bool, str]:
-    """Run one python block in the namespace of the blocks before it, in ``cwd``."""
-    before = Path.cwd()
+_SESSION = """
+import contextlib, io, json, sys
+namespace = {"__name__": "__readme__"}
+for line in sys.stdin:
+    code, where = json.loads(line)
+    out = io.StringIO()
     try:
-        os.chdir(cwd)
-        exec(compile(example.code, f"README.md:{example.line}", "exec"), namespace)
-    except Exception as exc:  # reported, and the next example runs
-        return False, f"{type(exc).__name__}: {exc}"[:300]
-    finally:
-        os.chdir(before)
-    return True, ""
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, where, "exec"), namespace)
+        result = [True, ""]
+    except Exception as exc:
+        result = [False, f"{type(exc).__name__}: {exc}"[:300]]
+    sys.__stdout__.write(json.dumps(result) + "\\n")
+    sys.__stdout__.flush()
+"""
+
+
+class PythonSession:
+    """The python blocks' interpreter: the virtual environment's python, one namespace for
+    all blocks in order (a block uses what an earlier one defined), started at first use,
+    so it exists once `make demo` has made the environment."""
+
+    def __init__(self, cwd: Path = ROOT) -> None:
+        self.cwd = cwd
+        self._process: subprocess.Popen[str] | None = None
+
+    def run(self, example: Example) -> tuple[bool, str]:
+        if self._process is None:
+            self._process = subprocess.Popen(
+                [str(ROOT / ".venv" / "bin" / "python"), "-c", _SESSION],
+                cwd=self.cwd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(json.dumps([example.code, f"README.md:{example.line}"]) + "\n")
+        self._process.stdin.flush()
+        answer = self._process.stdout.readline()
+        if not answer:
+            return False, "the python session ended"
+        ok, detail = json.loads(answer)
+        return ok, detail
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.stdin.close()  # type: ignore[union-attr]
+            self._process.wait(timeout=60)
+            self._process = None
 
 
 def venv_environment() -> dict[str, str]:
@@ -184,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     found = [e for e in examples((ROOT / "README.md").read_text()) if e.line >= args.from_line]
     env = venv_environment()
-    namespace: dict[str, object] = {"__name__": "__readme__"}
+    session = PythonSession()
     failed = 0
     for n, example in enumerate(found, 1):
         first = example.code.splitlines()[0][:90]
@@ -199,13 +236,14 @@ def main(argv: list[str] | None = None) -> int:
         if example.kind == "bash":
             ok, detail = run_bash(example, env, args.timeout)
         else:
-            ok, detail = run_python(example, namespace)
+            ok, detail = session.run(example)
         failed += not ok
         took = time.monotonic() - started
         print(f"{n:3} line {example.line:5} {'ok  ' if ok else 'FAIL'} {took:6.0f} s  {first}")
         if not ok:
             print(f"      {detail}")
         sys.stdout.flush()
+    session.close()
     if not args.list:
         print(f"{failed} of {len(found)} examples failed")
     return 1 if failed else 0

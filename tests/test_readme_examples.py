@@ -77,11 +77,14 @@ def test_the_python_examples_run_in_a_fresh_folder(tmp_path):
     needed = [e for e in EXAMPLES if e.kind == "python" or "--out runs/cs" in e.code]
     assert any(e.kind == "bash" for e in needed), "the cold-start example's run is in the README"
     env = readme.venv_environment()
-    namespace: dict[str, object] = {"__name__": "__readme__"}
-    for example in needed:
-        if example.kind == "bash":
-            ok, detail = readme.run_bash(example, env, timeout=300, cwd=tmp_path)
-        else:
-            ok, detail = readme.run_python(example, namespace, cwd=tmp_path)
-        assert ok, f"README.md:{example.line}: {detail}"
+    session = readme.PythonSession(cwd=tmp_path)
+    try:
+        for example in needed:
+            if example.kind == "bash":
+                ok, detail = readme.run_bash(example, env, timeout=300, cwd=tmp_path)
+            else:
+                ok, detail = session.run(example)
+            assert ok, f"README.md:{example.line}: {detail}"
+    finally:
+        session.close()
     assert (tmp_path / "runs" / "fb").is_dir() and (tmp_path / "runs" / "cs").is_dir()

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from simulator.cli.app import Columns, DataDir, console, data_app, load_data, memory_app
 from simulator.cli.app import fail as _fail
@@ -50,6 +52,9 @@ _SHORT_HEADERS = {
     "retention": "ret",
     "forgotten": "gone",
 }
+_WIDE_ENOUGH = 120
+"""Columns a terminal needs for the table with its text column; narrower ones get each
+record's text on lines of its own."""
 _MEMORY_LEGEND = (
     "made/seen: step written / last retrieved; imp: importance; rec: recency; "
     "rel: relevance to the query; ret: retention (forgotten below the threshold)"
@@ -89,13 +94,25 @@ def memory_show(
     title = f"memories of {user} at step {now}" + (f", query {query!r}" if query else "")
     forgotten = int(frame["forgotten"].sum())
     frame = frame.rename(columns=_SHORT_HEADERS)
-    table = Table(title=title, expand=True, caption=_MEMORY_LEGEND)
-    for column in frame.columns:
-        if column == "text":
-            table.add_column(column, ratio=1, min_width=24, overflow="fold")
-        else:
-            table.add_column(column, no_wrap=True)
-    for row in frame.head(limit).itertuples(index=False):
-        table.add_row(*(_cell(v) for v in row))
-    console.print(table)
+    if console.width >= _WIDE_ENOUGH:
+        table = Table(title=title, expand=True, caption=_MEMORY_LEGEND)
+        for column in frame.columns:
+            if column == "text":
+                table.add_column(column, ratio=1, min_width=24, overflow="fold")
+            else:
+                table.add_column(column, no_wrap=True)
+        for row in frame.head(limit).itertuples(index=False):
+            table.add_row(*(_cell(v) for v in row))
+        console.print(table)
+    else:  # the numbers would leave the text no room: each record's text under its numbers
+        console.print(title, style="bold")
+        for row in frame.head(limit).to_dict("records"):
+            numbers = "  ".join(
+                f"{name} {_cell(value)}"
+                for name, value in row.items()
+                if name not in ("id", "kind", "text") and _cell(value)
+            )
+            console.print(Text.assemble((str(row["id"]), "bold"), f" {row['kind']}  {numbers}"))
+            console.print(Padding(Text(str(row["text"])), (0, 0, 0, 4)))
+        console.print(_MEMORY_LEGEND, style="dim")
     console.print(f"{len(frame)} records, {forgotten} forgotten")

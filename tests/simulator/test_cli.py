@@ -4,6 +4,8 @@ import pytest
 from typer.testing import CliRunner
 
 from simulator.cli import app
+from simulator.compose import open_memory_store
+from simulator.rundir import FinishedRun
 from simulator.runlog import read_interactions
 
 runner = CliRunner()
@@ -140,6 +142,18 @@ def test_memory_show_prints_scores_of_a_chroma_run(tmp_path):
     )
     assert shown.exit_code == 0, shown.output
     assert "I watched" in shown.output and "score" in shown.output and "ret" in shown.output
+    # At 80 columns every record's text is shown whole, under its numbers.
+    narrow = runner.invoke(
+        app, ["memory", "show", str(out), "--user", user, "--query", "film"], env={"COLUMNS": "80"}
+    )
+    assert narrow.exit_code == 0, narrow.output
+    assert max(len(line) for line in narrow.output.splitlines()) <= 80
+    joined = " ".join(narrow.output.split())
+    store = open_memory_store(FinishedRun(out).config.memory, out)
+    texts = [r.text for r in store.records(user)]
+    store.close()
+    assert 0 < len(texts) <= 30  # all within the default --limit
+    assert all(" ".join(t.split()) in joined for t in texts)
     missing = runner.invoke(
         app, ["memory", "show", str(out), "--user", "nobody"], env={"COLUMNS": "300"}
     )

@@ -39,6 +39,8 @@ from simulator.errors import RecworldError
 from simulator.llm.registry import load_runtime
 from simulator.llm.runtime import LLMRuntime
 from simulator.population import Population
+from simulator.progress import ProgressHook
+from simulator.progress import phase as progress_phase
 from simulator.recommenders.base import Recommender
 from simulator.recommenders.llm_rerank import RecommenderContext
 from simulator.runlog import RunLog
@@ -205,6 +207,8 @@ class World(mesa.Model):
             then the driver, keeping the recommenders, the item agents and the logs.
         role: This world is one shard of a sharded run: it runs ``visit`` for the users of
             its block and fits no recommender.
+        progress: Hears each slow phase of the start (indexing the catalogue, taste
+            summaries, rating calibration, fitting each recommender); nothing without it.
     """
 
     def __init__(
@@ -217,6 +221,7 @@ class World(mesa.Model):
         name: str = "run",
         shards: Shards | None = None,
         role: ShardRole | None = None,
+        progress: ProgressHook | None = None,
     ) -> None:
         super().__init__(seed=seed)
         self.seed = seed
@@ -248,27 +253,31 @@ class World(mesa.Model):
             ids = self.users.ids
             for k, block in enumerate(blocks(len(ids), shards.count)):
                 self._shard_of.update(dict.fromkeys(ids[block.start : block.stop], k))
-        self.items = Catalogue(self, parts.items, self.memory.store.embedder)
+        with progress_phase(progress, f"indexing {len(parts.items):,} items for search"):
+            self.items = Catalogue(self, parts.items, self.memory.store.embedder)
         self.domain = domain_of(self.dataset.name, self.dataset.meta)
         self._searcher = SearchAction(self.items.search, domain=self.domain)
         self._events: list[Event] = []
         # A driver's users decide elsewhere: their shards summarise and calibrate.
         if self.settings.taste_summary and self.uses_llm and shards is None:
-            self._summarise_tastes()
+            with progress_phase(progress, f"summarising {len(self.users):,} users' tastes (LLM)"):
+                self._summarise_tastes()
         if (
             self.settings.calibrate_ratings
             and isinstance(self.policy, CalibratesRatings)
             and shards is None
         ):
-            self._calibrate_ratings()
+            with progress_phase(progress, "calibrating the LLM's ratings"):
+                self._calibrate_ratings()
         if self.log is not None and role is None:
             self.log.write_profiles(self._profiles_frame())
         self._train = [self.dataset.interactions[list(_LOG_COLUMNS)]]
         stamps = self.dataset.interactions["timestamp"]
         self._clock = int(stamps.max()) if len(stamps) else 0
-        for recommender in self.arms.values() if role is None else ():
+        for label, recommender in self.arms.items() if role is None else ():
             self._lend_context(recommender)
-            recommender.fit(self.dataset)
+            with progress_phase(progress, f"fitting {label}"):
+                recommender.fit(self.dataset)
         self.terminated = False
         self.truncated = False
         self.last = StepStats(step=0)

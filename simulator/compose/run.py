@@ -83,8 +83,14 @@ def open_world(
         parts = None
         try:
             parts = build_parts(config, RunSeeds(seed), llm=llm, progress=progress, arms=arms)
-            with phase(progress, starting_the_world(config, parts)):
-                return World(parts, config.settings, seed=seed, name=config.name, shards=shards)
+            return World(
+                parts,
+                config.settings,
+                seed=seed,
+                name=config.name,
+                shards=shards,
+                progress=progress,
+            )
         except BaseException:
             if shards is not None:
                 shards.close()
@@ -103,10 +109,15 @@ def open_world(
         )
         log = RunLog(out, lock=lock)
         log.write_config(config.model_dump(mode="json"))
-        with phase(progress, starting_the_world(config, parts)):
-            return World(
-                parts, config.settings, seed=seed, log=log, name=config.name, shards=shards
-            )
+        return World(
+            parts,
+            config.settings,
+            seed=seed,
+            log=log,
+            name=config.name,
+            shards=shards,
+            progress=progress,
+        )
     except BaseException:
         if shards is not None:
             shards.close()
@@ -157,10 +168,15 @@ def resume_world(
     try:
         shards = build_shards(config, config.seed, build_parts, run_dir=folder, llm=llm)
         log = RunLog(folder, lock=lock, replay_until=done)
-        with phase(progress, starting_the_world(config, parts)):
-            world = World(
-                parts, config.settings, seed=config.seed, log=log, name=config.name, shards=shards
-            )
+        world = World(
+            parts,
+            config.settings,
+            seed=config.seed,
+            log=log,
+            name=config.name,
+            shards=shards,
+            progress=progress,
+        )
         with phase(progress, f"replaying {done} finished steps"):
             world.run(done)
         if done:
@@ -299,15 +315,6 @@ def build_policy(
         band=config.hybrid.band,
         llm_weight=config.hybrid.llm_weight,
     )
-
-
-def starting_the_world(config: RunConfig, parts: WorldParts) -> str:
-    """The name of the world's own start-up phase: what ``World`` does before step 1."""
-    work = [f"indexing {len(parts.items):,} items for search"]
-    if config.settings.taste_summary and parts.uses_llm and len(parts.dataset.interactions):
-        work.append("summarising tastes")
-    work.append(f"fitting {', '.join(parts.arms)}")
-    return f"starting the world ({', '.join(work)})"
 
 
 def hold_back_new_items(

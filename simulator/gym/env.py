@@ -26,8 +26,9 @@ middle and scaled to −1…1 (0 when unrated or for implicit data). ``info["use
 splits it by user.
 
 Feedback per slot of the action, in ``info`` after each step (``N`` × slate): ``shown``
-(the user reached the item's page), ``watched``, and ``rating`` (0 where none: every scale starts above 0; NaN would break equality checks). A bandit
-learns from these; the unshown slots tell it nothing.
+(the user reached the item's page), ``watched``, and ``rating`` (0 where none: every
+scale starts above 0, and NaN would break equality checks). A bandit learns from these;
+the unshown slots tell it nothing.
 
 ``terminated``: every user has left. ``truncated``: the scenario's steps are done.
 """

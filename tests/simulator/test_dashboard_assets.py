@@ -40,9 +40,7 @@ FAKE_NPM = textwrap.dedent(
 )
 
 
-def test_fetch_unpacks_each_package_where_solara_looks_and_skips_cached_ones(
-    tmp_path, monkeypatch
-):
+def test_fetch_unpacks_each_package_where_solara_looks_and_skips_cached_ones(tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     npm = bin_dir / "npm"

@@ -22,16 +22,6 @@ from simulator.dashboard import LiveRun, LiveSession, RunReplay, series
 from simulator.rundir import FinishedRun
 
 runner = CliRunner()
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Two arms, churn, scripted answers (reasons, chats, AgentCF corrections) and a Chroma
 # store: every view has something to show, and the run takes a few seconds.
 SCENARIO = """\
@@ -163,23 +153,23 @@ def test_a_taken_port_is_one_line_and_exit_2(run_dir):
     assert result.exit_code == 2 and len(lines) == 1 and f"--port {port}" in lines[0]
 
 
-def test_the_replay_page_steps_and_redraws_in_a_browser(run_dir, tmp_path):
-    sync_api = _browser_or_skip()
+def test_the_replay_page_steps_and_redraws_in_a_browser(run_dir, tmp_path, chromium):
+    pytest.importorskip("solara", reason="the dashboard needs the viz extra")
     port = _free_port()
     args = ["dashboard", str(run_dir), "--port", str(port)]
     with _serving(args, port, tmp_path / "serve.log") as process:
-        _step_in_browser(sync_api, port)
+        _step_in_browser(chromium, port)
     assert process.returncode == 130, "Ctrl-C stops the server with the usual status"
 
 
-def test_the_live_page_steps_the_world(scenario, run_dir, tmp_path):
-    sync_api = _browser_or_skip()
+def test_the_live_page_steps_the_world(scenario, run_dir, tmp_path, chromium):
+    pytest.importorskip("solara", reason="the dashboard needs the viz extra")
     port = _free_port()
     out = tmp_path / "live"
     args = ["run", str(scenario), "--out", str(out), "--dashboard", "--port", str(port)]
     with _serving(args, port, tmp_path / "serve.log") as process:
         assert not list((out / "interactions.parquet").glob("step-*.parquet"))
-        _step_in_browser(sync_api, port)
+        _step_in_browser(chromium, port)
         # The page ran a real step of the world: its logs are in the run folder.
         assert [p.name for p in (out / "interactions.parquet").glob("step-*.parquet")] == [
             "step-000001.parquet"
@@ -190,13 +180,6 @@ def test_the_live_page_steps_the_world(scenario, run_dir, tmp_path):
     pd.testing.assert_frame_equal(
         live.interactions, headless.interactions[headless.interactions["step"] == 1]
     )
-
-
-def _browser_or_skip():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed (CI installs it with apt-get install chromium)")
-    pytest.importorskip("solara", reason="the dashboard needs the viz extra")
-    return pytest.importorskip("playwright.sync_api")
 
 
 def _free_port() -> int:
@@ -259,28 +242,23 @@ PLOT_HASHES = """async () => {
 }"""
 
 
-def _step_in_browser(sync_api, port: int) -> None:
+def _step_in_browser(browser, port: int) -> None:
     """The page loads at step 0 with five plots; Step shows step 1 and redraws all five."""
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-            tab.goto(f"http://127.0.0.1:{port}/")
-            tab.get_by_text("Step: 0").wait_for(timeout=30_000)
-            tab.wait_for_function(_plots_shown(5), timeout=30_000)
-            before, changed = tab.evaluate(PLOT_HASHES), _srcs_changed(tab)
-            tab.get_by_role("button", name="Step", exact=True).click()
-            tab.get_by_text("Step: 1").wait_for(timeout=30_000)
-            tab.wait_for_function(f"{_plots_shown(5)} && {changed}", timeout=30_000)
-            after = tab.evaluate(PLOT_HASHES)
-            assert len(before) == len(after) == 5
-            assert all(a != b for a, b in zip(before, after, strict=True)), "every plot redrawn"
-            tab.get_by_role("button", name="Agents").click()
-            tab.get_by_text("Decisions, with the user's reasons").wait_for(timeout=30_000)
-            tab.get_by_role("button", name="Items").click()
-            tab.get_by_text("AgentCF note (who it suits)").wait_for(timeout=30_000)
-        finally:
-            browser.close()
+    tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+    tab.goto(f"http://127.0.0.1:{port}/")
+    tab.get_by_text("Step: 0").wait_for(timeout=30_000)
+    tab.wait_for_function(_plots_shown(5), timeout=30_000)
+    before, changed = tab.evaluate(PLOT_HASHES), _srcs_changed(tab)
+    tab.get_by_role("button", name="Step", exact=True).click()
+    tab.get_by_text("Step: 1").wait_for(timeout=30_000)
+    tab.wait_for_function(f"{_plots_shown(5)} && {changed}", timeout=30_000)
+    after = tab.evaluate(PLOT_HASHES)
+    assert len(before) == len(after) == 5
+    assert all(a != b for a, b in zip(before, after, strict=True)), "every plot redrawn"
+    tab.get_by_role("button", name="Agents").click()
+    tab.get_by_text("Decisions, with the user's reasons").wait_for(timeout=30_000)
+    tab.get_by_role("button", name="Items").click()
+    tab.get_by_text("AgentCF note (who it suits)").wait_for(timeout=30_000)
 
 
 def _plots_shown(count: int) -> str:

@@ -4,7 +4,6 @@ import base64
 import re
 from dataclasses import replace
 from html.parser import HTMLParser
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,16 +14,6 @@ from simulator.cli import app
 from simulator.report import PLOT_IDS, FinishedRun, build_report
 
 runner = CliRunner()
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -134,25 +123,17 @@ def test_report_of_a_folder_that_is_no_run_is_one_line_and_exit_2(tmp_path):
     assert len(lines) == 1 and str(tmp_path) in lines[0] and "run directory" in lines[0]
 
 
-def test_plots_decode_in_headless_chromium(page):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed (CI installs it with apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_plots_decode_in_headless_chromium(page, chromium):
     fetched: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page()
-            tab.on("request", lambda request: fetched.append(request.url))
-            tab.goto(page.as_uri())
-            widths = tab.eval_on_selector_all(
-                "figure[data-plot] img",
-                """imgs => imgs.map(img => [
-                    img.closest('figure').dataset.plot, img.complete, img.naturalWidth
-                ])""",
-            )
-        finally:
-            browser.close()
+    tab = chromium.new_page()
+    tab.on("request", lambda request: fetched.append(request.url))
+    tab.goto(page.as_uri())
+    widths = tab.eval_on_selector_all(
+        "figure[data-plot] img",
+        """imgs => imgs.map(img => [
+            img.closest('figure').dataset.plot, img.complete, img.naturalWidth
+        ])""",
+    )
     assert [plot for plot, _, _ in widths] == list(PLOT_IDS)
     for plot, complete, width in widths:
         assert complete and width > 0, f"{plot} did not decode"

@@ -167,6 +167,19 @@ class ExecutorSpec(_Strict):
     address: str | None = Field(
         None, description="the Ray cluster (auto, HOST:PORT or ray://HOST:PORT); ray only"
     )
+    gpus_per_shard: float | None = Field(
+        None,
+        ge=0,
+        description="GPUs each Ray shard reserves; null = 1 with the vllm backend (an engine "
+        "per shard), else 0",
+    )
+
+    def shard_gpus(self, backend: str) -> float:
+        """GPUs one Ray shard reserves: Ray hides the GPUs from an actor that reserves
+        none, so a shard that runs its own vLLM engine must ask for its GPU."""
+        if self.gpus_per_shard is not None:
+            return self.gpus_per_shard
+        return 1.0 if backend == "vllm" else 0.0
 
 
 class HybridSpec(_Strict):

@@ -155,15 +155,24 @@ class RayShards:
         self, config: RunConfig, seed: int, count: int, build: BuildParts, address: str
     ) -> None:
         ray = on_ray.connect(address)
-        cpus = int(ray.cluster_resources().get("CPU", 0))
+        resources = ray.cluster_resources()
+        cpus = int(resources.get("CPU", 0))
         if count > cpus:
             raise RecworldError(
                 f"executor.shards: {count} shards need a CPU each; the cluster at {address} "
                 f"has {cpus}"
             )
+        gpus = config.executor.shard_gpus(config.llm.backend)
+        if count * gpus > resources.get("GPU", 0):
+            raise RecworldError(
+                f"executor.gpus_per_shard: {count} shards × {gpus:g} GPU need "
+                f"{count * gpus:g} GPUs; the cluster at {address} has "
+                f"{resources.get('GPU', 0):g} (serve the model once with `vllm serve` and "
+                "use the openai backend, or set executor.gpus_per_shard)"
+            )
         self._ray = ray
         self.count = count
-        actor = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(ShardActor)
+        actor = ray.remote(num_cpus=1, num_gpus=gpus, scheduling_strategy="SPREAD")(ShardActor)
         payload = config.model_dump(mode="json")
         # Actors build in the background, while the driver builds its own parts.
         self.actors = [actor.remote(payload, seed, k, count, build) for k in range(count)]

@@ -153,6 +153,17 @@ def test_more_shards_than_the_cluster_has_cpus_is_one_line(cluster, tmp_path):
         open_world(config, run_dir=tmp_path)
 
 
+def test_shards_that_need_more_gpus_than_the_cluster_has_are_one_line(cluster, tmp_path):
+    """A shard that runs its own vLLM engine reserves a GPU; this cluster has none."""
+    config = load_scenario("quickstart", steps=1, **{"llm.backend": "scripted"})
+    executor = config.executor.model_copy(
+        update={"kind": "ray", "address": cluster, "shards": 2, "gpus_per_shard": 1}
+    )
+    config = config.model_copy(update={"executor": executor})
+    with pytest.raises(RecworldError, match=r"2 shards × 1 GPU need 2 GPUs; the cluster"):
+        open_world(config, run_dir=tmp_path)
+
+
 def test_fidelity_subjects_as_ray_tasks_score_as_here(cluster):
     from scenarios.datasets import generate_synthetic
     from simulator.fidelity import run_fidelity

@@ -92,3 +92,14 @@ def test_a_sharded_run_resumes_to_the_same_logs(tmp_path):
         assert world.steps == 2
         world.run()
     assert RunLog.log_files(tmp_path / "stopped") == whole
+
+
+def test_a_ray_shard_reserves_a_gpu_only_for_its_own_vllm_engine():
+    from simulator.config import ExecutorSpec
+
+    assert ExecutorSpec().shard_gpus("vllm") == 1.0
+    assert ExecutorSpec().shard_gpus("openai") == 0.0  # a shared server: no GPU in the shard
+    assert ExecutorSpec(gpus_per_shard=0.5).shard_gpus("vllm") == 0.5
+    assert ExecutorSpec(gpus_per_shard=0).shard_gpus("vllm") == 0.0
+    with pytest.raises(ValueError, match="gpus_per_shard"):
+        ExecutorSpec(gpus_per_shard=-1)

@@ -21,12 +21,14 @@ import contextlib
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"^```(bash|python)\n(.*?)^```", re.S | re.M)
@@ -134,6 +136,9 @@ def _serve(example: Example, env: dict[str, str], timeout: float, cwd: Path) -> 
     try:
         assert process.stdout is not None
         while time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
+            if not ready:
+                break
             line = process.stdout.readline()
             if not line:
                 break
@@ -153,19 +158,18 @@ def _serve(example: Example, env: dict[str, str], timeout: float, cwd: Path) -> 
 
 
 _SESSION = """
-import contextlib, io, json, sys
+import json, os, sys
+answers = os.fdopen(int(sys.argv[1]), "w")  # a pipe of its own: prints cannot garble it
 namespace = {"__name__": "__readme__"}
 for line in sys.stdin:
     code, where = json.loads(line)
-    out = io.StringIO()
     try:
-        with contextlib.redirect_stdout(out):
-            exec(compile(code, where, "exec"), namespace)
+        exec(compile(code, where, "exec"), namespace)
         result = [True, ""]
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         result = [False, f"{type(exc).__name__}: {exc}"[:300]]
-    sys.__stdout__.write(json.dumps(result) + "\\n")
-    sys.__stdout__.flush()
+    answers.write(json.dumps(result) + "\\n")
+    answers.flush()
 """
 
 
@@ -177,20 +181,26 @@ class PythonSession:
     def __init__(self, cwd: Path = ROOT) -> None:
         self.cwd = cwd
         self._process: subprocess.Popen[str] | None = None
+        self._answers: TextIO | None = None
 
     def run(self, example: Example) -> tuple[bool, str]:
         if self._process is None:
+            read, write = os.pipe()
             self._process = subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "python"), "-c", _SESSION],
+                [str(ROOT / ".venv" / "bin" / "python"), "-c", _SESSION, str(write)],
                 cwd=self.cwd,
                 stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
                 text=True,
+                pass_fds=(write,),
             )
-        assert self._process.stdin is not None and self._process.stdout is not None
+            os.close(write)
+            self._answers = os.fdopen(read)
+        assert self._process.stdin is not None
         self._process.stdin.write(json.dumps([example.code, f"README.md:{example.line}"]) + "\n")
         self._process.stdin.flush()
-        answer = self._process.stdout.readline()
+        assert self._answers is not None
+        answer = self._answers.readline()
         if not answer:
             return False, "the python session ended"
         ok, detail = json.loads(answer)
@@ -201,6 +211,7 @@ class PythonSession:
             self._process.stdin.close()  # type: ignore[union-attr]
             self._process.wait(timeout=60)
             self._process = None
+            self._answers.close()  # type: ignore[union-attr]
 
 
 def venv_environment() -> dict[str, str]:

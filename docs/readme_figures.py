@@ -237,7 +237,8 @@ def cold_start_figure(_: bool, old: str) -> str:
         "| arm | new items' exposures | of all | CTR, new items | CTR, old items |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for arm, group in after.groupby("recommender", sort=False):
+    for arm in [spec.label or spec.name for spec in config.arms]:  # the scenario's order
+        group = after[after["recommender"] == arm]
         fresh, old_items = group[group["new"]], group[~group["new"]]
         ctr_new = f"{fresh['watch'].mean():.2f}" if len(fresh) else "-"
         lines.append(

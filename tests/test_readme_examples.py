@@ -88,3 +88,20 @@ def test_the_python_examples_run_in_a_fresh_folder(tmp_path):
     finally:
         session.close()
     assert (tmp_path / "runs" / "fb").is_dir() and (tmp_path / "runs" / "cs").is_dir()
+
+
+def test_the_python_session_survives_prints_errors_and_exits(tmp_path):
+    session = readme.PythonSession(cwd=tmp_path)
+    blocks = [
+        "x = 2\nprint('{not json')",
+        "raise SystemExit(3)",
+        "import os; os.write(1, b'straight to the terminal')",
+        "1 / 0",
+        "assert x == 2",
+    ]
+    try:
+        results = [session.run(readme.Example(n, "python", code)) for n, code in enumerate(blocks)]
+    finally:
+        session.close()
+    assert [ok for ok, _ in results] == [True, False, True, False, True]
+    assert results[1][1].startswith("SystemExit") and "ZeroDivisionError" in results[3][1]

@@ -52,7 +52,7 @@ from simulator.compose import open_world
 from simulator.config import RunConfig
 from simulator.dataset import Dataset, rating_scale
 from simulator.errors import ScenarioError
-from simulator.types import LLM, Reaction
+from simulator.types import LLM, LLMRequest, LLMResponse, Reaction
 from simulator.world import World
 
 USER_FEATURES = ("visit_probability", "activity", "conformity", "diversity", "history", "left")
@@ -91,11 +91,14 @@ class RecworldEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     Args:
         scenario: A shipped scenario's name, a scenario file or a ``RunConfig``.
         backend: A ready LLM backend in place of the scenario's (a test double; the
-            vector environment's shared gate).
+            vector environment's shared gate). It serves every episode, and whoever made
+            it closes it; without one, each episode builds the scenario's own.
         rating_weight: How much a rating adds to a watch's reward.
         history: How many latest items the observation summarises per user.
         out: Where each episode's run is logged (``out/episode-0001``, ...); ``None`` keeps
             episodes in memory (a Chroma memory store then lives in a temporary folder).
+        seed: The seed of the world built now, for a first ``reset()`` without one
+            (default: the scenario's).
         overrides: Scenario fields to override, as for ``load_scenario``.
 
     Raises:
@@ -113,6 +116,7 @@ class RecworldEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         rating_weight: float = 0.5,
         history: int = 10,
         out: str | Path | None = None,
+        seed: int | None = None,
         **overrides: Any,
     ) -> None:
         config = scenario_config(scenario, overrides)
@@ -127,7 +131,10 @@ class RecworldEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                     f"fixed catalogue; remove {field} from the scenario"
                 )
         self.config = config
-        self.backend = backend
+        self.backend = _Lent(backend) if backend is not None else None
+        """A backend given here serves every episode and is never closed by one."""
+        self.first_seed = config.seed if seed is None else seed
+        """The seed of the world built now, which a first ``reset()`` without one keeps."""
         self.rating_weight = float(rating_weight)
         self.history = int(history)
         self.out = Path(out) if out is not None else None
@@ -135,7 +142,7 @@ class RecworldEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.world: World | None = None
         self._temp: str | None = None
         self._agent = SlateAgent()
-        self._open(config.seed)
+        self._open(self.first_seed)
         world = self.world
         assert world is not None
         search = world.items.search
@@ -166,11 +173,11 @@ class RecworldEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """A new episode: the world built from the scenario with ``seed`` as the run's
         seed (so ``reset(seed=7)`` is ``recworld run --seed 7``). Without a seed, the first
-        episode uses the scenario's seed and later ones draw from the environment's
-        generator."""
-        super().reset(seed=seed)
+        episode uses ``first_seed`` (the scenario's, unless given) and later ones draw
+        from the environment's generator."""
+        super().reset(seed=seed if seed is not None or self.episode else self.first_seed)
         if seed is None:
-            seed = self.config.seed if self.episode == 0 else int(self.np_random.integers(2**31))
+            seed = self.first_seed if self.episode == 0 else int(self.np_random.integers(2**31))
         if not (self._fresh and self.world is not None and self.world.seed == seed):
             self._open(seed)
         self._fresh = False
@@ -211,7 +218,7 @@ class RecworldEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             if row.action is not Reaction.WATCH:
                 continue
             feedback["watched"][at, col] = True
-            if row.rating is not None:
+            if row.rating is not None and np.isfinite(row.rating):
                 feedback["rating"][at, col] = row.rating
             rewards[at] += 1.0 + self.rating_weight * self._centred(row.rating)
             self._recent[at].append(self._item_index[row.item_id])
@@ -242,14 +249,18 @@ class RecworldEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             self._temp = tempfile.mkdtemp(prefix="recworld-env-")
             run_dir = Path(self._temp) / "run"
         self._agent.slates = {}
-        world = open_world(
-            self.config,
-            run_dir=run_dir,
-            overwrite=True,
-            seed=seed,
-            llm=self.backend,
-            arms={self._agent.name: self._agent},
-        )
+        try:
+            world = open_world(
+                self.config,
+                run_dir=run_dir,
+                overwrite=True,
+                seed=seed,
+                llm=self.backend,
+                arms={self._agent.name: self._agent},
+            )
+        except BaseException:
+            self.close()  # the temporary folder too
+            raise
         self.world = world
         self.user_ids = list(world.users.ids)
         """Rows of the observation and the action, in population order."""
@@ -326,6 +337,26 @@ class RecworldEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             "ratings": int(stats.ratings),
             "user_rewards": rewards,
         }
+
+
+class _Lent:
+    """A backend lent to each episode's world: a world closes its backend when it closes,
+    and this one must serve the next episode too, so closing it here does nothing."""
+
+    def __init__(self, backend: LLM) -> None:
+        self._backend = backend
+        self.name = backend.name
+        self.model = backend.model
+
+    def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        return self._backend.generate(requests)
+
+    def health(self) -> str | None:
+        health = getattr(self._backend, "health", None)
+        return health() if health is not None else None
+
+    def close(self) -> None:
+        """Nothing: whoever made the backend closes it."""
 
 
 def scenario_config(scenario: str | Path | RunConfig, overrides: dict[str, Any]) -> RunConfig:

@@ -35,6 +35,7 @@ class BatchGate:
         self._running = 0
         self._asked: dict[int, list[LLMRequest]] = {}
         self._answers: dict[int, list[LLMResponse] | BaseException] = {}
+        self._broken = False
 
     def member(self, index: int) -> GateMember:
         """The backend that world ``index`` is built with."""
@@ -57,13 +58,24 @@ class BatchGate:
                     self._running -= 1
                     self._flush_when_ready()
 
+        if self._broken:
+            raise RuntimeError(
+                "an earlier step was interrupted while its worlds were stepping; "
+                "make a new vector environment"
+            )
         with self._cond:
             self._running = len(jobs)
         threads = [threading.Thread(target=work, args=job, daemon=True) for job in jobs]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            for thread in threads:
+                thread.join()
+        except BaseException:
+            # Ctrl-C: the threads cannot be stopped and their worlds are mid-step, so no
+            # later step may count on them.
+            self._broken = True
+            raise
         if errors:
             raise errors[min(errors)]
         return [results[index] for index, _ in jobs]

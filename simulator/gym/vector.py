@@ -37,8 +37,10 @@ class RecworldVectorEnv(SyncVectorEnv):
         out: Each sub-environment logs its episodes under ``out/env-K``.
         overrides: Scenario fields to override.
 
-    ``reset(seed=s)`` gives sub-environment ``k`` the seed ``s + k``; autoreset is
-    Gymnasium's default (next step).
+    ``reset(seed=s)`` gives sub-environment ``k`` the seed ``s + k``, and ``reset()``
+    without one the scenario's seed ``+ k`` (the worlds built here, not built again); later
+    seedless episodes draw from each sub-environment's generator. Autoreset is Gymnasium's
+    default (next step).
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class RecworldVectorEnv(SyncVectorEnv):
                 rating_weight=rating_weight,
                 history=history,
                 out=Path(out) / f"env-{k}" if out is not None else None,
+                seed=config.seed + k,
             )
             for k in range(num_envs)
         ]

@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env
 from scenarios import load_scenario
 from simulator.compose import open_world
 from simulator.errors import ScenarioError
-from simulator.gym import RecworldEnv, RecworldVectorEnv
+from simulator.gym import BatchGate, RecworldEnv, RecworldVectorEnv
 from simulator.llm.scripted import ScriptedLLM
 from simulator.types import Reaction
 
@@ -218,3 +218,78 @@ def test_vector_env_autoresets_on_the_next_step():
     assert reward.tolist() == [0.0, 0.0] and not truncated.any() and not terminated.any()
     assert all(env.world.steps == 0 for env in vec.envs)
     vec.close()
+
+
+def test_vector_reset_without_a_seed_keeps_its_distinct_first_worlds():
+    vec = RecworldVectorEnv(2, "quickstart", backend=ScriptedLLM(seed=0), **FAST)
+    built = [env.world for env in vec.envs]
+    obs, _ = vec.reset()
+    assert [env.world for env in vec.envs] == built, "the worlds built first are kept"
+    assert [env.world.seed for env in vec.envs] == [7, 8]  # the scenario's seed + k
+    assert not np.array_equal(obs["active"][0], obs["active"][1])
+    vec.close()
+
+
+class ClosableLLM(ScriptedLLM):
+    closed = False
+
+    def generate(self, requests):
+        assert not self.closed, "asked after it was closed"
+        return super().generate(requests)
+
+    def close(self):
+        self.closed = True
+
+
+def test_a_given_backend_serves_every_episode_and_stays_open():
+    backend = ClosableLLM(seed=1)
+    env = RecworldEnv("quickstart", backend=backend, **FAST)
+    for seed in (3, 4):  # new worlds, each closed when the next episode begins
+        env.reset(seed=seed)
+        env.step(_random(env.action_space, seed))
+    env.close()
+    assert not backend.closed
+
+
+def _request(text):
+    from simulator.types import ChatMessage, LLMRequest
+
+    return LLMRequest(messages=(ChatMessage("user", text),))
+
+
+def test_the_gate_goes_on_when_a_world_fails_and_reports_its_error():
+    backend = CountingLLM(seed=0)
+    gate = BatchGate(backend)
+    asked: list[int] = []
+
+    def failing():
+        gate.member(0).generate([_request("a")])
+        raise ValueError("world 0 failed")
+
+    def going_on():
+        for n in range(3):
+            asked.append(len(gate.member(1).generate([_request(f"b{n}")])))
+        return "done"
+
+    with pytest.raises(ValueError, match="world 0 failed"):
+        gate.run([(0, failing), (1, going_on)])
+    assert asked == [1, 1, 1]
+    assert backend.calls == 3  # the first batch joined both worlds' calls
+
+
+def test_an_interrupted_step_leaves_the_gate_refusing(monkeypatch):
+    import threading
+
+    gate = BatchGate(ScriptedLLM(seed=0))
+    release = threading.Event()
+
+    def interrupted(self, timeout=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Thread, "join", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        gate.run([(0, lambda: release.wait(5))])
+    monkeypatch.undo()
+    release.set()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        gate.run([(0, lambda: 1)])

@@ -105,20 +105,23 @@ def run_bash(
     """Run one command in ``cwd``; a serving command passes once it prints its address."""
     if SERVES.search(example.code):
         return _serve(example, env, timeout, cwd)
+    process = subprocess.Popen(
+        ["bash", "-c", example.code],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a timeout stops the command's children too
+    )
     try:
-        done = subprocess.run(
-            ["bash", "-c", example.code],
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
         return False, f"still running after {timeout:.0f} s"
-    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-    return done.returncode == 0, " | ".join(tail)
+    tail = (stderr or stdout).strip().splitlines()[-3:]
+    return process.returncode == 0, " | ".join(tail)
 
 
 def _serve(example: Example, env: dict[str, str], timeout: float, cwd: Path) -> tuple[bool, str]:
@@ -229,8 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-slow", action="store_true", help="skip the slow examples")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per example")
     parser.add_argument("--from-line", type=int, default=0, help="start at this README line")
+    parser.add_argument("--to-line", type=int, default=10**9, help="stop after this line")
     args = parser.parse_args(argv)
-    found = [e for e in examples((ROOT / "README.md").read_text()) if e.line >= args.from_line]
+    found = [
+        e
+        for e in examples((ROOT / "README.md").read_text())
+        if args.from_line <= e.line <= args.to_line
+    ]
     env = venv_environment()
     session = PythonSession()
     failed = 0

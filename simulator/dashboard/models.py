@@ -122,9 +122,12 @@ class RunReplay(DashboardModel):
         return {"run": self.run, "dataset": self.dataset, "memories": self.store}
 
     def step(self) -> None:
-        """Reveal the next logged step."""
+        """Reveal the next logged step; past the last one, stay on it (Mesa has already
+        counted the step, so the count is set back)."""
         if self.steps > self.total_steps:
-            raise RecworldError(f"{self.run_dir}: the run has only {self.total_steps} steps")
+            self.steps = self.total_steps
+            self.running = False
+            return
         if len(self._logged) >= self.steps:
             self.datacollector.collect(self)
         self.running = self.steps < self.total_steps

@@ -81,6 +81,8 @@ def test_replaying_a_run_step_by_step_reproduces_its_logged_metrics(run_dir):
         left = series.departures(logs.users, logs.interactions, model.churn_after)
         assert len(left) == logged["users_left"].iloc[-1]
     assert model.steps == run.steps == 4
+    model.step()  # past the end: the replay stays on its last step
+    assert model.steps == 4 and not model.running and len(model.metrics()) == 4
     assert logged["users_left"].iloc[-1] > 0, "the scenario should make someone leave"
     retention = series.retention(model.profiles(), left, model.steps)
     assert set(retention["arm"]) == {"popular", "random"}

@@ -105,15 +105,7 @@ def run_bash(
     """Run one command in ``cwd``; a serving command passes once it prints its address."""
     if SERVES.search(example.code):
         return _serve(example, env, timeout, cwd)
-    process = subprocess.Popen(
-        ["bash", "-c", example.code],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # a timeout stops the command's children too
-    )
+    process = _start(example, env, cwd, stderr=subprocess.PIPE)
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -124,16 +116,21 @@ def run_bash(
     return process.returncode == 0, " | ".join(tail)
 
 
-def _serve(example: Example, env: dict[str, str], timeout: float, cwd: Path) -> tuple[bool, str]:
-    process = subprocess.Popen(
+def _start(example: Example, env: dict[str, str], cwd: Path, *, stderr: int) -> subprocess.Popen:
+    """The command in a shell of its own session, so stopping it stops its children too."""
+    return subprocess.Popen(
         ["bash", "-c", example.code],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=stderr,
         text=True,
         start_new_session=True,
     )
+
+
+def _serve(example: Example, env: dict[str, str], timeout: float, cwd: Path) -> tuple[bool, str]:
+    process = _start(example, env, cwd, stderr=subprocess.STDOUT)
     seen = []
     deadline = time.monotonic() + timeout
     try:

@@ -18,7 +18,12 @@ from these signals:
 * **quality**: the item's mean rating shrunk by ``QUALITY_PRIOR`` ratings, in standard
   deviations of all ratings (0 for implicit feedback): liked items are good ones;
 * **popularity gap**: how far the item's popularity is from the mean popularity of the
-  user's history: niche users pass over blockbusters and mainstream users over the tail.
+  user's history: niche users pass over blockbusters and mainstream users over the tail;
+* **time gap**: how far the item's mean interaction time is from the user's;
+* **arrival gap**: how long after the user's last interaction the item's first one came
+  (0 when it came before): nobody chooses an item that did not exist yet while they were
+  active. On MovieLens latest-small a quarter of the unseen items of a liked item's
+  popularity arrived after the user had left, against one liked item in twenty-five.
 
 Nothing here is tuned to one dataset by hand. The fit holds out liked items (up to
 ``HELD_PER_USER`` per user, at random) and chooses the family's setting (EASE's λ among a
@@ -94,6 +99,7 @@ SIGNALS = (
     "quality",
     "popularity gap",
     "time gap",
+    "arrival gap",
 )
 """What ``TasteCore.signals`` gives for every (user, item) pair."""
 FEATURES = (
@@ -135,6 +141,7 @@ MONOTONE = {
     "quality": 1,
     "popularity gap": -1,
     "time gap": -1,
+    "arrival gap": -1,
 }
 """Directions the boosted trees must keep (the rest are free): more taste, similarity
 or quality never lowers the logit, nor does an item closer to the user's usual
@@ -241,6 +248,7 @@ class TasteCore:
         self._fit_content()
         self.quality = _quality(ratings, self.history.shape[1])
         self.item_time, self.user_time = _mean_times(times, self.history.shape)
+        self.item_first, self.user_last = _first_and_last(times, self.history.shape)
         counts_per_user = np.asarray(self.history.sum(axis=1)).ravel()
         self.user_popularity = np.divide(
             self.history @ self.popularity,
@@ -396,6 +404,7 @@ class TasteCore:
         self.popularity = np.concatenate([self.popularity, np.zeros(len(vectors))])
         self.quality = np.concatenate([self.quality, np.zeros(len(vectors))])
         self.item_time = np.concatenate([self.item_time, np.full(len(vectors), np.nan)])
+        self.item_first = np.concatenate([self.item_first, np.full(len(vectors), np.nan)])
 
     # -- scoring ---------------------------------------------------------------------------
 
@@ -427,6 +436,9 @@ class TasteCore:
         when = np.full(len(users), np.nan)
         when[known] = self.user_time[users[known]]
         time_gap = np.nan_to_num(np.abs(self.item_time[items] - when[:, None]))
+        last = np.full(len(users), np.nan)
+        last[known] = self.user_last[users[known]]
+        arrival_gap = np.nan_to_num(np.maximum(self.item_first[items] - last[:, None], 0.0))
         return (
             taste,
             content,
@@ -436,6 +448,7 @@ class TasteCore:
             quality,
             gap,
             time_gap,
+            arrival_gap,
         )
 
     def _content(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -577,6 +590,21 @@ def _mean_times(
     item = mean(np.asarray(times.sum(axis=0)).ravel(), np.asarray(present.sum(axis=0)).ravel())
     user = mean(np.asarray(times.sum(axis=1)).ravel(), np.asarray(present.sum(axis=1)).ravel())
     return item, user
+
+
+def _first_and_last(
+    times: sparse.csr_matrix | None, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's first and each user's last interaction time (NaN without any, or no
+    clock), for the arrival gap."""
+    first, last = np.full(shape[1], np.nan), np.full(shape[0], np.nan)
+    if times is None or times.nnz == 0:
+        return first, last
+    times = times.tocsr()
+    rows = np.repeat(np.arange(shape[0]), np.diff(times.indptr))
+    np.fmin.at(first, times.indices, times.data)
+    np.fmax.at(last, rows, times.data)
+    return first, last
 
 
 def _quality(ratings: sparse.csr_matrix | None, n_items: int) -> np.ndarray:

@@ -66,7 +66,7 @@ def test_new_items_are_cold_and_new_users_use_the_fallback():
 
     core = TasteCore(x, _unit_rows(rng, 9), np.full(9, 0.5), setting=1.0, fallback=fallback)
     core.add_items(_unit_rows(rng, 1))
-    ease, content, popularity, cold, near, quality, gap, time_gap = core.signals(
+    ease, content, popularity, cold, near, quality, gap, time_gap, arrival = core.signals(
         np.array([0, 12]), np.array([[9, 1], [9, 1]])
     )
     assert cold[:, 0].tolist() == [1.0, 1.0] and cold[:, 1].tolist() == [0.0, 0.0]
@@ -76,11 +76,11 @@ def test_new_items_are_cold_and_new_users_use_the_fallback():
     assert (quality == 0).all(), "no ratings, no quality"
     # User 0's usual popularity is 0.5, the new item's 0; user 12 has no history.
     assert gap[0].tolist() == [0.5, 0.0] and gap[1].tolist() == [0.0, 0.0]
-    assert (time_gap == 0).all(), "no clock, no time gap"
+    assert (time_gap == 0).all() and (arrival == 0).all(), "no clock, no time gaps"
     weights = np.asarray(core.weights)
     logit = core.logit(np.array([12]), np.array([[1]]))
     depth = -core._depth_centre  # a user without history
-    signals = np.array([0.0, 7.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0])
+    signals = np.array([0.0, 7.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     features = np.concatenate([signals, signals[:3] * depth, [0.25, depth]])
     assert logit[0, 0] == pytest.approx(weights[0] + weights[1:] @ features)
 
@@ -95,7 +95,7 @@ def test_quality_and_popularity_gap_match_their_definitions():
     core = TasteCore(x, _unit_rows(rng, 9), popularity, setting=1.0, ratings=ratings)
     users = np.arange(12)
     items = np.tile(np.arange(9), (12, 1))
-    *_, quality, gap, _ = core.signals(users, items)
+    *_, quality, gap, _, _ = core.signals(users, items)
     mean, sd = values.mean(), values.std()
     for item in range(9):
         rated = values[cols == item]
@@ -120,10 +120,17 @@ def test_time_gap_is_the_distance_between_item_and_user_mean_times():
     history = sparse.csr_matrix((np.ones(6), tuple(zip(*kept, strict=True))), shape=(4, 3))
     rng = np.random.default_rng(0)
     core = TasteCore(history, _unit_rows(rng, 3), np.full(3, 0.5), setting=1.0, times=times)
-    *_, time_gap = core.signals(np.arange(4), np.tile(np.arange(3), (4, 1)))
+    *_, time_gap, arrival = core.signals(np.arange(4), np.tile(np.arange(3), (4, 1)))
     expected = np.abs(np.subtract.outer(user_mean, item_mean)) / sd
     np.testing.assert_allclose(time_gap[:3], expected)
     assert (time_gap[3] == 0).all(), "a user without history has no time of their own"
+    # Arrival gap: how long after the user's last interaction the item's first came.
+    item_first = [min(t for (_, i), t in kept.items() if i == j) for j in range(3)]
+    user_last = [max(t for (u, _), t in kept.items() if u == v) for v in range(3)]
+    late = np.maximum(np.subtract.outer(item_first, user_last).T, 0.0) / sd
+    np.testing.assert_allclose(arrival[:3], late)
+    assert late[0].tolist()[2] > 0 and (late[2] == 0).all(), "the example has both cases"
+    assert (arrival[3] == 0).all(), "a user without history has no last interaction"
     assert time_matrix(users, items, np.zeros(7), (4, 3)) is None, "no spread, no clock"
 
 

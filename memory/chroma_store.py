@@ -1,12 +1,15 @@
-"""Chroma as the source of truth, with an in-process hot index in front of it.
+"""Chroma as the store a reader opens, with an in-process hot index in front of it.
 
 One shared collection holds every owner's records, with ``owner`` in the metadata (1,000
 per-agent collections cost about 2.7 GB here). A filtered Chroma query costs about 40 ms,
 so searches run on the hot index (``OwnerIndex``) and Chroma only receives batched writes.
 
-Chroma's writes hold the GIL (about 2,000 records/s here), so by default a child process
-owns the client and applies writes in order while the world steps on; reads that need
-Chroma (loading an owner on resume) wait for the writes queued before them.
+Chroma's writes hold the GIL and insert into its HNSW index at about 2,500 records/s
+here, so by default a child process owns the client and applies writes in order while
+the world steps on; reads that need Chroma (loading an owner on resume) wait for the
+writes queued before them. A write is durable once it is in the journal
+(``memory.journal``), which ``sync`` flushes to disk at each step; ``close`` stops the
+writer after the chunk in hand, and the next open applies what Chroma had not.
 """
 
 from __future__ import annotations
@@ -27,11 +30,15 @@ import numpy as np
 
 from memory.embedders import Embedder
 from memory.in_memory import InMemoryStore
+from memory.journal import Entry, Journal, applied_count, mark_applied, read_entry
 from memory.records import MemoryKind, MemoryRecord
 from memory.scoring import ScoringWeights
 from simulator.errors import ServerError
 
 COLLECTION = "recworld-memories"
+CHUNK = 1000
+"""Records the writer hands Chroma at a time: it checks between chunks whether the store
+is closing, so a close waits for at most one chunk (about 0.4 s here)."""
 
 
 def _meta(record: MemoryRecord, seq: int) -> dict[str, Any]:
@@ -85,22 +92,52 @@ class ChromaOps:
             embedding_function=function,
             configuration={"hnsw": {"space": "cosine"}},
         )
-        self.batch = self.client.get_max_batch_size()
+        self.journal = spec.get("journal")
 
-    def add(self, ids: list[str], vectors: np.ndarray, texts: list[str], metas: list[dict]) -> None:
-        for start in range(0, len(ids), self.batch):
-            part = slice(start, start + self.batch)
-            self.collection.add(
-                ids=ids[part],
-                embeddings=vectors[part],
-                documents=texts[part],
-                metadatas=metas[part],
-            )
+    def apply(
+        self,
+        number: int,
+        op: str,
+        ids: list[str],
+        metas: list[dict],
+        vectors: np.ndarray | None = None,
+        texts: list[str] | None = None,
+        stopping: Any = None,
+    ) -> None:
+        """Apply journal batch ``number`` in chunks and record it as applied; a store that
+        is closing (``stopping`` set) leaves the rest to the next open, which upserts it."""
+        for start in range(0, len(ids), CHUNK):
+            if stopping is not None and stopping.is_set():
+                return
+            part = slice(start, start + CHUNK)
+            if op == "update":
+                self.collection.update(ids=ids[part], metadatas=metas[part])
+            else:
+                self.collection.upsert(
+                    ids=ids[part],
+                    embeddings=vectors[part],
+                    documents=texts[part],
+                    metadatas=metas[part],
+                )
+        if self.journal is not None:
+            mark_applied(self.journal, number + 1)
 
-    def update(self, ids: list[str], metas: list[dict]) -> None:
-        for start in range(0, len(ids), self.batch):
-            part = slice(start, start + self.batch)
-            self.collection.update(ids=ids[part], metadatas=metas[part])
+    def apply_logged(self, entry: Entry, stopping: Any = None) -> None:
+        """Apply the journal batch at ``entry`` (see ``apply``)."""
+        batch = read_entry(entry)
+        self.apply(
+            batch.number, batch.op, batch.ids, batch.metas, batch.vectors, batch.texts, stopping
+        )
+
+    def replay(self) -> int:
+        """Apply every journal batch Chroma has not; returns how many."""
+        if self.journal is None:
+            return 0
+        applied = 0
+        for batch in Journal(self.journal).pending():  # one batch in memory at a time
+            self.apply(batch.number, batch.op, batch.ids, batch.metas, batch.vectors, batch.texts)
+            applied += 1
+        return applied
 
     def load(self, owners: list[str]) -> dict[str, Any]:
         where = {"owner": owners[0]} if len(owners) == 1 else {"owner": {"$in": owners}}
@@ -138,11 +175,24 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _serve(
-    spec: dict[str, Any], requests: mp.Queue, replies: mp.Queue, parent: int | None = None
+    spec: dict[str, Any],
+    requests: mp.Queue,
+    replies: mp.Queue,
+    failures: mp.Queue,
+    stopping: Any,
+    parent: int | None = None,
 ) -> None:
-    """Child process loop: apply requests in order; reply to the ones that wait."""
+    """Child process loop: apply requests in order; reply to the ones that wait.
+
+    A failed write is sent on ``failures`` at once (the parent raises it at its next
+    ``sync``) and again to the next waiting call. Once ``stopping`` is set, the writes
+    still queued are left to the journal."""
     if parent is not None:
         _die_with_parent(parent)
+    if spec.get("journal"):
+        # Behind a journal, Chroma's pace never holds up a step: the world gets the CPU first.
+        with contextlib.suppress(OSError):
+            os.nice(10)
     try:
         ops = ChromaOps(spec)
         replies.put((True, None))
@@ -153,15 +203,25 @@ def _serve(
     while True:
         op, args, wants_reply = requests.get()
         if op == "stop":
+            del ops  # Chroma closes its files here
             replies.put((True, None))
-            return
+            for channel in (replies, failures):
+                channel.close()
+                channel.join_thread()
+            # Everything is written and answered; the interpreter's own teardown (about
+            # 0.5 s with Chroma's runtime loaded) would only make the close wait.
+            os._exit(0)
+        if stopping.is_set() and not wants_reply:
+            continue
         try:
-            value = getattr(ops, op)(*args) if op != "sync" else None
+            extra = {"stopping": stopping} if op.startswith("apply") else {}
+            value = getattr(ops, op)(*args, **extra) if op != "sync" else None
             if wants_reply:
                 replies.put((failure is None, failure or value))
                 failure = None
         except Exception as exc:  # a failed write is reported at the next waiting call
             failure = f"chroma {op} failed: {type(exc).__name__}: {exc}"
+            failures.put(failure)
             if wants_reply:
                 replies.put((False, failure))
                 failure = None
@@ -177,7 +237,10 @@ class _Inline:
     def call(self, op: str, *args: Any) -> Any:
         return None if op == "sync" else getattr(self.ops, op)(*args)
 
-    def close(self) -> None:
+    def check(self) -> None:
+        """Inline writes raise where they fail: nothing is pending."""
+
+    def close(self, promptly: bool = False) -> None:
         pass
 
 
@@ -186,8 +249,11 @@ class _Background:
         ctx = mp.get_context("spawn")
         self.requests: mp.Queue = ctx.Queue()
         self.replies: mp.Queue = ctx.Queue()
+        self.failures: mp.Queue = ctx.Queue()
+        self.stopping = ctx.Event()
         self.process = ctx.Process(
-            target=_serve, args=(spec, self.requests, self.replies, os.getpid())
+            target=_serve,
+            args=(spec, self.requests, self.replies, self.failures, self.stopping, os.getpid()),
         )
         self.process.daemon = True
         self.process.start()
@@ -201,6 +267,12 @@ class _Background:
         self._check_alive()
         self.requests.put((op, args, True))
         return self._reply()
+
+    def check(self) -> None:
+        """Raise a write that failed since the last check, without waiting for the rest."""
+        self._check_alive()
+        with contextlib.suppress(queue.Empty):
+            raise ServerError(f"memory store: {self.failures.get_nowait()}")
 
     def _reply(self) -> Any:
         """Wait for the child's answer, noticing within a second if it has died."""
@@ -222,7 +294,11 @@ class _Background:
                 "Rerun, or set memory.background: false"
             )
 
-    def close(self) -> None:
+    def close(self, promptly: bool = False) -> None:
+        """Stop the writer: after its queued writes, or (``promptly``, when a journal holds
+        them) after the chunk in hand."""
+        if promptly:
+            self.stopping.set()
         if self.process.is_alive():
             with contextlib.suppress(ServerError):
                 self.call("stop")
@@ -243,6 +319,8 @@ class ChromaStore(InMemoryStore):
         embedder: Must match the one the collection was created with.
         background: Apply writes in a child process (the default) or inline.
         fresh: Start from an empty collection (a new run); ``False`` reopens what is there.
+        journal: The write-ahead journal's folder: by default ``path/journal`` for an
+            embedded store, none for a server (then ``sync`` waits for Chroma itself).
     """
 
     def __init__(
@@ -256,10 +334,14 @@ class ChromaStore(InMemoryStore):
         weights: ScoringWeights | None = None,
         background: bool = True,
         fresh: bool = False,
+        journal: str | Path | None = None,
     ) -> None:
         if path is None and host is None:
             raise ValueError("ChromaStore needs a path (embedded) or a host (server)")
         super().__init__(embedder, weights)
+        if journal is None and host is None:
+            journal = Path(path) / "journal"
+        self._journal = Journal(journal, fresh=fresh) if journal is not None else None
         spec = {
             "path": str(path) if path is not None else None,
             "host": host,
@@ -268,8 +350,13 @@ class ChromaStore(InMemoryStore):
             "embedder": self.embedder.name,
             "dim": self.embedder.dim,
             "fresh": fresh,
+            "journal": str(journal) if journal is not None else None,
         }
         self._chroma = _Background(spec) if background else _Inline(spec)
+        if self._journal is not None:
+            if self._journal.count > applied_count(journal):
+                self._chroma.call("replay")  # what an earlier process left to the journal
+            self._journal.clear()  # Chroma has every batch
         self._dirty: dict[str, MemoryRecord] = {}
         self._seq = self._chroma.call("count")
         self._fresh = self._seq == 0
@@ -281,9 +368,14 @@ class ChromaStore(InMemoryStore):
         return self._chroma.call("owners")
 
     def sync(self) -> None:
-        """Send queued metadata changes and wait until Chroma has applied every write."""
+        """Make every write durable: in the journal on disk (Chroma applies it behind the
+        run) or, without a journal, applied by Chroma. Raises a write Chroma failed."""
         self.flush()
-        self._chroma.call("sync")
+        if self._journal is None:
+            self._chroma.call("sync")
+            return
+        self._journal.sync()
+        self._chroma.check()
 
     def flush(self) -> None:
         """Send queued metadata changes (access times, forgotten marks) without waiting."""
@@ -294,7 +386,7 @@ class ChromaStore(InMemoryStore):
                 {"last_access": r.last_access, "forgotten": r.forgotten, "importance": r.importance}
                 for r in records
             ]
-            self._chroma.submit("update", [r.id for r in records], changes)
+            self._write("update", [r.id for r in records], changes)
 
     def close(self) -> None:
         if self._closed:
@@ -303,15 +395,34 @@ class ChromaStore(InMemoryStore):
         try:
             self.sync()
         finally:
-            self._chroma.close()
+            self._chroma.close(promptly=self._journal is not None)
+            if self._journal is not None:
+                self._journal.close()
+                if applied_count(self._journal.folder) >= self._journal.count:
+                    self._journal.clear()
             super().close()
 
     def _added(self, records: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
         metas = [_meta(r, self._seq + i) for i, r in enumerate(records)]
         self._seq += len(records)
-        self._chroma.submit(
-            "add", [r.id for r in records], np.asarray(vectors), [r.text for r in records], metas
-        )
+        vectors = np.asarray(vectors, dtype=np.float32)
+        self._write("add", [r.id for r in records], metas, vectors, [r.text for r in records])
+
+    def _write(
+        self,
+        op: str,
+        ids: list[str],
+        metas: list[dict[str, Any]],
+        vectors: np.ndarray | None = None,
+        texts: list[str] | None = None,
+    ) -> None:
+        """Journal a write and send Chroma where it lies or, without a journal, send it
+        whole. A writer that has died refuses the write before the journal promises it."""
+        if self._journal is None:
+            self._chroma.submit("apply", -1, op, ids, metas, vectors, texts)
+            return
+        self._chroma.check()
+        self._chroma.submit("apply_logged", self._journal.append(op, ids, metas, vectors, texts))
 
     def _changed(self, records: Sequence[MemoryRecord], now: int | None) -> None:
         for r in records:

@@ -181,7 +181,8 @@ class UtilityModel(Features):
             rating_matrix = sparse.csr_matrix((values, (rows, cols)), shape=arrays.history.shape)
             model.rated = (rows, cols, values)
         times = None
-        if "timestamp" in inter.columns:
+        # Ordinal timestamps (each user's 0, 1, 2…) are no clock the users share.
+        if "timestamp" in inter.columns and dataset.meta.get("timestamp") != "ordinal":
             times = time_matrix(
                 users.to_numpy()[known].astype(np.int64),
                 items.to_numpy()[known].astype(np.int64),

@@ -320,3 +320,18 @@ def test_the_fit_never_counts_a_held_out_interaction_in_its_popularity():
     )
     assert fit.holdout_users == users
     assert fit.popularity_auc <= 0.5, fit.popularity_auc
+
+
+def test_ordinal_timestamps_give_no_time_signals(planted):
+    """Each user's 0, 1, 2… (a source without a clock) is no time the users share, so the
+    time and arrival gaps stay 0; the same log with a real clock has them."""
+    from dataclasses import replace
+
+    clocked = UtilityModel.from_dataset(planted)
+    assert np.isfinite(clocked.taste.item_time).any()
+    ordinal = replace(planted, meta={**planted.meta, "timestamp": "ordinal"})
+    core = UtilityModel.from_dataset(ordinal).taste
+    assert np.isnan(core.item_time).all() and np.isnan(core.item_first).all()
+    users = np.arange(5)
+    *_, time_gap, arrival = core.signals(users, np.tile(np.arange(10), (5, 1)))
+    assert not time_gap.any() and not arrival.any()

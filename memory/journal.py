@@ -192,9 +192,7 @@ def _vectors(vectors: np.ndarray | None, n: int) -> pa.Array:
 
 
 def _decode(number: int, batch: pa.RecordBatch) -> Batch:
-    columns = {
-        name: batch.column(name).to_pylist() for name in SCHEMA.names if name != "vector"
-    }
+    columns = {name: batch.column(name).to_pylist() for name in SCHEMA.names if name != "vector"}
     op = columns["op"][0]
     names = [n for n in (*META_FIELDS, "seq") if any(v is not None for v in columns[n])]
     metas = [{n: columns[n][i] for n in names} for i in range(batch.num_rows)]

@@ -19,6 +19,7 @@ from agents.actions import Action, BrowseAction, PickAction
 from agents.domain import domain_of
 from agents.hybrid import HybridPolicy
 from agents.policy import LLMPolicy, Policy
+from agents.profile import UserProfile
 from agents.social import SocialGraph
 from agents.utility import UtilityModel, UtilityPolicy
 from memory.stream import MemoryStream
@@ -31,7 +32,7 @@ from simulator.compose.components import (
     load_config_dataset,
     utility_params,
 )
-from simulator.compose.shards import build_shards
+from simulator.compose.shards import SharedParts, build_shards
 from simulator.config import ArrivalSpec, RunConfig
 from simulator.dataset import Dataset
 from simulator.errors import RecworldError
@@ -78,11 +79,10 @@ def open_world(
         config = config.model_copy(update={"seed": seed})
     out = Path(run_dir) if run_dir is not None else None
     if out is None:
-        # Shards first: Ray shards build on their nodes while the driver builds here.
-        shards = build_shards(config, seed, build_parts, llm=llm)
-        parts = None
+        parts, shards = None, None
         try:
             parts = build_parts(config, RunSeeds(seed), llm=llm, progress=progress, arms=arms)
+            shards = build_shards(config, seed, build_parts, llm=llm, shared=SharedParts.of(parts))
             return World(
                 parts,
                 config.settings,
@@ -103,9 +103,11 @@ def open_world(
         lock = RunLog.lock(out)
         RunLog.claim(out, overwrite=overwrite)  # before anything of this run is written
         claimed = True
-        shards = build_shards(config, seed, build_parts, run_dir=out, llm=llm)
         parts = build_parts(
             config, RunSeeds(seed), run_dir=out, llm=llm, progress=progress, arms=arms
+        )
+        shards = build_shards(
+            config, seed, build_parts, run_dir=out, llm=llm, shared=SharedParts.of(parts)
         )
         log = RunLog(out, lock=lock)
         log.write_config(config.model_dump(mode="json"))
@@ -166,7 +168,14 @@ def resume_world(
         raise
     world = None
     try:
-        shards = build_shards(config, config.seed, build_parts, run_dir=folder, llm=llm)
+        shards = build_shards(
+            config,
+            config.seed,
+            build_parts,
+            run_dir=folder,
+            llm=llm,
+            shared=SharedParts.of(parts),
+        )
         log = RunLog(folder, lock=lock, replay_until=done)
         world = World(
             parts,
@@ -213,29 +222,23 @@ def build_parts(
     llm: LLM | None = None,
     progress: ProgressHook | None = None,
     arms: Mapping[str, Recommender] | None = None,
+    shared: SharedParts | None = None,
 ) -> WorldParts:
     """Load the data, draw the population and build every component, seeded.
 
-    ``arms`` replaces the configured recommenders (see ``open_world``).
+    ``arms`` replaces the configured recommenders (see ``open_world``). A shard gets the
+    driver's ``shared`` parts: the data, population, catalogue, social graph and fitted
+    utility model are taken from there instead of built again.
 
     Whatever was opened (the LLM backend, the memory store) is closed again if a later
     part fails to build. ``progress`` hears each slow phase (see ``open_world``).
     """
-    rng = seeds.build()
-    with phase(progress, f"loading dataset {config.dataset.path or config.dataset.kind}"):
-        dataset = load_config_dataset(config.dataset, config.data_dir)
-    if config.population.sampling == "first" and config.population.size:
-        users = dataset.users.head(config.population.size)
+    if shared is None:
+        dataset, arriving, profiles, activity = _population(config, seeds, progress)
+        arrivals = {config.arrivals.at_step: arriving} if arriving is not None else {}
     else:
-        users = dataset.sample_users(config.population.size, rng).users
-    dataset, arriving = hold_back_new_items(dataset, config.arrivals, rng)
-    with phase(progress, f"building {len(users):,} user profiles"):
-        profiles = user_profiles(users, dataset, rng, config.traits.model_dump())
-        activity = None
-        if config.activation.mode == "pareto":
-            activity = pareto_activity(
-                profiles, rng, alpha=config.activation.alpha, mean=config.activation.mean
-            )
+        dataset, profiles, activity = shared.dataset, shared.users, shared.activity
+        arrivals = shared.arrivals
     component = seeds.component
     arms = dict(arms) if arms is not None else build_arms(config, component, progress=progress)
     switches = {
@@ -256,7 +259,9 @@ def build_parts(
             store = build_memory_store(config.memory, run_dir)
             opened.callback(store.close)
         memory = MemoryStream(store, runtime if config.uses_llm else None, config.memory.stream)
-        social = SocialGraph.from_edges(dataset.social) if dataset.social is not None else None
+        social = shared.social if shared is not None else None
+        if social is None and dataset.social is not None:
+            social = SocialGraph.from_edges(dataset.social)
         if not social:  # no edges in the data: a generated graph
             with phase(progress, f"generating a social graph of {len(profiles):,} users"):
                 social = SocialGraph.generate(
@@ -269,21 +274,51 @@ def build_parts(
         parts = WorldParts(
             dataset=dataset,
             users=profiles,
-            items=item_profiles(dataset),
+            items=shared.items if shared is not None else item_profiles(dataset),
             arms=arms,
             arm_of={profiles[i].user_id: names[n % len(names)] for n, i in enumerate(order)},
             llm=runtime,
-            policy=build_policy(config, dataset, runtime, seed=seeds.seed, progress=progress),
+            policy=build_policy(
+                config,
+                dataset,
+                runtime,
+                seed=seeds.seed,
+                progress=progress,
+                model=shared.model if shared is not None else None,
+            ),
             memory=memory,
             social=social,
             decisions=config.llm.decision_mode,
             uses_llm=config.uses_llm,
             activity=activity,
             switches=switches,
-            arrivals={config.arrivals.at_step: arriving} if arriving is not None else {},
+            arrivals=arrivals,
         )
         opened.pop_all()
     return parts
+
+
+def _population(
+    config: RunConfig, seeds: RunSeeds, progress: ProgressHook | None
+) -> tuple[Dataset, pd.DataFrame | None, list[UserProfile], list[float] | None]:
+    """The data (less held-back arrivals), the arrivals, the users' profiles and their
+    activity, drawn from the build stream in a fixed order."""
+    rng = seeds.build()
+    with phase(progress, f"loading dataset {config.dataset.path or config.dataset.kind}"):
+        dataset = load_config_dataset(config.dataset, config.data_dir)
+    if config.population.sampling == "first" and config.population.size:
+        users = dataset.users.head(config.population.size)
+    else:
+        users = dataset.sample_users(config.population.size, rng).users
+    dataset, arriving = hold_back_new_items(dataset, config.arrivals, rng)
+    with phase(progress, f"building {len(users):,} user profiles"):
+        profiles = user_profiles(users, dataset, rng, config.traits.model_dump())
+        activity = None
+        if config.activation.mode == "pareto":
+            activity = pareto_activity(
+                profiles, rng, alpha=config.activation.alpha, mean=config.activation.mean
+            )
+    return dataset, arriving, profiles, activity
 
 
 def build_policy(
@@ -293,10 +328,12 @@ def build_policy(
     *,
     seed: int,
     progress: ProgressHook | None = None,
+    model: UtilityModel | None = None,
 ) -> Policy:
     """The configured policy: ``llm``, the no-LLM ``utility`` model, or ``hybrid``; LLM
     prompts use the dataset's own words ("films"/"watch", "CDs"/"listen to", ...). Fitting
-    the utility model's taste core is a phase ``progress`` hears of."""
+    the utility model's taste core is a phase ``progress`` hears of; a shard passes the
+    driver's fitted ``model`` instead."""
     domain = domain_of(dataset.name, dataset.meta)
     if config.llm.decision_mode == "choice":
         browse: Action = PickAction(domain=domain)
@@ -304,8 +341,9 @@ def build_policy(
         browse = BrowseAction(domain=domain)
     if config.policy == "llm":
         return LLMPolicy(llm, browse)
-    with phase(progress, "fitting the taste core"):
-        model = UtilityModel.from_dataset(dataset, utility_params(config))
+    if model is None:
+        with phase(progress, "fitting the taste core"):
+            model = UtilityModel.from_dataset(dataset, utility_params(config))
     utility = UtilityPolicy(model, seed=seed)
     if config.policy == "utility":
         return utility

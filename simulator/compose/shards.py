@@ -8,6 +8,12 @@ each step it sends each shard its users' slates and joins the visits it gets bac
 (``simulator.world.Visit``). Per-user draws (``simulator.seeding.user_uniforms``) make a
 user's behaviour independent of which shard runs it, so the logs are those of one process.
 
+Every shard builds its LLM client, memory store and users' agents itself, but takes what a
+run builds the same from its config and seed from the driver (``SharedParts``): the data,
+the population's profiles, the catalogue, the social graph and the fitted utility model.
+So no shard loads the data or fits the taste core again; local shards share the driver's
+objects, and Ray shards receive one copy through Ray's object store.
+
 A shard's memories stay with the shard: embedded Chroma under ``RUN/shards/shard-K/`` for
 local shards, in a temporary folder on its node for Ray shards (one collection per shard
 on a Chroma server). Ray is imported only for ``executor.kind: ray``.
@@ -18,18 +24,63 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from agents.profile import ItemProfile, UserProfile
+from agents.social import SocialGraph
+from agents.utility import UtilityModel, UtilityPolicy
 from simulator.compose import on_ray
 from simulator.config import RunConfig
+from simulator.dataset import Dataset
 from simulator.errors import RecworldError
 from simulator.seeding import RunSeeds
 from simulator.types import LLM
 from simulator.world import Forwarded, ShardRole, Slates, Visit, World, WorldParts
 
 BuildParts = Callable[..., WorldParts]
-"""``build_parts(config, seeds, run_dir=..., llm=...)`` of ``simulator.compose.run``."""
+"""``build_parts(config, seeds, run_dir=..., llm=..., shared=...)`` of
+``simulator.compose.run``."""
+
+
+@dataclass(frozen=True)
+class SharedParts:
+    """What a shard takes from the driver instead of building it again: everything that
+    the run's config and seed decide before any LLM or memory store is opened.
+
+    Attributes:
+        dataset: The platform's log and catalogue.
+        users: The population's profiles, in population order.
+        activity: Each user's visit probability, when the population draws one.
+        items: The catalogue as item agents present it.
+        social: The social graph.
+        model: The fitted utility model (taste core included), None for the LLM policy.
+        arrivals: The held-back items, by the step they arrive at.
+    """
+
+    dataset: Dataset
+    users: list[UserProfile]
+    activity: list[float] | None
+    items: list[ItemProfile]
+    social: SocialGraph
+    model: UtilityModel | None
+    arrivals: dict[int, pd.DataFrame]
+
+    @classmethod
+    def of(cls, parts: WorldParts) -> SharedParts:
+        policy = parts.policy
+        return cls(
+            dataset=parts.dataset,
+            users=parts.users,
+            activity=parts.activity,
+            items=parts.items,
+            social=parts.social,
+            model=policy.model if isinstance(policy, UtilityPolicy) else None,
+            arrivals=parts.arrivals,
+        )
 
 
 def build_shards(
@@ -39,14 +90,17 @@ def build_shards(
     *,
     run_dir: Path | None = None,
     llm: LLM | None = None,
+    shared: SharedParts,
 ) -> LocalShards | RayShards | None:
     """The shards ``config.executor`` asks for; None for one local shard (one process)."""
     spec = config.executor
     if spec.kind == "local" and spec.shards == 1:
         return None
     if spec.kind == "local":
-        return LocalShards(config, seed, spec.shards, build, run_dir=run_dir, llm=llm)
-    return RayShards(config, seed, spec.shards, build, spec.address or "auto")
+        return LocalShards(
+            config, seed, spec.shards, build, run_dir=run_dir, llm=llm, shared=shared
+        )
+    return RayShards(config, seed, spec.shards, build, spec.address or "auto", shared=shared)
 
 
 def shard_world(
@@ -57,14 +111,16 @@ def shard_world(
     *,
     run_dir: Path | None,
     llm: LLM | None = None,
+    shared: SharedParts | None = None,
 ) -> World:
-    """Shard ``role.index``'s world, its memories under ``run_dir`` (if given)."""
+    """Shard ``role.index``'s world, its memories under ``run_dir`` (if given), built on
+    the driver's ``shared`` parts."""
     memory = config.memory
     if memory.host is not None:  # one collection per shard on the server
         name = memory.collection or f"recworld-{config.name}"
         memory = memory.model_copy(update={"collection": f"{name}-shard-{role.index}"})
     config = config.model_copy(update={"memory": memory})
-    parts = build(config, RunSeeds(seed), run_dir=run_dir, llm=llm)
+    parts = build(config, RunSeeds(seed), run_dir=run_dir, llm=llm, shared=shared)
     try:
         return World(parts, config.settings, seed=seed, name=config.name, role=role)
     except BaseException:
@@ -85,6 +141,7 @@ class LocalShards:
         *,
         run_dir: Path | None = None,
         llm: LLM | None = None,
+        shared: SharedParts | None = None,
     ) -> None:
         self.count = count
         self._temporary = None if run_dir is not None else Path(tempfile.mkdtemp("-shards"))
@@ -96,7 +153,9 @@ class LocalShards:
                 folder = base / f"shard-{k}"
                 folder.mkdir(parents=True, exist_ok=True)
                 role = ShardRole(k, count)
-                world = shard_world(config, seed, role, build, run_dir=folder, llm=llm)
+                world = shard_world(
+                    config, seed, role, build, run_dir=folder, llm=llm, shared=shared
+                )
                 self.worlds.append(world)
         except BaseException:
             self.close()
@@ -129,12 +188,23 @@ class ShardActor:
     """A Ray actor's body: one shard's world, in a temporary folder on its node."""
 
     def __init__(
-        self, config: dict[str, Any], seed: int, index: int, count: int, build: BuildParts
+        self,
+        config: dict[str, Any],
+        seed: int,
+        index: int,
+        count: int,
+        build: BuildParts,
+        shared: SharedParts | None = None,
     ) -> None:
         self._folder = Path(tempfile.mkdtemp(f"-shard-{index}"))
         role = ShardRole(index, count)
         self.world = shard_world(
-            RunConfig.model_validate(config), seed, role, build, run_dir=self._folder
+            RunConfig.model_validate(config),
+            seed,
+            role,
+            build,
+            run_dir=self._folder,
+            shared=shared,
         )
 
     def visit(self, step: int, users: Sequence[str], slates: Slates, forwarded: Forwarded) -> Visit:
@@ -152,7 +222,14 @@ class RayShards:
     sends every shard its part at once and waits for all."""
 
     def __init__(
-        self, config: RunConfig, seed: int, count: int, build: BuildParts, address: str
+        self,
+        config: RunConfig,
+        seed: int,
+        count: int,
+        build: BuildParts,
+        address: str,
+        *,
+        shared: SharedParts | None = None,
     ) -> None:
         ray = on_ray.connect(address)
         resources = ray.cluster_resources()
@@ -174,8 +251,9 @@ class RayShards:
         self.count = count
         actor = ray.remote(num_cpus=1, num_gpus=gpus, scheduling_strategy="SPREAD")(ShardActor)
         payload = config.model_dump(mode="json")
-        # Actors build in the background, while the driver builds its own parts.
-        self.actors = [actor.remote(payload, seed, k, count, build) for k in range(count)]
+        # One copy in the object store for every shard (Ray resolves the reference).
+        common = ray.put(shared) if shared is not None else None
+        self.actors = [actor.remote(payload, seed, k, count, build, common) for k in range(count)]
         self._nodes: list[str] | None = None
 
     @property

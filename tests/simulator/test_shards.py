@@ -51,8 +51,10 @@ def event_kinds(files):
             "item_corrections": 50,
         },
         {"policy": "utility", "memory.backend": "in-memory"},
+        # Items arriving mid-run join the utility model the shards share with the driver.
+        {"policy": "utility", "memory.backend": "in-memory", "arrivals": {"at_step": 2}},
     ],
-    ids=["llm", "utility"],
+    ids=["llm", "utility", "utility-arrivals"],
 )
 def test_two_and_three_shards_write_the_one_process_logs(tmp_path, overrides):
     one, calls = run_logs(tmp_path, "one", 1, **overrides)
@@ -103,3 +105,26 @@ def test_a_ray_shard_reserves_a_gpu_only_for_its_own_vllm_engine():
     assert ExecutorSpec(gpus_per_shard=0).shard_gpus("vllm") == 0.0
     with pytest.raises(ValueError, match="gpus_per_shard"):
         ExecutorSpec(gpus_per_shard=-1)
+
+
+def test_local_shards_take_the_drivers_data_and_fitted_model(tmp_path):
+    """Nothing a run's config and seed decide is built twice: local shards hold the
+    driver's own dataset, profiles, catalogue, social graph and utility model."""
+    config = load_scenario(
+        "quickstart",
+        steps=1,
+        **{
+            "population.size": 30,
+            "llm.backend": "scripted",
+            "policy": "utility",
+            "memory.backend": "in-memory",
+            "executor.shards": 2,
+        },
+    )
+    with open_world(config, run_dir=tmp_path / "run") as world:
+        for shard in world.shards.worlds:
+            assert shard.dataset is world.dataset and shard.social is world.social
+            assert shard.parts.users is world.parts.users
+            assert shard.parts.items is world.parts.items
+            assert shard.policy.model is world.policy.model
+            assert shard.memory is not world.memory and shard.llm is not world.llm

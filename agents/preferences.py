@@ -430,15 +430,17 @@ class TasteCore:
         neighbourhood = np.log1p(self.neighbours.sums(self.history, users, items))
         content = self._content(users, items)
         quality = self.quality[items]
-        usual = np.full(len(users), np.nan)
-        usual[known] = self.user_popularity[users[known]]
-        gap = np.nan_to_num(np.abs(popularity - usual[:, None]))
-        when = np.full(len(users), np.nan)
-        when[known] = self.user_time[users[known]]
-        time_gap = np.nan_to_num(np.abs(self.item_time[items] - when[:, None]))
-        last = np.full(len(users), np.nan)
-        last[known] = self.user_last[users[known]]
-        arrival_gap = np.nan_to_num(np.maximum(self.item_first[items] - last[:, None], 0.0))
+
+        def per_user(values: np.ndarray) -> np.ndarray:
+            """A column of each user's value (NaN for users past the history)."""
+            out = np.full(len(users), np.nan)
+            out[known] = values[users[known]]
+            return out[:, None]
+
+        gap = np.nan_to_num(np.abs(popularity - per_user(self.user_popularity)))
+        time_gap = np.nan_to_num(np.abs(self.item_time[items] - per_user(self.user_time)))
+        arrival = self.item_first[items] - per_user(self.user_last)
+        arrival_gap = np.nan_to_num(np.maximum(arrival, 0.0))
         return (
             taste,
             content,

@@ -30,7 +30,7 @@ import numpy as np
 
 from memory.embedders import Embedder
 from memory.in_memory import InMemoryStore
-from memory.journal import Entry, Journal, applied_count, mark_applied, read_entry
+from memory.journal import Batch, Entry, Journal, applied_count, mark_applied, read_entry
 from memory.records import MemoryKind, MemoryRecord
 from memory.scoring import ScoringWeights
 from simulator.errors import ServerError
@@ -70,9 +70,13 @@ def _record(id_: str, text: str, meta: dict[str, Any]) -> MemoryRecord:
 
 
 class ChromaOps:
-    """The Chroma calls the store makes; runs in the child process or inline."""
+    """The Chroma calls the store makes; runs in the child process or inline.
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    ``stopping`` (the writer's event) is set when the store closes: a write in hand stops
+    at its next chunk and is left to the journal."""
+
+    def __init__(self, spec: dict[str, Any], stopping: Any = None) -> None:
+        self.stopping = stopping
         import chromadb
 
         from memory.chroma_functions import NAMED, HashingFunction
@@ -102,12 +106,11 @@ class ChromaOps:
         metas: list[dict],
         vectors: np.ndarray | None = None,
         texts: list[str] | None = None,
-        stopping: Any = None,
     ) -> None:
         """Apply journal batch ``number`` in chunks and record it as applied; a store that
-        is closing (``stopping`` set) leaves the rest to the next open, which upserts it."""
+        is closing leaves the rest to the next open, which upserts it."""
         for start in range(0, len(ids), CHUNK):
-            if stopping is not None and stopping.is_set():
+            if self.stopping is not None and self.stopping.is_set():
                 return
             part = slice(start, start + CHUNK)
             if op == "update":
@@ -122,12 +125,9 @@ class ChromaOps:
         if self.journal is not None:
             mark_applied(self.journal, number + 1)
 
-    def apply_logged(self, entry: Entry, stopping: Any = None) -> None:
+    def apply_logged(self, entry: Entry) -> None:
         """Apply the journal batch at ``entry`` (see ``apply``)."""
-        batch = read_entry(entry)
-        self.apply(
-            batch.number, batch.op, batch.ids, batch.metas, batch.vectors, batch.texts, stopping
-        )
+        self._apply_batch(read_entry(entry))
 
     def replay(self) -> int:
         """Apply every journal batch Chroma has not; returns how many."""
@@ -135,9 +135,12 @@ class ChromaOps:
             return 0
         applied = 0
         for batch in Journal(self.journal).pending():  # one batch in memory at a time
-            self.apply(batch.number, batch.op, batch.ids, batch.metas, batch.vectors, batch.texts)
+            self._apply_batch(batch)
             applied += 1
         return applied
+
+    def _apply_batch(self, batch: Batch) -> None:
+        self.apply(batch.number, batch.op, batch.ids, batch.metas, batch.vectors, batch.texts)
 
     def load(self, owners: list[str]) -> dict[str, Any]:
         where = {"owner": owners[0]} if len(owners) == 1 else {"owner": {"$in": owners}}
@@ -194,7 +197,7 @@ def _serve(
         with contextlib.suppress(OSError):
             os.nice(10)
     try:
-        ops = ChromaOps(spec)
+        ops = ChromaOps(spec, stopping)
         replies.put((True, None))
     except Exception as exc:  # reported to the parent, which raises it
         replies.put((False, f"{type(exc).__name__}: {exc}"))
@@ -214,8 +217,7 @@ def _serve(
         if stopping.is_set() and not wants_reply:
             continue
         try:
-            extra = {"stopping": stopping} if op.startswith("apply") else {}
-            value = getattr(ops, op)(*args, **extra) if op != "sync" else None
+            value = getattr(ops, op)(*args) if op != "sync" else None
             if wants_reply:
                 replies.put((failure is None, failure or value))
                 failure = None

@@ -164,9 +164,7 @@ class Journal:
 
     def _read(self) -> Iterator[pa.RecordBatch]:
         """Every readable batch of every file, in order; a torn batch ends its file."""
-        for path in self._files():
-            if self._sink is not None and Path(self._sink.name) == path:
-                self._sink.flush()
+        for path in self._files():  # ``append`` flushes each batch, so all are readable
             try:
                 with pa.OSFile(str(path)) as source:
                     reader = pa.ipc.open_stream(source)

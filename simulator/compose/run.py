@@ -233,12 +233,13 @@ def build_parts(
     Whatever was opened (the LLM backend, the memory store) is closed again if a later
     part fails to build. ``progress`` hears each slow phase (see ``open_world``).
     """
+    items, social, model = None, None, None  # built below unless the driver's are given
     if shared is None:
         dataset, arriving, profiles, activity = _population(config, seeds, progress)
         arrivals = {config.arrivals.at_step: arriving} if arriving is not None else {}
     else:
         dataset, profiles, activity = shared.dataset, shared.users, shared.activity
-        arrivals = shared.arrivals
+        arrivals, items, social, model = shared.arrivals, shared.items, shared.social, shared.model
     component = seeds.component
     arms = dict(arms) if arms is not None else build_arms(config, component, progress=progress)
     switches = {
@@ -259,7 +260,6 @@ def build_parts(
             store = build_memory_store(config.memory, run_dir)
             opened.callback(store.close)
         memory = MemoryStream(store, runtime if config.uses_llm else None, config.memory.stream)
-        social = shared.social if shared is not None else None
         if social is None and dataset.social is not None:
             social = SocialGraph.from_edges(dataset.social)
         if not social:  # no edges in the data: a generated graph
@@ -274,7 +274,7 @@ def build_parts(
         parts = WorldParts(
             dataset=dataset,
             users=profiles,
-            items=shared.items if shared is not None else item_profiles(dataset),
+            items=items if items is not None else item_profiles(dataset),
             arms=arms,
             arm_of={profiles[i].user_id: names[n % len(names)] for n, i in enumerate(order)},
             llm=runtime,
@@ -284,7 +284,7 @@ def build_parts(
                 runtime,
                 seed=seeds.seed,
                 progress=progress,
-                model=shared.model if shared is not None else None,
+                model=model,
             ),
             memory=memory,
             social=social,

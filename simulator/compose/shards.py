@@ -111,7 +111,7 @@ def shard_world(
     *,
     run_dir: Path | None,
     llm: LLM | None = None,
-    shared: SharedParts | None = None,
+    shared: SharedParts,
 ) -> World:
     """Shard ``role.index``'s world, its memories under ``run_dir`` (if given), built on
     the driver's ``shared`` parts."""
@@ -141,7 +141,7 @@ class LocalShards:
         *,
         run_dir: Path | None = None,
         llm: LLM | None = None,
-        shared: SharedParts | None = None,
+        shared: SharedParts,
     ) -> None:
         self.count = count
         self._temporary = None if run_dir is not None else Path(tempfile.mkdtemp("-shards"))
@@ -194,7 +194,7 @@ class ShardActor:
         index: int,
         count: int,
         build: BuildParts,
-        shared: SharedParts | None = None,
+        shared: SharedParts,
     ) -> None:
         self._folder = Path(tempfile.mkdtemp(f"-shard-{index}"))
         role = ShardRole(index, count)
@@ -229,7 +229,7 @@ class RayShards:
         build: BuildParts,
         address: str,
         *,
-        shared: SharedParts | None = None,
+        shared: SharedParts,
     ) -> None:
         ray = on_ray.connect(address)
         resources = ray.cluster_resources()
@@ -252,7 +252,7 @@ class RayShards:
         actor = ray.remote(num_cpus=1, num_gpus=gpus, scheduling_strategy="SPREAD")(ShardActor)
         payload = config.model_dump(mode="json")
         # One copy in the object store for every shard (Ray resolves the reference).
-        common = ray.put(shared) if shared is not None else None
+        common = ray.put(shared)
         self.actors = [actor.remote(payload, seed, k, count, build, common) for k in range(count)]
         self._nodes: list[str] | None = None
 

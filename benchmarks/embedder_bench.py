@@ -3,8 +3,9 @@
 Memories are what a run writes (``I watched "Title", 4/5`` for each user's rated films,
 the latest ``--memories`` of them); queries are what a run recalls with (the titles of a
 page of ten unseen films). For every user and query, each embedder's top 5 memories by
-cosine are compared with MiniLM's: ``overlap`` is the mean share of MiniLM's top 5 that
-the embedder also returns.
+cosine are compared with MiniLM's in float32: ``overlap`` is the mean share of MiniLM's
+top 5 that the embedder also returns. ``minilm:bfloat16`` is MiniLM under bfloat16
+autocast (the ``auto`` precision on CPUs with native bfloat16).
 
     python benchmarks/embedder_bench.py ../shared/data/ml-100k --users 200
 """
@@ -56,18 +57,17 @@ def main() -> None:
     parser.add_argument("--memories", type=int, default=50)
     parser.add_argument("--queries", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--embedders", default="minilm-static,hashing")
+    parser.add_argument("--embedders", default="minilm:bfloat16,minilm-static,hashing")
     args = parser.parse_args()
     dataset = load_config_dataset(DatasetSpec(kind="movielens-100k", path=args.data))
     cases = memories_and_queries(dataset, args.users, args.memories, args.queries, args.seed)
     texts = [t for memory, pages in cases for t in (*memory, *pages)]
     result: dict[str, dict[str, float]] = {}
-    reference = make_embedder("minilm")
-    reference.embed(texts[:8])  # load the model before timing
-    names = ["minilm", *args.embedders.split(",")]
+    make_embedder("minilm", "float32").embed(texts[:8])  # load the model before timing
+    names = ["minilm:float32", *args.embedders.split(",")]
     tops: dict[str, list[np.ndarray]] = {}
     for name in names:
-        embedder = make_embedder(name)
+        embedder = make_embedder(*name.split(":"))
         embedder.embed(texts[:8])
         started = time.perf_counter()
         vectors = embedder.embed(texts)
@@ -90,7 +90,7 @@ def main() -> None:
     for name in names[1:]:
         shares = [
             len(set(a) & set(b)) / TOP
-            for ref, got in zip(tops["minilm"], tops[name], strict=True)
+            for ref, got in zip(tops["minilm:float32"], tops[name], strict=True)
             for a, b in zip(ref, got, strict=True)
         ]
         result[name]["top5_overlap"] = float(np.mean(shares))

@@ -47,7 +47,7 @@ def build_memory_store(spec: MemorySpec, run_dir: Path | None) -> MemoryStore:
     Raises:
         ScenarioError: Embedded Chroma without a run directory to keep it in.
     """
-    embedder = make_embedder(spec.embedder)
+    embedder = make_embedder(spec.embedder, spec.precision)
     if spec.backend == "in-memory":
         return InMemoryStore(embedder, spec.weights)
     if spec.host is None and run_dir is None:
@@ -79,7 +79,7 @@ def open_memory_store(spec: MemorySpec, run_dir: Path) -> MemoryStore:
     try:
         return ChromaStore(
             run_dir / "memory",
-            embedder=make_embedder(spec.embedder),
+            embedder=make_embedder(spec.embedder, spec.precision),
             weights=spec.weights,
             background=False,
         )

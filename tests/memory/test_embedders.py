@@ -91,3 +91,50 @@ def test_loading_minilm_prints_nothing_on_stderr():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "Loading weights" not in done.stderr and "LOAD REPORT" not in done.stderr
+
+
+def test_bfloat16_minilm_keeps_float32s_vectors_and_neighbours():
+    """bfloat16 autocast changes the arithmetic, not the space: each vector stays within
+    cosine 0.999 of float32's, and each query finds the same nearest memory."""
+    pytest.importorskip("sentence_transformers")
+    from memory.embedders import MiniLMEmbedder, native_bfloat16
+
+    if not native_bfloat16():
+        pytest.skip("this CPU has no native bfloat16 (AVX512-BF16 or AMX)")
+    memories = [
+        'I watched "Toy Story (1995)", 5/5: warm funny',
+        'I watched "Heat (1995)", 4/5: tense dark',
+        'I watched "Sense and Sensibility (1995)", 3/5: quiet gentle',
+        'I watched "Apollo 13 (1995)", 4/5: gripping',
+        "Browsing recommendations made me feel: bored",
+    ]
+    queries = ["Aladdin (1992) Lion King, The (1994)", "Casino (1995) Fargo (1996)", "space"]
+    full = MiniLMEmbedder(precision="float32")
+    low = MiniLMEmbedder(precision="bfloat16")
+    a, b = full.embed(memories + queries), low.embed(memories + queries)
+    assert low.arithmetic == "bfloat16" and b.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, rtol=1e-5)
+    assert np.min(np.sum(a * b, axis=1)) > 0.999
+    np.testing.assert_array_equal((a[5:] @ a[:5].T).argmax(1), (b[5:] @ b[:5].T).argmax(1))
+
+
+def test_auto_precision_takes_bfloat16_only_where_the_hardware_has_it(monkeypatch):
+    import memory.embedders as embedders
+
+    monkeypatch.setattr(embedders, "native_bfloat16", lambda device="cpu": False)
+    assert embedders.MiniLMEmbedder().arithmetic == "float32"
+    monkeypatch.setattr(embedders, "native_bfloat16", lambda device="cpu": True)
+    assert embedders.MiniLMEmbedder().arithmetic == "bfloat16"
+    assert embedders.MiniLMEmbedder(precision="float32").arithmetic == "float32"
+    with pytest.raises(ValueError, match="bfloat16"):
+        embedders.MiniLMEmbedder(precision="half")
+
+
+def test_the_memory_precision_setting_reaches_the_stores_embedder():
+    from simulator.compose.components import build_memory_store
+    from simulator.config import MemorySpec
+
+    store = build_memory_store(MemorySpec(backend="in-memory", precision="float32"), None)
+    assert store.embedder.name == "minilm" and store.embedder.precision == "float32"
+    assert make_embedder("minilm", "float32") is store.embedder
+    assert make_embedder("minilm", "bfloat16") is not store.embedder

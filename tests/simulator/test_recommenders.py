@@ -1,4 +1,7 @@
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator.errors import ScenarioError
 from simulator.recommenders import (
@@ -7,6 +10,8 @@ from simulator.recommenders import (
     RandomRecommender,
     make_recommender,
 )
+from simulator.recommenders import base as recommender_base
+from simulator.recommenders.base import ScoringRecommender
 from simulator.recommenders.llm_rerank import AgentCFRanker, LLMReranker
 from simulator.recommenders.mmr import MMRConfig, MMRRecommender
 from simulator.testing import RecommenderContract, check_recommender, contract_dataset
@@ -293,3 +298,58 @@ def test_the_world_lends_the_llm_to_an_agentcf_ranker():
         world.run()
         ranker = world.arms["agentcf"]
         assert ranker.calls == world.metrics()["active_users"].sum() > 0
+
+
+class _Fixed(ScoringRecommender):
+    """Scores from a table, for testing the top-k bookkeeping alone."""
+
+    def __init__(self, table: dict[str, list[float]], seen: dict[str, set[int]]) -> None:
+        super().__init__()
+        self.table = table
+        self.item_ids = np.array([f"i{j}" for j in range(len(next(iter(table.values()))))])
+        self._item_index = {item: j for j, item in enumerate(self.item_ids)}
+        self._seen = seen
+
+    def _scores(self, users):
+        return np.array([self.table[u] for u in users])
+
+
+_SCORE = st.sampled_from([-np.inf, np.nan, 0.0, 0.5, 1.0, 2.0])  # few values: many ties
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.data(),
+    n_users=st.integers(1, 7),
+    n_items=st.integers(1, 9),
+    k=st.integers(1, 11),
+    chunk=st.integers(1, 4),
+)
+def test_top_k_lists_equal_a_full_sort_by_score_then_catalogue_position(
+    data, n_users, n_items, k, chunk
+):
+    """Chunked, partitioned top-k against the definition: every allowed, unseen item with
+    a finite score, sorted by score (high first) and then by catalogue position."""
+    users = [f"u{n}" for n in range(n_users)]
+    table = {u: data.draw(st.lists(_SCORE, min_size=n_items, max_size=n_items)) for u in users}
+    seen = {u: data.draw(st.sets(st.integers(0, n_items - 1))) for u in users}
+    candidates = data.draw(st.none() | st.lists(st.integers(0, n_items - 1), unique=True))
+    exclude = data.draw(st.booleans())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(recommender_base, "RECOMMEND_CHUNK", chunk)
+        got = _Fixed(table, seen).recommend(
+            users,
+            k,
+            exclude_seen=exclude,
+            candidates=None if candidates is None else [f"i{j}" for j in candidates],
+        )
+    for u in users:
+        keep = [
+            j
+            for j, score in enumerate(table[u])
+            if np.isfinite(score)
+            and (candidates is None or j in candidates)
+            and not (exclude and j in seen[u])
+        ]
+        expected = sorted(keep, key=lambda j: (-table[u][j], j))[:k]
+        assert got[u] == [f"i{j}" for j in expected]

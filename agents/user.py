@@ -34,6 +34,9 @@ class UserAgent(mesa.Agent):
     ) -> None:
         super().__init__(model)
         self.profile = profile
+        # The id never changes (a taste summary replaces the profile, not who it is);
+        # a plain attribute, as the world reads it millions of times a run.
+        self.user_id: str = profile.user_id
         self.activity = (
             ACTIVITY_PROBABILITY[profile.traits.activity] if activity is None else activity
         )
@@ -44,10 +47,6 @@ class UserAgent(mesa.Agent):
         self.idle_visits = 0
         self.left = False
         self._memory_counter = 0
-
-    @property
-    def user_id(self) -> str:
-        return self.profile.user_id
 
     def next_memory_id(self) -> str:
         self._memory_counter += 1

@@ -129,7 +129,8 @@ class ScoringRecommender:
 
     def _remember(self, interactions: pd.DataFrame) -> None:
         index = self._item_index
-        for user, item in zip(interactions["user_id"], interactions["item_id"], strict=True):
+        users, items = interactions["user_id"].tolist(), interactions["item_id"].tolist()
+        for user, item in zip(users, items, strict=True):
             if (i := index.get(item)) is not None:
                 self._seen.setdefault(user, set()).add(i)
 

@@ -52,19 +52,20 @@ class HashingFunction(_RecworldFunction):
 class MiniLMFunction(_RecworldFunction):
     EMBEDDER = "minilm"
 
-    def __init__(self) -> None:
-        self.embedder = make_embedder(self.EMBEDDER)
+    def __init__(self, precision: str = "auto") -> None:
+        self.embedder = make_embedder(self.EMBEDDER, precision)
 
     @staticmethod
     def name() -> str:
         return "recworld-minilm"
 
     def get_config(self) -> dict[str, Any]:
-        return {}
+        # The arithmetic the vectors were made with (collections from before it: auto).
+        return {"precision": getattr(self.embedder, "precision", "auto")}
 
     @classmethod
     def build_from_config(cls, config: dict[str, Any]) -> MiniLMFunction:
-        return cls()
+        return cls(config.get("precision", "auto"))
 
 
 @register_embedding_function
@@ -85,7 +86,7 @@ def chroma_function(embedder: Embedder) -> _RecworldFunction:
     if isinstance(embedder, HashingEmbedder):
         return HashingFunction(embedder.dim)
     if embedder.name in NAMED:
-        return NAMED[embedder.name]()
+        return NAMED[embedder.name](getattr(embedder, "precision", "auto"))
     raise ValueError(
         f"embedder {embedder.name!r} has no registered Chroma function; "
         "use hashing, minilm or minilm-static"

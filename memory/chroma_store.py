@@ -86,7 +86,11 @@ class ChromaOps:
         else:
             self.client = chromadb.PersistentClient(path=spec["path"])
         named = NAMED.get(spec["embedder"])
-        function = named() if named is not None else HashingFunction(spec["dim"])
+        function = (
+            named(spec.get("precision", "auto"))
+            if named is not None
+            else HashingFunction(spec["dim"])
+        )
         name = spec.get("collection", COLLECTION)
         if spec.get("fresh"):
             with contextlib.suppress(Exception):  # absent: nothing to clear
@@ -350,6 +354,7 @@ class ChromaStore(InMemoryStore):
             "port": port,
             "collection": collection,
             "embedder": self.embedder.name,
+            "precision": getattr(self.embedder, "precision", "auto"),
             "dim": self.embedder.dim,
             "fresh": fresh,
             "journal": str(journal) if journal is not None else None,

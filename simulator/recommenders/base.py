@@ -112,9 +112,10 @@ class ScoringRecommender:
         return out
 
     def _top_k(self, scores: np.ndarray, k: int) -> list[list[str]]:
-        """Each row's ``k`` best items with a finite score, best first, ties broken by
-        catalogue position (at the cut too), so the lists never depend on numpy's
-        selection order. A partition per row, not a sort: linear in the catalogue."""
+        """Each row's ``k`` best items, best first, ties broken by catalogue position (at
+        the cut too), so the lists never depend on numpy's selection order. −∞ and NaN
+        mean "never" (+∞, "always"). A partition per row, not a sort: linear in the
+        catalogue."""
         scores[np.isnan(scores)] = -np.inf
         k = min(k, scores.shape[1])
         lists = []
@@ -124,7 +125,7 @@ class ScoringRecommender:
             above = top[row[top] > cut]
             top = np.concatenate([above, np.flatnonzero(row == cut)[: k - len(above)]])
             top = top[np.lexsort((top, -row[top]))]
-            lists.append(self.item_ids[top[np.isfinite(row[top])]].tolist())
+            lists.append(self.item_ids[top[row[top] > -np.inf]].tolist())
         return lists
 
     def _remember(self, interactions: pd.DataFrame) -> None:

@@ -60,9 +60,9 @@ class ContentRecommender(MatrixRecommender):
     def fit(self, data: Dataset) -> None:
         from memory.embedders import make_embedder
 
-        self._embeddings = np.asarray(
-            make_embedder(self.config.embedder).embed(item_texts(data.items)), dtype=np.float32
-        )
+        # float32: the catalogue embeds once, and recommendations stay the same on any CPU.
+        embedder = make_embedder(self.config.embedder, "float32")
+        self._embeddings = np.asarray(embedder.embed(item_texts(data.items)), dtype=np.float32)
         self._liked = sp.csr_matrix((0, len(data.item_ids)), dtype=np.float32)
         super().fit(data)
 

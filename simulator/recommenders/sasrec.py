@@ -103,7 +103,9 @@ class SASRecRecommender(MatrixRecommender):
         if self.config.text_init != "none":
             from memory.embedders import make_embedder
 
-            vectors = make_embedder(self.config.text_init).embed(item_texts(data.items))
+            # float32: embedded once, and the same on any CPU.
+            embedder = make_embedder(self.config.text_init, "float32")
+            vectors = embedder.embed(item_texts(data.items))
             self._text_init = text_projection(np.asarray(vectors), self.config.hidden)
         super().fit(data)
 

@@ -115,7 +115,18 @@ def test_bfloat16_minilm_keeps_float32s_vectors_and_neighbours():
     assert low.arithmetic == "bfloat16" and b.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, rtol=1e-5)
     assert np.min(np.sum(a * b, axis=1)) > 0.999
+    assert not np.array_equal(a, b)  # the arithmetic did change
     np.testing.assert_array_equal((a[5:] @ a[:5].T).argmax(1), (b[5:] @ b[:5].T).argmax(1))
+
+
+def test_native_bfloat16_needs_its_own_cpu_flag_not_just_avx512():
+    from memory.embedders import has_bfloat16_flags
+
+    info = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_vnni{}\n"
+    assert not has_bfloat16_flags(info.format(""))  # Skylake to Ice Lake: emulated
+    assert has_bfloat16_flags(info.format(" avx512_bf16"))  # Cooper Lake, Zen 4
+    assert has_bfloat16_flags(info.format(" amx_bf16 amx_tile"))  # Sapphire Rapids
+    assert not has_bfloat16_flags("no flags line at all")
 
 
 def test_auto_precision_takes_bfloat16_only_where_the_hardware_has_it(monkeypatch):
@@ -131,6 +142,7 @@ def test_auto_precision_takes_bfloat16_only_where_the_hardware_has_it(monkeypatc
 
 
 def test_the_memory_precision_setting_reaches_the_stores_embedder():
+    from memory.embedders import native_bfloat16
     from simulator.compose.components import build_memory_store
     from simulator.config import MemorySpec
 
@@ -138,3 +150,24 @@ def test_the_memory_precision_setting_reaches_the_stores_embedder():
     assert store.embedder.name == "minilm" and store.embedder.precision == "float32"
     assert make_embedder("minilm", "float32") is store.embedder
     assert make_embedder("minilm", "bfloat16") is not store.embedder
+    # auto is resolved before sharing: one model per arithmetic, not per spelling
+    resolved = "bfloat16" if native_bfloat16() else "float32"
+    assert make_embedder("minilm", "auto") is make_embedder("minilm", resolved)
+    assert make_embedder("minilm", "auto").precision == resolved
+
+
+def test_a_minilm_collection_records_and_rebuilds_its_precision():
+    """Reopened, a collection's function embeds with the arithmetic it was made with."""
+    from chromadb.utils.embedding_functions import known_embedding_functions
+
+    from memory.chroma_functions import chroma_function
+
+    for precision in ("float32", "bfloat16"):
+        function = chroma_function(make_embedder("minilm", precision))
+        assert function.get_config() == {"precision": precision}
+        rebuilt = known_embedding_functions[function.name()].build_from_config(
+            function.get_config()
+        )
+        assert rebuilt.embedder is make_embedder("minilm", precision)
+    old = known_embedding_functions["recworld-minilm"].build_from_config({})  # older runs
+    assert old.embedder.name == "minilm"

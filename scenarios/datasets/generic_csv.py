@@ -465,7 +465,14 @@ def _parse_timestamps(table: Table, raw: pd.Series) -> pd.Series:
     """Numbers are taken as seconds; otherwise every value must be an ISO 8601 date."""
     numbers = pd.to_numeric(raw, errors="coerce")
     if not numbers.isna().any():
-        return np.floor(numbers.astype("float64")).astype("int64")
+        seconds = numbers.astype("float64")
+        wild = (~np.isfinite(seconds) | (seconds.abs() >= 2.0**63)).to_numpy()
+        if wild.any():  # 1e309 parses as inf; neither fits a clock
+            row = int(np.argmax(wild))
+            raise table.error(
+                row, f"timestamp {raw.iloc[row]!r} is out of range for seconds since 1970"
+            )
+        return np.floor(seconds).astype("int64")
     dates = pd.to_datetime(raw, errors="coerce", utc=True, format="ISO8601")
     if not dates.isna().any():
         return ((dates - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype("int64")

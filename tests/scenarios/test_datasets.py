@@ -435,6 +435,16 @@ def test_csv_errors(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"interactions\.csv:3: timestamp 'soon'"):
         load_dataset("csv", tmp_path)
 
+    # Found by the fuzz test: 1e309 parses as inf, 1e19 overflows int64 seconds.
+    for wild in ("1e309", "-1e19"):
+        (tmp_path / "interactions.csv").write_text(
+            f"user_id,item_id,timestamp\nu,i1,1\nu,i1,{wild}\n"
+        )
+        with pytest.raises(
+            DatasetError, match=rf"interactions\.csv:3: timestamp '{wild}' is out of range"
+        ):
+            load_dataset("csv", tmp_path)
+
     (tmp_path / "interactions.csv").write_text('user_id,item_id\nu,i1\n"v,w",i1,3\nu\n')
     with pytest.raises(DatasetError) as err:
         load_dataset("csv", tmp_path)

@@ -81,13 +81,14 @@ NAMED = {"minilm": MiniLMFunction, "minilm-static": StaticMiniLMFunction}
 """The model embedders' Chroma functions by embedder name (hashing takes its dimension)."""
 
 
-def chroma_function(embedder: Embedder) -> _RecworldFunction:
-    """The registered Chroma function that embeds exactly as ``embedder`` does."""
-    if isinstance(embedder, HashingEmbedder):
-        return HashingFunction(embedder.dim)
-    if embedder.name in NAMED:
-        return NAMED[embedder.name](getattr(embedder, "precision", "auto"))
-    raise ValueError(
-        f"embedder {embedder.name!r} has no registered Chroma function; "
-        "use hashing, minilm or minilm-static"
-    )
+def chroma_function(name: str, dim: int, precision: str = "auto") -> _RecworldFunction:
+    """The registered Chroma function that embeds as the embedder ``name`` does.
+
+    A collection records it (name and config), so that Chroma reopens the collection with
+    this function and never with its default (which downloads a model). Any other embedder
+    (your own) gets the hashing function of its dimension: the store always hands Chroma
+    its vectors, so the function is never asked to embed them.
+    """
+    if name in NAMED:
+        return NAMED[name](precision)
+    return HashingFunction(dim)

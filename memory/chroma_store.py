@@ -79,18 +79,13 @@ class ChromaOps:
         self.stopping = stopping
         import chromadb
 
-        from memory.chroma_functions import NAMED, HashingFunction
+        from memory.chroma_functions import chroma_function
 
         if spec.get("host"):
             self.client = chromadb.HttpClient(host=spec["host"], port=spec.get("port", 8000))
         else:
             self.client = chromadb.PersistentClient(path=spec["path"])
-        named = NAMED.get(spec["embedder"])
-        function = (
-            named(spec.get("precision", "auto"))
-            if named is not None
-            else HashingFunction(spec["dim"])
-        )
+        function = chroma_function(spec["embedder"], spec["dim"], spec.get("precision", "auto"))
         name = spec.get("collection", COLLECTION)
         if spec.get("fresh"):
             with contextlib.suppress(Exception):  # absent: nothing to clear

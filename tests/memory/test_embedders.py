@@ -80,9 +80,20 @@ def test_each_embedder_has_a_chroma_function_that_rebuilds_it_by_name(name):
 
     from memory.chroma_functions import chroma_function
 
-    function = chroma_function(make_embedder(name))
+    embedder = make_embedder(name)
+    function = chroma_function(embedder.name, embedder.dim, getattr(embedder, "precision", "auto"))
     rebuilt = known_embedding_functions[function.name()].build_from_config(function.get_config())
     assert rebuilt.embedder.name == name
+
+
+def test_an_embedder_of_your_own_gets_the_hashing_function_of_its_dimension():
+    """The store hands Chroma every vector, so a custom embedder's collection records a
+    function that loads nothing (never Chroma's default, which downloads a model)."""
+    from memory.chroma_functions import chroma_function
+
+    function = chroma_function("my-own-embedder", 48)
+    assert function.name() == "recworld-hashing"
+    assert function.get_config() == {"dim": 48}
 
 
 def test_loading_minilm_prints_nothing_on_stderr():
@@ -163,7 +174,7 @@ def test_a_minilm_collection_records_and_rebuilds_its_precision():
     from memory.chroma_functions import chroma_function
 
     for precision in ("float32", "bfloat16"):
-        function = chroma_function(make_embedder("minilm", precision))
+        function = chroma_function("minilm", 384, precision)
         assert function.get_config() == {"precision": precision}
         rebuilt = known_embedding_functions[function.name()].build_from_config(
             function.get_config()

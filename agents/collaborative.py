@@ -25,6 +25,8 @@ from typing import Literal, Protocol
 import numpy as np
 from scipy import linalg, sparse
 
+from agents.sparse_rows import user_blocks
+
 Family = Literal["ease", "item-knn", "als"]
 FAMILIES: tuple[Family, ...] = ("ease", "item-knn", "als")
 
@@ -44,6 +46,12 @@ class Collaborative(Protocol):
         ...
 
 
+DENSE_SPEEDUP = 50
+"""How much faster a score term comes from whole rows (a sparse × dense product) than
+gathered one by one: measured 0.2 against 10 ns on ml-100k. ``ItemItem.scores`` takes
+whole rows when the terms it would gather, times this, outnumber the whole rows' terms."""
+
+
 class ItemItem:
     """Scores ``x_u · W[:, c]`` from an item-item matrix ``W`` (EASE's B, or kNN weights).
 
@@ -56,6 +64,7 @@ class ItemItem:
         self.setting = float(setting)
         self.history = x
         self.w = w.astype(np.float32)
+        self._w64: np.ndarray | None = None  # W in float64, made on first dense use
         n = max(1, w.shape[0])
         # mean_u = x_u·(W1)/n and E[s²] = x_u (W Wᵀ) x_uᵀ / n: no users × items product.
         w64 = w.astype(np.float64)
@@ -74,6 +83,10 @@ class ItemItem:
         x = self.history
         starts, ends = x.indptr[users], x.indptr[users + 1]
         lengths = ends - starts
+        distinct = np.unique(users)
+        whole_rows = int(np.diff(x.indptr)[distinct].sum()) * self.w.shape[1]
+        if int(lengths.sum()) * cols.shape[1] * DENSE_SPEEDUP > whole_rows:
+            return self._dense_scores(users, cols)
         owner = np.repeat(np.arange(len(users)), lengths)
         offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         history = x.indices[np.repeat(starts, lengths) + offsets]
@@ -81,6 +94,23 @@ class ItemItem:
         for slot in range(cols.shape[1]):
             values = self.w[history, cols[owner, slot]]
             out[:, slot] = np.bincount(owner, weights=values, minlength=len(users))
+        return out
+
+    def _dense_scores(self, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The same scores from whole rows ``x_u · W``, a block of users at a time: cheaper
+        when users come back many times in one call. Each score adds the same float64
+        terms in the same order (the user's history in column order), so it is the same
+        number to the bit."""
+        if self._w64 is None:
+            self._w64 = self.w.astype(np.float64)
+        out = np.empty(cols.shape, dtype=np.float64)
+        for distinct, rows, local in user_blocks(users, self.w.shape[1]):
+            block = self.history[distinct]
+            indicator = sparse.csr_matrix(
+                (np.ones(block.nnz), block.indices, block.indptr), shape=block.shape
+            )
+            whole = indicator @ self._w64
+            out[rows] = whole[local[:, None], cols[rows]]
         return out
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from agents.sparse_rows import values_at
+
 NEIGHBOURS = 50
 """Most similar items kept per item, as in item-kNN rating predictors."""
 SHRINK = 1.0
@@ -79,9 +81,7 @@ class ItemNeighbours:
         """For each (user, item) pair: the item's neighbour similarities, and the user's
         row of ``matrix`` at those neighbours: three arrays of pairs × k."""
         near = self.neighbours[items]
-        owner = np.repeat(users, near.shape[1])
-        values = np.asarray(matrix[owner, near.ravel()]).reshape(near.shape)
-        return near, self.similarity[items], values
+        return near, self.similarity[items], values_at(matrix, users, near)
 
     def sums(self, history: sparse.csr_matrix, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Σ similarity over the neighbours of each item the user has in ``history``
@@ -165,7 +165,6 @@ class RatedNeighbours:
         rows, slots = np.nonzero(ok)
         pairs = (users[rows], flat_items[rows, slots])
         near, sim, verdict = self.items.gather(self.centred, *pairs)
-        has = np.asarray(self.rated[np.repeat(pairs[0], near.shape[1]), near.ravel()])
-        weight = np.maximum(sim, 0.0) * has.reshape(near.shape)
+        weight = np.maximum(sim, 0.0) * values_at(self.rated, pairs[0], near)
         out[rows, slots] = (weight * verdict).sum(axis=1) / (weight.sum(axis=1) + SHRINK)
         return out.reshape(shape)

@@ -1,0 +1,55 @@
+"""Reading many entries of a few users' rows of a sparse matrix, fast and exactly.
+
+Scoring a page reads, for each (user, item) pair, entries of the user's row: their history
+at an item's neighbours, say. SciPy's fancy indexing (``matrix[rows, cols]``) searches the
+row for every entry, about a microsecond each; when the same users come back many times
+(a simulation that shows each user hundreds of pages at once), reading from their rows made
+dense is ten times faster. The values are the same, so results do not depend on the path.
+Dense rows are made a block of users at a time, so memory stays at ``BLOCK_CELLS`` cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from scipy import sparse
+
+BLOCK_CELLS = 1 << 23
+"""Dense cells (users × columns) made at once: 64 MB of float64."""
+
+
+def user_blocks(
+    users: np.ndarray, width: int, cells: int = BLOCK_CELLS
+) -> Iterator[tuple[np.ndarray, np.ndarray | slice, np.ndarray]]:
+    """Group rows by user into blocks of distinct users, at most ``cells // width`` each.
+
+    Yields (the block's distinct users, the rows that are theirs, each of those rows'
+    index among the block's users). One block (the usual case) is every row, in order.
+    """
+    users = np.asarray(users, dtype=np.int64)
+    if not len(users):
+        return
+    distinct, inverse = np.unique(users, return_inverse=True)
+    per = max(1, cells // max(1, width))
+    if len(distinct) <= per:
+        yield distinct, slice(None), inverse
+        return
+    order = np.argsort(inverse, kind="stable")
+    ranked = inverse[order]
+    for start in range(0, len(distinct), per):
+        lo, hi = np.searchsorted(ranked, [start, start + per])
+        rows = order[lo:hi]
+        yield distinct[start : start + per], rows, inverse[rows] - start
+
+
+def values_at(matrix: sparse.csr_matrix, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[users[r], cols[r, ...]]`` for every row r: ``cols`` is n × … for n users;
+    entries not stored are 0."""
+    cols = np.asarray(cols, dtype=np.int64)
+    out = np.zeros(cols.shape, dtype=matrix.dtype)
+    spread = (-1,) + (1,) * (cols.ndim - 1)
+    for distinct, rows, local in user_blocks(users, matrix.shape[1]):
+        dense = matrix[distinct].toarray()
+        out[rows] = dense[local.reshape(spread), cols[rows]]
+    return out

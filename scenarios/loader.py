@@ -44,12 +44,17 @@ def load_scenario(source: str | Path, **overrides: Any) -> RunConfig:
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
         raise ScenarioError(f"{where}: not valid YAML ({problem})") from None
+    if data is None:  # an empty file (or only comments) is a mistake, not "all defaults"
+        raise ScenarioError(
+            f"{path}: the scenario is empty; start from a shipped one "
+            "(`recworld scenarios` lists them) and edit its fields"
+        )
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping of fields, got {type(data).__name__}")
     data.setdefault("name", path.stem)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -115,6 +116,7 @@ def fidelity(
     from simulator.fidelity.floors import FLOORS, RecommenderFloor
     from simulator.fidelity.transfer import TransferConfig
 
+    created: list[Path] = []  # output folders this call made, removed again on failure
     try:
         if policy not in POLICIES:
             raise RecworldError(
@@ -148,6 +150,7 @@ def fidelity(
         )
         dataset = load_data(data, kind, data_dir, columns)
         folder = out or Path("runs") / f"fidelity-{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
+        created = [p for p in (folder, write_cases) if p is not None and not p.exists()]
         prepare_out(folder)
         if write_cases is not None:
             prepare_out(write_cases, option="--write-cases")
@@ -170,6 +173,9 @@ def fidelity(
         if close:
             close()
     except RecworldError as exc:
+        for path in created:
+            with contextlib.suppress(OSError):  # not empty (or gone): leave it
+                path.rmdir()
         _fail(exc)
     report.write(folder)
     if write_cases is not None:

@@ -49,7 +49,17 @@ def make_llm(
             raise ScenarioError("llm.model: the transformers backend needs a model folder path")
         from simulator.llm.transformers_backend import TransformersLLM
 
-        return TransformersLLM(model, seed=seed, **options)
+        if model.startswith(("/", ".", "~")) and not os.path.isdir(os.path.expanduser(model)):
+            raise ScenarioError(f"llm.model: no model folder at {model}")
+        try:
+            return TransformersLLM(model, seed=seed, **options)
+        except (OSError, ValueError) as exc:  # transformers' "not found" and "not a model"
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ScenarioError(
+                f"llm.model: {model!r} cannot be loaded as a Hugging Face model ({reason}); "
+                "give a folder with its config.json, weights and tokenizer files, or a model "
+                "id already in the local cache"
+            ) from None
     if backend == "tuned":
         if not model:
             raise ScenarioError(

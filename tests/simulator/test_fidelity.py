@@ -485,3 +485,23 @@ def test_hybrid_pools_the_llm_s_answers_with_the_utility_model_s(cases):
     swayed = hybrid(1.0).judge(pairs)
     assert not np.allclose(swayed, alone.judge(pairs))
     assert ((swayed > 0) & (swayed < 1)).all()
+
+
+def test_cli_fidelity_that_fails_to_start_leaves_no_empty_output_folder(tmp_path):
+    out, cases = tmp_path / "fid", tmp_path / "cases"
+    result = CliRunner().invoke(
+        app,
+        ["fidelity", "--data", "synthetic", "--users", "4", "--calibration",
+         str(tmp_path / "missing.json"), "--out", str(out), "--write-cases", str(cases)],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "missing.json" in result.output
+    assert not out.exists() and not cases.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()  # a folder that was there before stays
+    CliRunner().invoke(
+        app,
+        ["fidelity", "--data", "synthetic", "--calibration", str(tmp_path / "missing.json"),
+         "--out", str(kept)],
+    )  # fmt: skip
+    assert kept.is_dir()

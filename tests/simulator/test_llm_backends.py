@@ -737,3 +737,22 @@ def test_backend_modules_import_without_their_packages():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("folder", "message"),
+    [
+        ("/no/such/model", "llm.model: no model folder at /no/such/model"),
+        ("EMPTY", "cannot be loaded as a Hugging Face model"),
+    ],
+)
+def test_a_transformers_model_that_cannot_load_is_one_line_naming_it(tmp_path, folder, message):
+    """A wrong local model path is a scenario mistake (one line, exit 2), not a traceback
+    from the tokenizer's loader."""
+    from simulator.errors import ScenarioError
+    from simulator.llm.registry import make_llm
+
+    model = str(tmp_path) if folder == "EMPTY" else folder
+    with pytest.raises(ScenarioError, match=re.escape(message)) as caught:
+        make_llm("transformers", model=model)
+    assert "\n" not in str(caught.value)

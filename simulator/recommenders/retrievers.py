@@ -46,7 +46,16 @@ def build(
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise ScenarioError(f"recommender.params.{field}: {err['msg']}") from None
+        if err["type"] == "extra_forbidden":
+            known = ", ".join(config_cls.model_fields) or "none"
+            raise ScenarioError(
+                f"recommender.params.{field}: {name} has no parameter {field!r}; "
+                f"its parameters are {known}"
+            ) from None
+        message = err["msg"].removeprefix("Value error, ")
+        raise ScenarioError(
+            f"recommender.params.{field}: {message} (got {err.get('input')!r})"
+        ) from None
     return cls(config, seed=seed)
 
 

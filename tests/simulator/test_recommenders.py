@@ -82,8 +82,15 @@ def test_check_recommender_catches_a_broken_one():
 def test_registry_errors_name_the_field():
     with pytest.raises(ScenarioError, match=r"recommender\.name: unknown recommender 'nope'"):
         make_recommender("nope", seed=0)
-    with pytest.raises(ScenarioError, match=r"recommender\.params\.half_life"):
+    with pytest.raises(ScenarioError, match=r"recommender\.params\.half_life: .*\(got 'soon'\)"):
         make_recommender("most-popular", {"half_life": "soon"}, seed=0)
+    # A misspelt parameter lists the ones the recommender has.
+    with pytest.raises(
+        ScenarioError,
+        match=r"recommender\.params\.kk: item-knn has no parameter 'kk'; its parameters are "
+        r"k_neighbours, shrink$",
+    ):
+        make_recommender("item-knn", {"kk": 5}, seed=0)
 
 
 def test_recommend_before_fit_says_what_to_do():

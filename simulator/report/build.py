@@ -215,8 +215,9 @@ def _entropy(run: FinishedRun, dataset: Dataset | None, arms: list[str]) -> Draf
         right = (
             "Right: the entropy of the genres of every item the arm's users watched up to "
             "and including the step, all watches pooled (cumulative: it changes only when "
-            "someone watches), with a 95% interval from resampling the arm's users; at the "
-            f"last step {final or 'no watches'}."
+            "someone watches), with a 95% interval for the arm's population from resampling "
+            "its users (entropy from few watches reads low, so the interval may lie above "
+            f"the line); at the last step {final or 'no watches'}."
         )
     else:
         right = "The dataset was not reloaded, so watched items have no genres to measure."

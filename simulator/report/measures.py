@@ -93,9 +93,10 @@ def watched_entropy(
     """Per step and arm: the genre entropy (bits) of everything the arm's users watched up
     to and including the step, pooled (each watch adds its item's genres once).
 
-    Cumulative by construction, so it only moves when someone watches. The 95% interval
-    resamples the arm's users with replacement (a percentile bootstrap, seeded, so the
-    same run draws the same band). Steps before the arm's first watch are left out.
+    Cumulative by construction, so it only moves when someone watches. The 95% interval is
+    for the arm's population (``pooled_entropy_interval``: the arm's users resampled with
+    replacement, seeded, so the same run draws the same band). Steps before the arm's
+    first watch are left out.
     """
     log = run.interactions
     watches = log[log["action"] == "watch"]
@@ -120,7 +121,7 @@ def watched_entropy(
             pooled = counts.sum(axis=0)
             if pooled.sum() == 0:
                 continue
-            low, high = np.percentile([entropy_bits(row) for row in weights @ counts], [2.5, 97.5])
+            low, high = pooled_entropy_interval(counts, weights)
             rows.append(
                 {
                     "step": step,
@@ -131,6 +132,30 @@ def watched_entropy(
                 }
             )
     return pd.DataFrame(rows, columns=["step", "arm", "mean", "low", "high"])
+
+
+def pooled_entropy_interval(counts: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """95% basic bootstrap interval of the entropy of pooled counts (users × categories),
+    from resampling weights (resamples × users, each row a multinomial draw of users).
+
+    Entropy pooled from few watches is biased low, and a resample (with repeated users,
+    so fewer distinct ones) lower still: the percentile interval sat below the value it
+    was for, with the estimate at its top edge, and covered the population's entropy in
+    56% of simulated 30-user arms. The basic interval, 2·estimate minus the resamples'
+    quantiles, corrects by that bias (87% there, 95% at 300 users; tested) and can
+    therefore lie above a run's own figure when it rests on few watches.
+    """
+    estimate = entropy_bits(counts.sum(axis=0))
+    upper, lower = np.percentile(_row_entropies(weights @ counts), [97.5, 2.5])
+    return max(0.0, 2 * estimate - upper), 2 * estimate - lower
+
+
+def _row_entropies(matrix: np.ndarray) -> np.ndarray:
+    """``entropy_bits`` of every row."""
+    totals = matrix.sum(axis=1, keepdims=True)
+    p = np.divide(matrix, totals, out=np.zeros_like(matrix, dtype=float), where=totals > 0)
+    logs = np.log2(p, out=np.zeros_like(p), where=p > 0)
+    return -(p * logs).sum(axis=1)
 
 
 @dataclass(frozen=True)

@@ -241,3 +241,32 @@ def test_legends_lie_outside_every_axes(figures):
                 for artist in [*ax.patches, *ax.lines, *ax.collections, ax.title]:
                     if artist.get_visible():
                         assert not box.overlaps(artist.get_window_extent(renderer)), (plot, artist)
+
+
+def test_the_entropy_interval_covers_the_populations_entropy():
+    """Simulated arms of 30 light users (18 genres, skewed): the basic interval covers the
+    population's pooled entropy in most of them. The percentile interval it replaced
+    covered it in about 56% (the resamples' entropy reads low, and so does the estimate);
+    the basic one in about 87%."""
+    from simulator.stats import entropy_bits
+
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.full(18, 0.5))
+    truth = entropy_bits(probs)
+    covered, repeats = 0, 200
+    for _ in range(repeats):
+        counts = np.stack([rng.multinomial(w, probs) for w in rng.poisson(2, size=30)])
+        weights = rng.multinomial(30, np.full(30, 1 / 30), 200)
+        low, high = measures.pooled_entropy_interval(counts.astype(float), weights)
+        covered += low <= truth <= high
+    assert covered / repeats >= 0.8
+
+
+def test_the_entropy_interval_is_twice_the_estimate_less_the_resamples_quantiles():
+    counts = np.array([[3.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    weights = np.array([[1, 1, 1], [3, 0, 0], [0, 2, 1], [1, 0, 2]])
+    resampled = [bits(Counter({"a": a, "b": b})) for a, b in weights @ counts]
+    estimate = bits(Counter(a=4, b=2))
+    low, high = measures.pooled_entropy_interval(counts, weights)
+    assert low == pytest.approx(max(0.0, 2 * estimate - np.percentile(resampled, 97.5)))
+    assert high == pytest.approx(2 * estimate - np.percentile(resampled, 2.5))

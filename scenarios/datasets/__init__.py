@@ -133,11 +133,12 @@ def resolve_path(
         if candidate.exists():
             return candidate
     tried = ", ".join(str(c.absolute()) for c in candidates)
-    raise DatasetError(
-        path,
-        f"dataset not found; tried {tried}. Pass --data-dir DIR (the folder that holds "
-        f"{given}) or set {DATA_ENV}=DIR",
+    hint = (
+        "check the path"
+        if given.is_absolute()
+        else f"pass --data-dir DIR (the folder that holds {given}) or set {DATA_ENV}=DIR"
     )
+    raise DatasetError(path, f"dataset not found; tried {tried}; {hint}")
 
 
 def guess_kind(path: str | Path, data_dir: str | Path | None = None) -> str:

@@ -226,12 +226,15 @@ def list_scenarios() -> None:
     table.add_column("description")
     for name, path in sorted(shipped_scenarios().items()):
         sc = load_scenario(path)
+        recommender = (
+            " vs ".join(arm.display for arm in sc.arms) if sc.arms else sc.recommender.name
+        )
         table.add_row(
             name,
             sc.dataset.kind,
-            str(sc.population.size),
+            "all" if sc.population.size is None else str(sc.population.size),
             str(sc.steps),
-            sc.recommender.name,
+            recommender,
             sc.description,
         )
     console.print(table)

@@ -536,3 +536,15 @@ def test_synthetic_rejects_bad_sizes() -> None:
     with pytest.raises(DatasetError, match="n_items must be an integer"):
         generate_synthetic(n_items=0)
     assert generate_synthetic(n_users=3, history_per_user=0).interactions.empty
+
+
+def test_a_missing_dataset_says_where_it_looked_and_what_to_do(tmp_path, monkeypatch):
+    from scenarios.datasets import resolve_path
+
+    monkeypatch.setenv("RECWORLD_DATA", str(tmp_path / "data"))
+    with pytest.raises(DatasetError, match="set RECWORLD_DATA=DIR") as relative:
+        resolve_path("ml-100k")
+    assert str(tmp_path / "data" / "ml-100k") in str(relative.value)
+    # An absolute path is looked up nowhere else: the hint is to check it.
+    with pytest.raises(DatasetError, match=r"dataset not found; tried .*; check the path$"):
+        resolve_path(tmp_path / "nowhere")

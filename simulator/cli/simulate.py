@@ -220,24 +220,21 @@ def list_scenarios() -> None:
     """List the scenarios shipped with recworld."""
     from scenarios.loader import load_scenario, shipped_scenarios
 
+    shipped = [(name, load_scenario(path)) for name, path in sorted(shipped_scenarios().items())]
     table = Table(title="shipped scenarios")
     for col in ("name", "dataset", "users", "steps", "recommender"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("description")
-    for name, path in sorted(shipped_scenarios().items()):
-        sc = load_scenario(path)
-        recommender = (
-            " vs ".join(arm.display for arm in sc.arms) if sc.arms else sc.recommender.name
-        )
+        table.add_column(col, no_wrap=col != "recommender")
+    for name, sc in shipped:
         table.add_row(
             name,
             sc.dataset.kind,
             "all" if sc.population.size is None else str(sc.population.size),
             str(sc.steps),
-            recommender,
-            sc.description,
+            " vs ".join(arm.display for arm in sc.arms) if sc.arms else sc.recommender.name,
         )
     console.print(table)
+    for name, sc in shipped:  # below the table, so that it stays narrow enough for 80 columns
+        console.print(f"{name}: {sc.description}")
 
 
 @app.command()

@@ -63,7 +63,8 @@ def _llm(run: FinishedRun) -> str:
     label = run.llm_stats.get("backend") or ":".join(p for p in (llm.backend, llm.model) if p)
     if not run.config.uses_llm:
         return f"{label} (unused: policy utility makes no LLM calls)"
-    return f"{label}, decisions: {llm.decisions}"
+    mode = llm.decision_mode  # ``auto`` as the run resolved it for this backend
+    return f"{label}, decisions: {mode}" + (" (auto)" if llm.decisions == "auto" else "")
 
 
 def _with_arms(overall: float, totals: pd.DataFrame, column: str) -> str:

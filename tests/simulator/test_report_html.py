@@ -138,3 +138,19 @@ def test_plots_decode_in_headless_chromium(page, chromium):
     for plot, complete, width in widths:
         assert complete and width > 0, f"{plot} did not decode"
     assert [url for url in fetched if not url.startswith(("file:", "data:"))] == []
+
+
+def test_the_summary_names_the_decision_mode_the_run_used():
+    """``decisions: auto`` is resolved per backend; the summary says what it became."""
+    from types import SimpleNamespace
+
+    from simulator.config import RunConfig
+    from simulator.report.summary import _llm
+
+    def line(**llm):
+        config = RunConfig.model_validate({"name": "t", "policy": "llm", "llm": llm})
+        return _llm(SimpleNamespace(config=config, llm_stats={}))
+
+    assert line(backend="scripted") == "scripted, decisions: json (auto)"
+    assert line(backend="smollm2") == "smollm2, decisions: choice (auto)"
+    assert line(backend="scripted", decisions="choice") == "scripted, decisions: choice"

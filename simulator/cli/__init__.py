@@ -35,6 +35,10 @@ def _interrupt(signum: int, frame: object) -> None:
     raise Interrupted(signum)
 
 
+STEPPING = ("run", "compare")
+"""Commands that write a run's steps as they finish (the interrupt says they are kept)."""
+
+
 def main() -> None:
     """``recworld``: Ctrl-C and SIGTERM stop it with one line and exit 130 or 143 (128 +
     the signal), no traceback; a run's folder keeps every step finished before."""
@@ -44,9 +48,7 @@ def main() -> None:
         app()
     except Interrupted as stop:
         name = signal.Signals(stop.signum).name
-        say(
-            "stopped:",
-            f"{name}; every step finished before it is in the run folder",
-            to=err_console,
-        )
+        steps = "; every step finished before it is in the run folder"
+        writes_steps = len(sys.argv) > 1 and sys.argv[1] in STEPPING
+        say("stopped:", name + (steps if writes_steps else ""), to=err_console)
         sys.exit(128 + stop.signum)

@@ -91,6 +91,7 @@ def test_a_signal_to_the_group_stops_the_run_in_one_line(tmp_path, sig, code):
     assert "Traceback" not in stdout + stderr
     lines = [x for x in stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith("stopped:"), stderr
+    assert lines[0].endswith("every step finished before it is in the run folder"), stderr
     assert _all_gone(writers)
 
 

@@ -387,6 +387,7 @@ class UtilityModel(Features):
         diversity: np.ndarray,
         draws: np.ndarray,
         valid: np.ndarray | None = None,
+        preference: np.ndarray | None = None,
     ) -> PageDecisions:
         """Choose, rate and go on or leave, for n pages at once.
 
@@ -399,12 +400,15 @@ class UtilityModel(Features):
             draws: n × 2 or n × 3 uniforms in [0, 1): the click, the rating and going on;
                 a missing (or NaN) third is derived from the first.
             valid: n × k mask of filled slots (pages shorter than k); all by default.
+            preference: The pages' ``preference`` logits (n × k), when the caller keeps
+                them (a simulation that shows users the same items again and again).
 
         Returns:
             The decisions; the same inputs always give the same decisions.
         """
         n, k = items.shape
-        preference = self.preference(users, items)
+        if preference is None:
+            preference = self.preference(users, items)
         utility = self.click_utilities(preference, items, conformity, diversity)
         utility += self.position_bias(k)
         if valid is not None:

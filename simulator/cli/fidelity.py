@@ -271,6 +271,22 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+HEADERS = {
+    "yes_share": "yes share",
+    "yes_share_drawn": "yes share drawn",
+    "f1_drawn": "f1 drawn",
+    "f1_base_rate": "f1 base rate",
+    "genre_tv_mean": "genre tv",
+    "mean_real": "mean real",
+    "mean_simulated": "mean sim",
+    "mean_rank": "mean rank",
+    "mean_gap": "mean gap",
+    "p_value": "p",
+}
+"""Terminal headers with spaces, so that a narrow terminal wraps them instead of cutting
+two alike (``yes_sh…``) to the same stub; the CSVs keep the column names."""
+
+
 def _print(report) -> None:
     tables = [
         (
@@ -316,12 +332,8 @@ def _print(report) -> None:
             continue
         table = Table(title=title)
         for column in columns:
-            table.add_column(
-                column,
-                justify="left"
-                if column in ("subject", "negatives", "check", "recommender", "log")
-                else "right",
-            )
+            text = column in ("subject", "negatives", "check", "recommender", "log")
+            table.add_column(HEADERS.get(column, column), justify="left" if text else "right")
         for row in frame[columns].itertuples(index=False):
             table.add_row(*(_cell(v) for v in row))
         console.print(table)

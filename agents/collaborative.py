@@ -64,7 +64,9 @@ class ItemItem:
         self.setting = float(setting)
         self.history = x
         self.w = w.astype(np.float32)
-        self._w64: np.ndarray | None = None  # W in float64, made on first dense use
+        # W in float64, made on the first call that takes whole rows and kept: twice W's
+        # memory again (288 MB at the 6,000-item cap), only in processes that need it.
+        self._w64: np.ndarray | None = None
         n = max(1, w.shape[0])
         # mean_u = x_u·(W1)/n and E[s²] = x_u (W Wᵀ) x_uᵀ / n: no users × items product.
         w64 = w.astype(np.float64)

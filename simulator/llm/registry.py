@@ -49,10 +49,11 @@ def make_llm(
             raise ScenarioError("llm.model: the transformers backend needs a model folder path")
         from simulator.llm.transformers_backend import TransformersLLM
 
-        if model.startswith(("/", ".", "~")) and not os.path.isdir(os.path.expanduser(model)):
+        local = os.path.expanduser(model)  # transformers reads "~/m" as a hub id
+        if model.startswith(("/", ".", "~")) and not os.path.isdir(local):
             raise ScenarioError(f"llm.model: no model folder at {model}")
         try:
-            return TransformersLLM(model, seed=seed, **options)
+            return TransformersLLM(local, seed=seed, **options)
         except (OSError, ValueError) as exc:  # transformers' "not found" and "not a model"
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ScenarioError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,6 +11,19 @@ from scipy import sparse
 
 from agents import collaborative, sparse_rows
 from agents.sparse_rows import user_blocks, values_at
+
+
+@contextlib.contextmanager
+def patched(module, **values):
+    """Module constants set for the block (hypothesis tests cannot take ``monkeypatch``)."""
+    before = {name: getattr(module, name) for name in values}
+    for name, value in values.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(module, name, value)
 
 
 @st.composite
@@ -29,19 +44,18 @@ def rows_and_reads(draw):
     return matrix, users, rng.integers(n_cols, size=shape)
 
 
-@given(rows_and_reads(), st.integers(1, 40))
+@given(rows_and_reads(), st.integers(1, 40), st.sampled_from([0.0, np.inf]))
 @settings(max_examples=150, deadline=None)
-def test_values_at_equals_sparse_indexing_whatever_the_block_size(case, cells):
+def test_values_at_equals_sparse_indexing_whatever_the_path_and_block_size(
+    case, cells, dense_reads
+):
     matrix, users, cols = case
     expected = np.zeros(cols.shape)
     for r, user in enumerate(users):
         expected[r] = matrix[int(user)].toarray()[0][cols[r]]
-    original = sparse_rows.BLOCK_CELLS
-    try:
-        sparse_rows.BLOCK_CELLS = cells  # many blocks of a user or two
+    # Many blocks of a user or two; DENSE_READS 0 reads dense rows, inf SciPy's indexing.
+    with patched(sparse_rows, BLOCK_CELLS=cells, DENSE_READS=dense_reads):
         got = values_at(matrix, users, cols)
-    finally:
-        sparse_rows.BLOCK_CELLS = original
     np.testing.assert_array_equal(got, expected)
 
 
@@ -59,9 +73,9 @@ def test_user_blocks_cover_every_row_once_with_its_users_index():
     np.testing.assert_array_equal(distinct[local], users)
 
 
-@given(st.integers(0, 2**32 - 1), st.integers(1, 60))
+@given(st.integers(0, 2**32 - 1), st.integers(1, 60), st.sampled_from([15, 45, 1 << 23]))
 @settings(max_examples=40, deadline=None)
-def test_item_item_scores_are_the_same_bits_from_whole_rows_or_gathered(seed, reads):
+def test_item_item_scores_are_the_same_bits_from_whole_rows_or_gathered(seed, reads, cells):
     """The two paths of ``ItemItem.scores`` add the same float64 terms in the same order;
     which one runs depends on the call's size, so they must agree exactly or a run's
     decisions would depend on how its users were batched."""
@@ -71,14 +85,10 @@ def test_item_item_scores_are_the_same_bits_from_whole_rows_or_gathered(seed, re
     model = collaborative.build("ease", x, float(rng.uniform(1, 50)))
     users = rng.integers(12, size=reads)
     cols = rng.integers(15, size=(reads, int(rng.integers(1, 6))))
-    speedup = collaborative.DENSE_SPEEDUP
-    try:
-        collaborative.DENSE_SPEEDUP = 0  # always gather
+    with patched(collaborative, DENSE_SPEEDUP=0):  # always gather
         gathered = model.scores(users, cols)
-        collaborative.DENSE_SPEEDUP = 10**9  # always whole rows
-        whole = model.scores(users, cols)
-    finally:
-        collaborative.DENSE_SPEEDUP = speedup
+    with patched(collaborative, DENSE_SPEEDUP=10**9), patched(sparse_rows, BLOCK_CELLS=cells):
+        whole = model.scores(users, cols)  # whole rows, in blocks of 1, 3 or all users
     np.testing.assert_array_equal(whole, gathered)
     direct = x.toarray() @ model.w.astype(np.float64)
     np.testing.assert_allclose(whole, direct[users[:, None], cols])

@@ -756,3 +756,16 @@ def test_a_transformers_model_that_cannot_load_is_one_line_naming_it(tmp_path, f
     with pytest.raises(ScenarioError, match=re.escape(message)) as caught:
         make_llm("transformers", model=model)
     assert "\n" not in str(caught.value)
+
+
+def test_a_transformers_model_under_home_is_looked_for_there(tmp_path, monkeypatch):
+    """transformers reads "~/model" as a hub id; the registry expands it first."""
+    import simulator.llm.transformers_backend as backend
+    from simulator.llm.registry import make_llm
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "my-model").mkdir()
+    opened = []
+    monkeypatch.setattr(backend, "TransformersLLM", lambda path, **kw: opened.append(path))
+    make_llm("transformers", model="~/my-model")
+    assert opened == [str(tmp_path / "my-model")]

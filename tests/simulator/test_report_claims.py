@@ -263,10 +263,29 @@ def test_the_entropy_interval_covers_the_populations_entropy():
 
 
 def test_the_entropy_interval_is_twice_the_estimate_less_the_resamples_quantiles():
-    counts = np.array([[3.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    counts = np.array([[3.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
     weights = np.array([[1, 1, 1], [3, 0, 0], [0, 2, 1], [1, 0, 2]])
-    resampled = [bits(Counter({"a": a, "b": b})) for a, b in weights @ counts]
-    estimate = bits(Counter(a=4, b=2))
+    resampled = [bits(Counter({"a": a, "b": b, "c": c})) for a, b, c in weights @ counts]
+    estimate = bits(Counter(a=4, b=2, c=1))
     low, high = measures.pooled_entropy_interval(counts, weights)
     assert low == pytest.approx(max(0.0, 2 * estimate - np.percentile(resampled, 97.5)))
+    assert high == pytest.approx(min(np.log2(3), 2 * estimate - np.percentile(resampled, 2.5)))
+    # Resamples close to the estimate: the band is narrow and the cap does not bind.
+    close = np.array([[1, 1, 1], [1, 1, 1], [2, 0, 1], [1, 2, 0]])
+    resampled = [bits(Counter({"a": a, "b": b, "c": c})) for a, b, c in close @ counts]
+    low, high = measures.pooled_entropy_interval(counts, close)
     assert high == pytest.approx(2 * estimate - np.percentile(resampled, 2.5))
+    assert high < np.log2(3)
+    assert low == pytest.approx(2 * estimate - np.percentile(resampled, 97.5))
+
+
+def test_the_entropy_interval_stays_within_what_entropy_can_be():
+    """One watcher among 30 users: most resamples have no watch at all (no entropy, left
+    out), and the interval may not pass log2 of the number of categories."""
+    counts = np.zeros((30, 4))
+    counts[0] = 1.0  # four genres, evenly: 2 bits, the most four categories can give
+    weights = np.random.default_rng(0).multinomial(30, np.full(30, 1 / 30), 200)
+    low, high = measures.pooled_entropy_interval(counts, weights)
+    assert (low, high) == (pytest.approx(2.0), pytest.approx(2.0))
+    none = measures.pooled_entropy_interval(counts, np.zeros((5, 30), dtype=int))
+    assert none == (pytest.approx(2.0), pytest.approx(2.0))

@@ -150,7 +150,7 @@ def fidelity(
         )
         dataset = load_data(data, kind, data_dir, columns)
         folder = out or Path("runs") / f"fidelity-{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
-        created = [p for p in (folder, write_cases) if p is not None and not p.exists()]
+        created = [made for p in (folder, write_cases) if p is not None for made in _absent(p)]
         prepare_out(folder)
         if write_cases is not None:
             prepare_out(write_cases, option="--write-cases")
@@ -173,7 +173,7 @@ def fidelity(
         if close:
             close()
     except RecworldError as exc:
-        for path in created:
+        for path in sorted(set(created), key=lambda p: len(p.parts), reverse=True):
             with contextlib.suppress(OSError):  # not empty (or gone): leave it
                 path.rmdir()
         _fail(exc)
@@ -185,6 +185,12 @@ def fidelity(
         say("note:", note)
     _print(report)
     console.print(f"written to {folder}/fidelity.json (and one CSV per table)")
+
+
+def _absent(path: Path) -> list[Path]:
+    """``path`` and each parent of it that does not exist yet: what making it creates."""
+    path = path.absolute()
+    return [p for p in (path, *path.parents) if not p.exists()]
 
 
 def _check_calibration(calibration: Path | None, policy: str, config, source: str) -> None:

@@ -215,6 +215,10 @@ def transfer_table(
 # -- the simulation ----------------------------------------------------------------------
 
 
+KEPT_PREFERENCES = 1 << 26
+"""Most (user, item) logits the simulation keeps (512 MB of float64): ml-1m's 22M fit."""
+
+
 class _Preferences:
     """The taste logit of each (simulated user, catalogue item) pair, computed once.
 
@@ -285,7 +289,12 @@ class _Simulation:
         in_train = users.get_indexer(inter["user_id"])
         self.target = np.bincount(in_train[in_train >= 0], minlength=len(users))
 
-        self.preferences = _Preferences(self.model, self.user_rows, self.item_rows)
+        cells = len(self.user_rows) * len(self.item_rows)
+        self.preferences = (
+            _Preferences(self.model, self.user_rows, self.item_rows)
+            if cells <= KEPT_PREFERENCES
+            else None  # too many pairs to keep: every page is scored afresh
+        )
 
         traits = traits_from_history(train).set_index("user_id").reindex(self.user_ids)
         levels = traits[["conformity", "diversity"]].fillna("medium")
@@ -355,7 +364,7 @@ class _Simulation:
                 self.diversity[who[live]],
                 self.decision_rng.random((len(live), 3)),
                 None if valid[live].all() else valid[live],
-                preference=self.preferences.of(who[live], items),
+                preference=self.preferences.of(who[live], items) if self.preferences else None,
             )
             self.shown_pages += len(live)
             browsing[live] = decisions.next_page

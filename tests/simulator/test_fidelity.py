@@ -488,7 +488,7 @@ def test_hybrid_pools_the_llm_s_answers_with_the_utility_model_s(cases):
 
 
 def test_cli_fidelity_that_fails_to_start_leaves_no_empty_output_folder(tmp_path):
-    out, cases = tmp_path / "fid", tmp_path / "cases"
+    out, cases = tmp_path / "runs" / "fid", tmp_path / "runs" / "fid" / "cases"
     result = CliRunner().invoke(
         app,
         ["fidelity", "--data", "synthetic", "--users", "4", "--calibration",
@@ -496,7 +496,7 @@ def test_cli_fidelity_that_fails_to_start_leaves_no_empty_output_folder(tmp_path
     )  # fmt: skip
     assert result.exit_code == 2, result.output
     assert "missing.json" in result.output
-    assert not out.exists() and not cases.exists()
+    assert not (tmp_path / "runs").exists()  # nor the parents it made
     kept = tmp_path / "kept"
     kept.mkdir()  # a folder that was there before stays
     CliRunner().invoke(

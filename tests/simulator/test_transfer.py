@@ -177,8 +177,9 @@ def test_each_pairs_preference_is_scored_once_and_is_the_models(cases):
     from simulator.fidelity.transfer import _Preferences
 
     model = UtilityModel.from_dataset(cases.train)
-    user_rows = np.arange(10)
-    item_rows = np.arange(40)
+    rng = np.random.default_rng(0)  # simulated users and catalogue items map to model rows
+    user_rows = rng.permutation(len(model.user_index))[:10]
+    item_rows = rng.permutation(len(model.item_index))[:40]
     kept = _Preferences(model, user_rows, item_rows)
     asked: list[int] = []
     preference = model.preference
@@ -187,7 +188,17 @@ def test_each_pairs_preference_is_scored_once_and_is_the_models(cases):
     items = np.array([[1, 2, 1], [5, 5, 6], [5, 7, 8], [39, 0, 2]])
     first = kept.of(users, items)
     assert asked == [9]  # distinct pairs only: (0, 1) twice, (3, 5) three times
-    np.testing.assert_allclose(first, preference(users, items))
+    np.testing.assert_allclose(first, preference(user_rows[users], item_rows[items]))
     again = kept.of(users[::-1], items[::-1])
     assert asked == [9]
     np.testing.assert_array_equal(again, first[::-1])
+
+
+def test_without_kept_logits_the_logs_are_the_same(cases, logs, monkeypatch):
+    """Past ``KEPT_PREFERENCES`` pairs every page is scored afresh, to the same choices."""
+    from simulator.fidelity import transfer
+
+    monkeypatch.setattr(transfer, "KEPT_PREFERENCES", 0)
+    fresh = simulate_logs(cases, FAST)
+    pd.testing.assert_frame_equal(fresh.utility, logs.utility)
+    pd.testing.assert_frame_equal(fresh.popularity, logs.popularity)

@@ -52,6 +52,10 @@ def build(
                 f"recommender.params.{field}: {name} has no parameter {field!r}; "
                 f"its parameters are {known}"
             ) from None
+        if err["type"] == "missing":
+            raise ScenarioError(
+                f"recommender.params.{field}: {name} needs {field!r}; give it in its params"
+            ) from None
         message = err["msg"].removeprefix("Value error, ")
         raise ScenarioError(
             f"recommender.params.{field}: {message} (got {err.get('input')!r})"

@@ -91,6 +91,10 @@ def test_registry_errors_name_the_field():
         r"k_neighbours, shrink$",
     ):
         make_recommender("item-knn", {"kk": 5}, seed=0)
+    with pytest.raises(
+        ScenarioError, match=r"^recommender\.params\.adapter: tuned-llm needs 'adapter'; "
+    ):
+        make_recommender("tuned-llm", {}, seed=0)
 
 
 def test_recommend_before_fit_says_what_to_do():

@@ -85,10 +85,10 @@ class ItemItem:
         x = self.history
         starts, ends = x.indptr[users], x.indptr[users + 1]
         lengths = ends - starts
-        distinct = np.unique(users)
+        distinct, inverse = np.unique(users, return_inverse=True)
         whole_rows = int(np.diff(x.indptr)[distinct].sum()) * self.w.shape[1]
         if int(lengths.sum()) * cols.shape[1] * DENSE_SPEEDUP > whole_rows:
-            return self._dense_scores(users, cols)
+            return self._dense_scores(distinct, inverse, cols)
         owner = np.repeat(np.arange(len(users)), lengths)
         offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         history = x.indices[np.repeat(starts, lengths) + offsets]
@@ -98,16 +98,19 @@ class ItemItem:
             out[:, slot] = np.bincount(owner, weights=values, minlength=len(users))
         return out
 
-    def _dense_scores(self, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """The same scores from whole rows ``x_u · W``, a block of users at a time: cheaper
-        when users come back many times in one call. Each score adds the same float64
-        terms in the same order (the user's history in column order), so it is the same
-        number to the bit."""
+    def _dense_scores(
+        self, distinct: np.ndarray, inverse: np.ndarray, cols: np.ndarray
+    ) -> np.ndarray:
+        """The same scores from whole rows ``x_u · W``, a block of users at a time (the
+        users as ``np.unique(users, return_inverse=True)`` gives them): cheaper when users
+        come back many times in one call. Each score adds the same float64 terms in the
+        same order (the user's history in column order), so it is the same number to the
+        bit."""
         if self._w64 is None:
             self._w64 = self.w.astype(np.float64)
         out = np.empty(cols.shape, dtype=np.float64)
-        for distinct, rows, local in user_blocks(users, self.w.shape[1]):
-            block = self.history[distinct]
+        for users, rows, local in user_blocks(distinct, inverse, self.w.shape[1]):
+            block = self.history[users]
             indicator = sparse.csr_matrix(
                 (np.ones(block.nnz), block.indices, block.indptr), shape=block.shape
             )

@@ -26,18 +26,17 @@ cell costs about a nanosecond to make, a sparse lookup tens."""
 
 
 def user_blocks(
-    users: np.ndarray, width: int, cells: int | None = None
+    distinct: np.ndarray, inverse: np.ndarray, width: int, cells: int | None = None
 ) -> Iterator[tuple[np.ndarray, np.ndarray | slice, np.ndarray]]:
     """Group rows by user into blocks of distinct users, at most ``cells // width`` each
-    (``BLOCK_CELLS`` by default).
+    (``BLOCK_CELLS`` by default); ``distinct, inverse = np.unique(users,
+    return_inverse=True)``, which the callers need for their cost check too.
 
     Yields (the block's distinct users, the rows that are theirs, each of those rows'
     index among the block's users). One block (the usual case) is every row, in order.
     """
-    users = np.asarray(users, dtype=np.int64)
-    if not len(users):
+    if not len(inverse):
         return
-    distinct, inverse = np.unique(users, return_inverse=True)
     per = max(1, (BLOCK_CELLS if cells is None else cells) // max(1, width))
     if len(distinct) <= per:
         yield distinct, slice(None), inverse
@@ -55,13 +54,14 @@ def values_at(matrix: sparse.csr_matrix, users: np.ndarray, cols: np.ndarray) ->
     entries not stored are 0."""
     cols = np.asarray(cols, dtype=np.int64)
     users = np.asarray(users, dtype=np.int64)
-    if cols.size < DENSE_READS * len(np.unique(users)) * matrix.shape[1]:
+    distinct, inverse = np.unique(users, return_inverse=True)
+    if cols.size < DENSE_READS * len(distinct) * matrix.shape[1]:
         per_row = cols.size // max(1, len(users))
         picked = matrix[np.repeat(users, per_row), cols.ravel()]
         return np.asarray(picked, dtype=matrix.dtype).reshape(cols.shape)
     out = np.zeros(cols.shape, dtype=matrix.dtype)
     spread = (-1,) + (1,) * (cols.ndim - 1)
-    for distinct, rows, local in user_blocks(users, matrix.shape[1]):
-        dense = matrix[distinct].toarray()
+    for block, rows, local in user_blocks(distinct, inverse, matrix.shape[1]):
+        dense = matrix[block].toarray()
         out[rows] = dense[local.reshape(spread), cols[rows]]
     return out

@@ -6,6 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's first line of text (its type's name when it has none), for the one
+    line that names what a library refused."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class RecworldError(Exception):
     """A problem with the user's input, with a message that says what to do instead."""
 

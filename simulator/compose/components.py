@@ -18,7 +18,7 @@ from scenarios.loader import describe_error
 from simulator.calibration import CalibrationResult
 from simulator.config import DatasetSpec, LLMSpec, MemorySpec, RecommenderSpec, RunConfig
 from simulator.dataset import Dataset
-from simulator.errors import RecworldError, ScenarioError
+from simulator.errors import RecworldError, ScenarioError, first_line
 from simulator.fidelity.subjects import HybridSubject, LLMSubject, Subject, UtilitySubject
 from simulator.llm.cache import CachedLLM
 from simulator.llm.registry import make_llm
@@ -84,10 +84,9 @@ def open_memory_store(spec: MemorySpec, run_dir: Path) -> MemoryStore:
             background=False,
         )
     except Exception as exc:  # Chroma's errors have no common base; any means "unreadable"
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RecworldError(
-            f"{run_dir / 'memory'}: the memory store cannot be read ({reason}); it may be "
-            "damaged or from another Chroma version"
+            f"{run_dir / 'memory'}: the memory store cannot be read ({first_line(exc)}); "
+            "it may be damaged or from another Chroma version"
         ) from None
 
 

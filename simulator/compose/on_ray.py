@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from simulator.config import RunConfig
-from simulator.errors import RecworldError
+from simulator.errors import RecworldError, first_line
 from simulator.runlog import RunLog
 
 Key = TypeVar("Key")
@@ -59,9 +59,8 @@ def connect(address: str) -> Any:
     try:
         ray.init(address=address, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RecworldError(
-            f"--ray {address}: cannot join the cluster ({first}); start one with "
+            f"--ray {address}: cannot join the cluster ({first_line(exc)}); start one with "
             "`ray start --head` and pass the address it prints"
         ) from None
     _joined.append(address)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from simulator.errors import ScenarioError
+from simulator.errors import ScenarioError, first_line
 from simulator.imports import import_class
 from simulator.llm.runtime import LLMRuntime
 from simulator.llm.scripted import ScriptedLLM
@@ -55,9 +55,9 @@ def make_llm(
         try:
             return TransformersLLM(local, seed=seed, **options)
         except (OSError, ValueError) as exc:  # transformers' "not found" and "not a model"
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ScenarioError(
-                f"llm.model: {model!r} cannot be loaded as a Hugging Face model ({reason}); "
+                f"llm.model: {model!r} cannot be loaded as a Hugging Face model "
+                f"({first_line(exc)}); "
                 "give a folder with its config.json, weights and tokenizer files, or a model "
                 "id already in the local cache"
             ) from None

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from simulator.errors import RecworldError
+from simulator.llm.transformers_backend import check_bare_encoding
 from simulator.progress import ProgressHook, phase
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -48,6 +49,7 @@ def _convert(source: Path, cache: Path) -> None:
     transformers.utils.logging.disable_progress_bar()
 
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=GGUF)
+    check_bare_encoding(tokenizer, str(source / GGUF))  # never cache a broken conversion
     model = AutoModelForCausalLM.from_pretrained(source, gguf_file=GGUF, dtype=torch.float32)
     # The de-quantised weights are plain tensors; drop the GGUF marker so they can be saved.
     model.hf_quantizer = None

@@ -15,8 +15,33 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from simulator.errors import RecworldError
 from simulator.llm.messages import as_dicts, choice_instruction, normalise, schema_instruction
 from simulator.types import ChatMessage, LLMRequest, LLMResponse
+
+PROBE = "yes"
+"""A word every tokenizer encodes without special tokens when asked for none."""
+
+
+def check_bare_encoding(tokenizer: Any, where: str) -> None:
+    """Refuse a tokenizer that adds special tokens to text it is told to leave bare.
+
+    Choice scoring reads each option's own tokens: an option that gains a BOS token is
+    scored as two tokens, by another code path, and the answers change. transformers 5.3
+    converts SmolLM2's GGUF tokenizer this way.
+    """
+    import transformers
+
+    ids = tokenizer.encode(PROBE, add_special_tokens=False)
+    special = set(getattr(tokenizer, "all_special_ids", ()) or ())
+    if special.intersection(ids):
+        raise RecworldError(
+            f"{where}: its tokenizer adds special tokens to bare text ({PROBE!r} -> {ids}), "
+            f"which breaks choice scoring; transformers {transformers.__version__} loaded it "
+            "(5.3 converts GGUF tokenizers this way): install transformers<5.3 as "
+            "constraints.txt pins it, and delete a folder converted by that version "
+            "(~/.cache/recworld/smollm2-135m) to convert it again"
+        )
 
 
 class TransformersLLM:
@@ -69,6 +94,7 @@ class TransformersLLM:
         )
         kwargs: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
         self.tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+        check_bare_encoding(self.tokenizer, str(path))
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -89,6 +115,7 @@ class TransformersLLM:
         self.max_batch = kwargs.get("max_batch", 32)
         self.model = model
         self.device = str(next(lm.parameters()).device)
+        check_bare_encoding(tokenizer, model)
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:

@@ -37,6 +37,8 @@ def test_the_first_conversion_prints_nothing_and_reports_one_phase(tmp_path):
         "path = smollm2_path(progress=events.append)\n"
         "print([(e.phase, e.state) for e in events])\n"
         "print((path / 'model.safetensors').is_file())\n"
+        "from transformers import AutoTokenizer\n"
+        "print(AutoTokenizer.from_pretrained(path).encode('yes', add_special_tokens=False))\n"
     )
     env = {**os.environ, "RECWORLD_CACHE": str(tmp_path)}  # no converted model there yet
     done = subprocess.run(
@@ -44,6 +46,7 @@ def test_the_first_conversion_prints_nothing_and_reports_one_phase(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "it/s" not in done.stderr and "█" not in done.stderr and "%|" not in done.stderr
-    phases, written = done.stdout.splitlines()[-2:]
+    phases, written, yes = done.stdout.splitlines()[-3:]
     name = "converting SmolLM2 GGUF once"
     assert phases == repr([(name, "started"), (name, "finished")]) and written == "True"
+    assert yes == "[10407]", "the converted tokenizer encodes an option as its own token"

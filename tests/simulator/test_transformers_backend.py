@@ -87,6 +87,25 @@ def ask(text, choices):
     return LLMRequest(messages=(ChatMessage("user", text),), choices=choices)
 
 
+def test_a_tokenizer_that_adds_special_tokens_to_bare_text_is_refused(tiny_model):
+    from transformers import AutoTokenizer
+
+    from simulator.errors import RecworldError
+    from simulator.llm.transformers_backend import check_bare_encoding
+
+    sound = AutoTokenizer.from_pretrained(tiny_model)
+    check_bare_encoding(sound, tiny_model)
+
+    class Prefixed:  # what transformers 5.3 made of SmolLM2's GGUF tokenizer
+        all_special_ids = sound.all_special_ids
+
+        def encode(self, text, add_special_tokens=True):
+            return [sound.eos_token_id, *sound.encode(text, add_special_tokens=False)]
+
+    with pytest.raises(RecworldError, match=r"^folder/m: its tokenizer adds special tokens"):
+        check_bare_encoding(Prefixed(), "folder/m")
+
+
 def test_single_token_and_sequence_scoring_agree(tiny_model):
     llm = make(tiny_model)
     choices = ("1", "2", "3", "4", "5")

@@ -12,6 +12,13 @@ from these signals:
   ``agents.utility.features`` does), which also covers new items; users without history
   get the ``fallback`` content score (their favourite genres' text, in the utility model);
 * **popularity**: the item's log interaction count, scaled to [0, 1];
+* **uncovered**: 1 for an item that has interactions but no collaborative column (past
+  ``max_items``), whose collaborative score is then unknown (0, the user's mean). An item
+  nobody has chosen yet (never seen in training, or added later) is not flagged: its
+  unknown collaborative score is the same 0, and it is told apart only by its popularity,
+  neighbourhood and content. A flag on never-seen items would learn what the fit's split
+  does to them (a held-out item chosen by nobody else is never seen once held out), and
+  use "nobody has chosen it" as a sign of relevance;
 * **neighbourhood**: the item-kNN score, log(1 + Σ similarity) over the item's 50 nearest
   items (shrunk cosine, ``agents.neighbours``) that the user has. EASE and kNN err
   differently (on MovieLens their rank average beats both), so the fit weighs both;
@@ -41,7 +48,8 @@ time, and ``σ(logit) ≥ 0.5`` is that yes. Then every model is refitted on the
 
 The catalogue the collaborative model covers is capped (``max_items``, the most interacted
 items): EASE inverts an n × n matrix, which costs n³. Items outside it, and items added
-later, are scored by content and popularity alone, with a weight of their own.
+later, are scored by content and popularity alone (the uncovered ones with a weight of
+their own).
 """
 
 from __future__ import annotations
@@ -94,7 +102,7 @@ SIGNALS = (
     "collaborative",
     "content",
     "popularity",
-    "cold",
+    "uncovered",
     "neighbourhood",
     "quality",
     "popularity gap",
@@ -239,6 +247,7 @@ class TasteCore:
         self.columns = np.full(self.history.shape[1], -1, dtype=np.int64)
         self.columns[covered] = np.arange(len(covered))
         self._covered = covered
+        self._seen = counts > 0
         self.collaborative: Collaborative = collaborative.build(
             family, self.history[:, covered].tocsr(), setting, seed
         )
@@ -413,9 +422,10 @@ class TasteCore:
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
         n_items = len(self.columns)
-        known_item = items < n_items  # in the log's catalogue (later items are cold)
+        known_item = items < n_items  # in the log's catalogue (later items are new)
         cols = np.where(known_item, self.columns[np.minimum(items, n_items - 1)], -1)
-        cold = cols < 0
+        cold = cols < 0  # no collaborative column: score unknown
+        uncovered = cold & known_item & self._seen[np.minimum(items, n_items - 1)]
         taste = np.zeros(items.shape, dtype=np.float64)
         known = np.flatnonzero(users < self.history.shape[0])
         if len(known):
@@ -445,7 +455,7 @@ class TasteCore:
             taste,
             content,
             popularity,
-            cold.astype(np.float64),
+            uncovered.astype(np.float64),
             neighbourhood,
             quality,
             gap,

@@ -148,7 +148,8 @@ def choices(policy, run_dir, pages=(1,), **overrides):
 
 
 def test_zero_llm_weight_keeps_the_utility_model_s_choices_on_routed_pages(tmp_path):
-    choice = {"llm.decisions": "choice"}
+    # A wide band routes many pages, so a heavy weight has pages to sway.
+    choice = {"llm.decisions": "choice", "hybrid.band": 0.4}
     _, alone = choices("utility", tmp_path / "utility", **choice)
     kept, pooled_out = choices("hybrid", tmp_path / "w0", **choice, **{"hybrid.llm_weight": 0.0})
     assert kept.policy.routed > 0 and kept.llm.stats.calls > 0

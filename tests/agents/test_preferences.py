@@ -55,7 +55,7 @@ def test_content_is_the_standardised_cosine_to_the_history_centroid():
     np.testing.assert_allclose(content, z, atol=1e-5)
 
 
-def test_new_items_are_cold_and_new_users_use_the_fallback():
+def test_new_items_are_unscored_unflagged_and_new_users_use_the_fallback():
     rng = np.random.default_rng(2)
     x = _matrix(rng)
     seen = []
@@ -66,10 +66,12 @@ def test_new_items_are_cold_and_new_users_use_the_fallback():
 
     core = TasteCore(x, _unit_rows(rng, 9), np.full(9, 0.5), setting=1.0, fallback=fallback)
     core.add_items(_unit_rows(rng, 1))
-    ease, content, popularity, cold, near, quality, gap, time_gap, arrival = core.signals(
+    ease, content, popularity, uncovered, near, quality, gap, time_gap, arrival = core.signals(
         np.array([0, 12]), np.array([[9, 1], [9, 1]])
     )
-    assert cold[:, 0].tolist() == [1.0, 1.0] and cold[:, 1].tolist() == [0.0, 0.0]
+    # Nobody has chosen the new item: its collaborative score is unknown, and it is not
+    # flagged (a flag on never-seen items would read "never chosen" as relevance).
+    assert (uncovered == 0).all()
     assert ease[:, 0].tolist() == [0.0, 0.0] and popularity[:, 0].tolist() == [0.0, 0.0]
     assert content[1].tolist() == [7.0, 7.0] and seen[0].tolist() == [12]
     assert near[:, 0].tolist() == [0.0, 0.0] and near[1].tolist() == [0.0, 0.0]  # no history
@@ -83,6 +85,25 @@ def test_new_items_are_cold_and_new_users_use_the_fallback():
     signals = np.array([0.0, 7.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     features = np.concatenate([signals, signals[:3] * depth, [0.25, depth]])
     assert logit[0, 0] == pytest.approx(weights[0] + weights[1:] @ features)
+
+
+def test_only_items_chosen_but_past_the_cap_are_flagged_uncovered():
+    rng = np.random.default_rng(4)
+    dense = (rng.random((12, 9)) < 0.35).astype(float)
+    dense[:, 0] = 1.0
+    dense[:, 8] = 0.0  # in the catalogue, chosen by nobody
+    counts = dense.sum(axis=0)
+    covered = np.argsort(-counts, kind="stable")[:4]
+    core = TasteCore(
+        sparse.csr_matrix(dense), _unit_rows(rng, 9), np.full(9, 0.5), setting=1.0, max_items=4
+    )
+    ease, _, _, uncovered, *_ = core.signals(np.arange(12), np.tile(np.arange(9), (12, 1)))
+    expected = np.array([(j not in covered) and counts[j] > 0 for j in range(9)], float)
+    assert expected.sum() >= 3, "the fixture must put chosen items past the cap"
+    np.testing.assert_array_equal(uncovered, np.tile(expected, (12, 1)))
+    # Past the cap or chosen by nobody, the collaborative score is unknown: 0.
+    assert (ease[:, ~np.isin(np.arange(9), covered)] == 0).all()
+    assert (ease[:, covered] != 0).any()
 
 
 def test_quality_and_popularity_gap_match_their_definitions():

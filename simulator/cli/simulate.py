@@ -138,7 +138,7 @@ def _run_with_progress(world) -> None:
         TextColumn("active {task.fields[active]}"),
         TextColumn("LLM calls {task.fields[calls]} ({task.fields[hits]} cached)"),
         TextColumn("failed {task.fields[failures]}"),
-        TextColumn("{task.fields[tps]:.0f} tok/s"),
+        TextColumn("{task.fields[tps]} tok/s"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
@@ -150,13 +150,16 @@ def _run_with_progress(world) -> None:
             calls=0,
             hits=0,
             failures=0,
-            tps=0.0,
+            tps="-",
         )
+        # The scripted backend reads no tokens: its counts are estimates and its "latency"
+        # the time to look answers up, so a rate would be meaningless.
+        measured = world.llm.backend.name != "scripted"
         while world.running:
             world.step()
             stats = world.llm.stats
             tokens = stats.prompt_tokens + stats.completion_tokens
-            tps = tokens / stats.latency_s if stats.latency_s else 0.0
+            tps = f"{tokens / stats.latency_s:.0f}" if measured and stats.latency_s else "-"
             progress.update(
                 task,
                 completed=world.steps,

@@ -39,6 +39,7 @@ def test_run_quickstart_writes_a_run(tmp_path):
     assert result.exit_code == 0, result.output
     assert "scripted backend" in result.output
     assert "click-through" in result.output
+    assert "- tok/s" in result.output, "no token rate for a backend that reads no tokens"
     assert (out / "metrics.parquet").exists() and (out / "llm_stats.json").exists()
 
 

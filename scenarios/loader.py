@@ -50,7 +50,7 @@ def load_scenario(source: str | Path, **overrides: Any) -> RunConfig:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
         raise ScenarioError(f"{where}: not valid YAML ({problem})") from None
-    if data is None:  # an empty file (or only comments) is a mistake, not "all defaults"
+    if data is None or data == {}:  # empty (comments, `{}`) is a mistake, not "all defaults"
         raise ScenarioError(
             f"{path}: the scenario is empty; start from a shipped one "
             "(`recworld scenarios` lists them) and edit its fields"

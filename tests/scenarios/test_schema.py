@@ -16,7 +16,7 @@ def test_an_empty_scenario_file_is_refused_not_run_with_every_default(tmp_path):
     from scenarios.loader import load_scenario
     from simulator.errors import ScenarioError
 
-    for text in ("", "# only a comment\n"):
+    for text in ("", "# only a comment\n", "{}\n"):
         path = tmp_path / "empty.yaml"
         path.write_text(text)
         with pytest.raises(ScenarioError, match=rf"^{path}: the scenario is empty; "):

@@ -74,6 +74,66 @@ def test_ranking_over_all_cyclic_shifts_cancels_a_first_position_preference(case
     assert all(np.allclose(s, 1 / len(s)) for s in calibrated.rank(groups))
 
 
+class LetterHabit:
+    """A ranking model that leans to letter B on real lists (not on content-free ones) and
+    likes the ``favourites`` twice as much as any other item wherever they are shown."""
+
+    name = "habit"
+    model = "fixed"
+
+    def __init__(self, favourites: set[str]) -> None:
+        self.favourites = favourites
+
+    def generate(self, requests):
+        out = []
+        for r in requests:
+            lines = {
+                line[0]: line
+                for line in r.messages[-1].content.splitlines()
+                if len(line) > 2 and line[1:3] == ". "
+            }
+            weights = {}
+            for c in r.choices:
+                shown = lines.get(c, "")
+                blank = f'"{CONTENT_FREE_TITLE}"' in shown
+                liked = any(f'"{title}"' in shown for title in self.favourites)
+                weights[c] = 1.0 if blank else (14.0 if c == "B" else 1.0) * (2.0 if liked else 1.0)
+            total = sum(weights.values())
+            out.append(
+                LLMResponse(text="", choice_probs={c: w / total for c, w in weights.items()})
+            )
+        return out
+
+
+def test_ranking_divides_out_a_letter_habit_the_content_free_list_does_not_show(cases):
+    titles = cases.train.items.set_index("item_id")["title"]
+    positives = cases.ranking[cases.ranking["label"].astype(bool)]
+    groups = [
+        (u, list(rows["item_id"])) for (u, _), rows in cases.ranking.groupby(["user_id", "list"])
+    ]
+    targets = [
+        int(np.flatnonzero(rows["label"].to_numpy())[0])
+        for _, rows in cases.ranking.groupby(["user_id", "list"])
+    ]
+    habit = LetterHabit({titles[i] for i in positives["item_id"]})
+    llm = subject(habit, orders=3)
+    llm.fit(cases.train)
+    scores = llm.rank(groups)
+    # Divided by the mean answer per letter, B's habit is gone and the liked item leads
+    # (in all but one list: a batch of 24 answers shows the liked items more often at some
+    # letters than others, and their mean divides that out too).
+    tops = [int(np.argmax(s)) for s in scores]
+    assert sum(t == target for t, target in zip(tops, targets, strict=True)) >= len(groups) - 1
+    # The content-free list alone (answered evenly) leaves the habit: the pick is one of
+    # the items the three shifts show at B (1, 4 and 7 of ten), whatever is liked.
+    assert llm.content_free["rank"] == pytest.approx(dict.fromkeys("ABCDEFGHIJ", 0.1))
+    uncorrected = subject(LetterHabit(habit.favourites), orders=3, calibrate=False)
+    uncorrected.fit(cases.train)
+    tops = [int(np.argmax(s)) for s in uncorrected.rank(groups)]
+    assert set(tops) <= {1, 4, 7}
+    assert sum(t == target for t, target in zip(tops, targets, strict=True)) <= 2
+
+
 def test_contextual_calibration_divides_by_the_content_free_answer(cases):
     fake = Fake(free={"yes": 0.8, "no": 0.2}, real={"yes": 0.9, "no": 0.1})
     llm = subject(fake, yes_map=False)

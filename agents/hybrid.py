@@ -123,9 +123,10 @@ class HybridPolicy:
         agents: Sequence[UserAgent],
         examples: Sequence[tuple[UserAgent, ItemProfile]],
         target: Sequence[float] | None,
+        page_size: int | None = None,
     ) -> None:
-        """The LLM's rating corrections; the utility model's ratings are fitted already."""
-        self.llm.calibrate_ratings(agents, examples, target)
+        """The LLM's rating and pick corrections; the utility model's are fitted already."""
+        self.llm.calibrate_ratings(agents, examples, target, page_size)
 
     def decide(
         self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]

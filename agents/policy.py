@@ -40,6 +40,7 @@ class CalibratesRatings(Protocol):
         agents: Sequence[UserAgent],
         examples: Sequence[tuple[UserAgent, ItemProfile]],
         target: Sequence[float] | None,
+        page_size: int | None = None,
     ) -> None: ...
 
 
@@ -94,11 +95,12 @@ class LLMPolicy:
         agents: Sequence[UserAgent],
         examples: Sequence[tuple[UserAgent, ItemProfile]],
         target: Sequence[float] | None,
+        page_size: int | None = None,
     ) -> None:
-        """The browse action's rating corrections (``PickAction.calibrate_ratings``), when
-        it asks ratings as scored choices; JSON answers have none to fit."""
+        """The browse action's rating and pick corrections (``PickAction.calibrate_ratings``),
+        when it asks scored choices; JSON answers have none to fit."""
         if isinstance(self.browse, PickAction):
-            self.browse.calibrate_ratings(self.llm, agents, examples, target)
+            self.browse.calibrate_ratings(self.llm, agents, examples, target, page_size)
 
     def _ask(
         self, agents: Sequence[UserAgent], observations: Sequence[PageObservation]

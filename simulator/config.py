@@ -42,8 +42,8 @@ class WorldSettings(_Strict):
     taste_summary: bool = Field(True, description="summarise each user's taste once, at start")
     calibrate_ratings: bool = Field(
         True,
-        description="scored-choice ratings: divide out the content-free answer and map them "
-        "onto the data's star shares, fitted once at start",
+        description="scored choices: divide the content-free answer out of ratings (mapped "
+        "onto the data's star shares) and picks (then weighted by slot), fitted once at start",
     )
     interviews: bool = Field(True, description="ask every visitor to rate the recommender")
     search_rate: float = Field(0.15, ge=0, le=1, description="share of visitors who search")

@@ -324,7 +324,9 @@ class World(mesa.Model):
     def _calibrate_ratings(self) -> None:
         """One batch: the policy's rating question about a content-free item and about one
         rated history item of each of the first ``RATING_EXAMPLES`` users, so its ratings
-        follow the data's share of each star (``agents.debias``)."""
+        follow the data's share of each star, and its page question about a page of
+        content-free items, so its picks lose the model's habit for some slots
+        (``agents.debias``, ``agents.actions.pick``)."""
         data = self.dataset
         scale = rating_scale(data)
         target = scale.star_shares(data.interactions["rating"]) if scale else None
@@ -334,7 +336,9 @@ class World(mesa.Model):
         item_of = dict(zip(latest["user_id"], latest["item_id"], strict=True))
         users = [u for u in self.users if item_of.get(u.user_id) in self.items]
         examples = [(u, self.items.profile(item_of[u.user_id])) for u in users[:RATING_EXAMPLES]]
-        self.policy.calibrate_ratings(list(self.users)[:CONTENT_FREE_AGENTS], examples, target)
+        self.policy.calibrate_ratings(
+            list(self.users)[:CONTENT_FREE_AGENTS], examples, target, self.settings.slate_size
+        )
 
     def step(self) -> None:
         """One step: activate, recommend, recall, decide, act, items, feed back, record."""

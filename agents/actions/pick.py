@@ -7,14 +7,22 @@ rating question in the same page round; both are one batch across agents.
 
 Small models favour the first options of a list, so each page is asked under ``orders``
 evenly spaced cyclic shifts of its items (all in the same batch) and the answers are
-averaged back onto the items (``agents.debias``). A content-free distribution for the
-rating question (``rate_prior``) is divided out of every rating answer, and a monotone map
-(``rating_map``) then moves the answers onto the data's share of each star; the world asks
-for both once, at start, with ``calibrate_ratings``.
+averaged back onto the items (``agents.debias``). Two orders move a strong habit (say,
+for "1") onto the items they show first rather than remove it, so at start the page
+question is also asked about a page of content-free items (``pick_prior``): its answer,
+among the item numbers, is divided out of every answer, the chance of picking nothing left
+as the model gave it. With that habit gone the model's pick has no slot effect of its own,
+and the items' shares are weighted by the slot as the utility model weighs them
+(``position_bias``, utility lost per doubling of the slot): real users look at lower slots
+less. A content-free distribution for the rating question (``rate_prior``) is divided out
+of every rating answer, and a monotone map (``rating_map``) then moves the answers onto the
+data's share of each star; the world asks for all three once, at start, with
+``calibrate_ratings``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -22,6 +30,7 @@ from typing import TYPE_CHECKING
 from agents.actions.base import PageObservation, PageOutcome
 from agents.debias import (
     CONTENT_FREE_TITLE,
+    FLOOR,
     average_over_orders,
     calibrated,
     mean_distribution,
@@ -39,6 +48,9 @@ if TYPE_CHECKING:
     from agents.user import UserAgent
 
 RATINGS = ("1", "2", "3", "4", "5")
+POSITION_BIAS = 0.3
+"""Utility lost per doubling of the slot: the utility model's default
+(``UtilityParams.position_bias``)."""
 FATIGUE = 0.8
 ORDERS = 2
 """Orders each page is asked in: the page as shown and its half-way cyclic shift."""
@@ -64,6 +76,11 @@ class PickAction:
             divided out of every rating answer (contextual calibration); None leaves
             answers as they are.
         rating_map: A ``monotone_map`` over ``RATINGS`` applied after that division.
+        pick_prior: The page question's answer about a page of content-free items, over
+            the item numbers ("1", "2", ...); divided out of every pick, after which the
+            slot weights of ``position_bias`` apply. None leaves picks as the model gave
+            them.
+        position_bias: Utility lost per doubling of the slot, once ``pick_prior`` is set.
     """
 
     name = "browse"
@@ -75,6 +92,8 @@ class PickAction:
         orders: int = ORDERS,
         rate_prior: Mapping[str, float] | None = None,
         rating_map: list[list[float]] | None = None,
+        pick_prior: Mapping[str, float] | None = None,
+        position_bias: float = POSITION_BIAS,
     ) -> None:
         if orders < 1:
             raise ValueError(f"orders must be at least 1, got {orders}")
@@ -82,6 +101,8 @@ class PickAction:
         self.orders = orders
         self.rate_prior = dict(rate_prior) if rate_prior is not None else None
         self.rating_map = rating_map
+        self.pick_prior = dict(pick_prior) if pick_prior is not None else None
+        self.position_bias = position_bias
 
     def requests(self, agent: UserAgent, observation: PageObservation) -> list[LLMRequest]:
         """The page under each of its orders; ``combine`` averages the answers."""
@@ -121,12 +142,13 @@ class PickAction:
         if failed is not None:
             return failed
         labels = [str(i) for i in range(1, n + 1)]
-        probs = average_over_orders(
-            [r.choice_probs or {} for r in responses],
-            shifted_orders(n, self.orders),
-            labels,
-            fixed=("0",),
-        )
+        answers = [r.choice_probs or {} for r in responses]
+        if self.pick_prior is not None:
+            answers = [_divided(a, self.pick_prior, labels) for a in answers]
+        probs = average_over_orders(answers, shifted_orders(n, self.orders), labels, fixed=("0",))
+        if self.pick_prior is not None:
+            slot = {x: math.exp(-self.position_bias * math.log2(int(x))) for x in labels}
+            probs = _items_rescaled(probs, {x: probs[x] * slot[x] for x in labels})
         return LLMResponse(
             text=max(probs, key=probs.__getitem__),
             choice_probs=probs,
@@ -179,21 +201,34 @@ class PickAction:
         agents: Sequence[UserAgent],
         examples: Sequence[tuple[UserAgent, ItemProfile]] = (),
         target: Sequence[float] | None = None,
+        page_size: int | None = None,
     ) -> dict[str, float] | None:
-        """Fit the rating corrections in one batch.
+        """Fit the rating corrections, and with ``page_size`` the pick's, in one batch.
 
         The rating question about a content-free item, for ``agents`` (a few are enough),
         gives ``rate_prior``. With ``target`` (the data's share of each of the five stars)
         and rated ``examples`` (agents with items from their own history), the mean of the
         examples' answers, the prior divided out, gives ``rating_map``: the monotone map
-        onto ``target``. Returns the prior, or None (and leaves both unchanged) when no
-        content-free answer came back.
+        onto ``target``. With ``page_size``, the page question about that many content-free
+        items, for the same agents, gives ``pick_prior``. Returns the rating prior, or None
+        (and leaves the rating corrections unchanged) when no content-free rating answer
+        came back.
         """
         blank = ItemProfile(item_id="", title=CONTENT_FREE_TITLE)
+        pages: list[LLMRequest] = []
+        if page_size is not None and page_size > 1:
+            page = PageObservation(step=0, page=1, items=(blank,) * page_size, recommender="")
+            pages = [self.request(agent, page) for agent in agents]
         asked = [self.rate_request(agent, blank) for agent in agents]
         if target is not None:
             asked += [self.rate_request(agent, item) for agent, item in examples]
-        answers = llm.generate(asked)
+        answers = llm.generate(pages + asked)
+        if pages:
+            numbers = [c for c in pages[0].choices or () if c != "0"]
+            pick_prior = mean_distribution([a.choice_probs for a in answers[: len(pages)]], numbers)
+            if pick_prior is not None:
+                self.pick_prior = pick_prior
+            answers = answers[len(pages) :]
         prior = mean_distribution([a.choice_probs for a in answers[: len(agents)]], RATINGS)
         if prior is None:
             return None
@@ -266,3 +301,25 @@ def _row(
         rating=rating,
         reason=reason,
     )
+
+
+def _divided(
+    probs: Mapping[str, float], prior: Mapping[str, float], labels: Sequence[str]
+) -> dict[str, float]:
+    """The item numbers' probabilities divided by ``prior``, rescaled to the mass they had,
+    so the chance of picking nothing stays the model's. Numbers the prior lacks (a page
+    longer than the content-free one) are not divided."""
+    weights = {x: probs.get(x, 0.0) / max(prior.get(x, 1.0), FLOOR) for x in labels}
+    return _items_rescaled(probs, weights)
+
+
+def _items_rescaled(probs: Mapping[str, float], weights: Mapping[str, float]) -> dict[str, float]:
+    """``weights`` for the item numbers, scaled to the items' total mass in ``probs``; "0"
+    (nothing) keeps its probability."""
+    items = [x for x in weights]
+    mass = sum(probs.get(x, 0.0) for x in items)
+    total = sum(weights.values())
+    out = dict(probs)
+    for x in items:
+        out[x] = mass * weights[x] / total if total > 0 else probs.get(x, 0.0)
+    return out

@@ -128,6 +128,32 @@ def test_pick_asks_every_shift_in_one_batch_and_cancels_position_bias():
     assert [s.index('"Item 0"') < s.index('"Item 1"') for s in shown] == [True, False, True]
 
 
+def test_pick_divides_out_the_content_free_page_and_weighs_slots_as_the_utility_model():
+    items = tuple(ItemProfile(item_id=f"i{k}", title=f"Item {k}") for k in range(4))
+    model = mesa.Model(seed=0)
+    agents = [UserAgent(model, UserProfile(user_id=f"u{k}")) for k in range(3)]
+    obs = PageObservation(step=1, page=1, items=items, recommender="r", draws=(0.5, 0.5))
+    llm = FirstPosition()
+    # Two orders of four move the habit for "1" onto slots 1 and 3, rather than remove it.
+    action = PickAction(orders=2)
+    habit = action.combine(obs, llm.generate(action.requests(agents[0], obs))).choice_probs
+    assert [habit[str(k)] for k in (1, 2, 3, 4)] == pytest.approx([0.47, 0.02, 0.47, 0.02])
+    llm.batches.clear()
+    LLMPolicy(llm, action).calibrate_ratings(agents, [], None, page_size=4)
+    assert len(llm.batches) == 1 and len(llm.batches[0]) == 3 + 3, "pages and ratings at once"
+    assert all('"N/A"' in r.messages[-1].content for r in llm.batches[0][:3])
+    assert action.pick_prior == pytest.approx(
+        {"1": 0.92 / 0.98, **dict.fromkeys("234", 0.02 / 0.98)}
+    )
+    probs = action.combine(obs, llm.generate(action.requests(agents[0], obs))).choice_probs
+    # The habit divided out, the items are alike; slot k then weighs exp(-0.3·log2 k), and
+    # picking nothing keeps the model's 0.02.
+    weights = [math.exp(-0.3 * math.log2(k)) for k in (1, 2, 3, 4)]
+    expected = [0.98 * w / sum(weights) for w in weights]
+    assert [probs[str(k)] for k in (1, 2, 3, 4)] == pytest.approx(expected)
+    assert probs["0"] == pytest.approx(0.02)
+
+
 class SkewedRatings:
     """A fake model whose rating answers lean to 1 star whatever the item."""
 

@@ -7,9 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from agents.profile import ItemProfile
 from memory.records import MemoryRecord, ScoredMemory
 from simulator.types import Interaction, LLMRequest, Reaction
+
+POSITION_BIAS = 0.3
+"""Utility lost per doubling of the slot, by default: users look at lower slots less."""
+
+
+def slot_utilities(k: int, bias: float = POSITION_BIAS) -> np.ndarray:
+    """Utility added in slots 1..k: 0 in slot 1, then falling by ``bias`` per doubling."""
+    return -bias * np.log2(np.arange(1, k + 1, dtype=np.float64))
 
 
 @dataclass(frozen=True, slots=True)

@@ -423,9 +423,10 @@ class TasteCore:
         items = np.asarray(items, dtype=np.int64)
         n_items = len(self.columns)
         known_item = items < n_items  # in the log's catalogue (later items are new)
-        cols = np.where(known_item, self.columns[np.minimum(items, n_items - 1)], -1)
+        inside = np.minimum(items, n_items - 1)
+        cols = np.where(known_item, self.columns[inside], -1)
         cold = cols < 0  # no collaborative column: score unknown
-        uncovered = cold & known_item & self._seen[np.minimum(items, n_items - 1)]
+        uncovered = cold & known_item & self._seen[inside]
         taste = np.zeros(items.shape, dtype=np.float64)
         known = np.flatnonzero(users < self.history.shape[0])
         if len(known):

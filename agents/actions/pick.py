@@ -22,10 +22,11 @@ data's share of each star; the world asks for all three once, at start, with
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from agents.actions.base import PageObservation, PageOutcome
 from agents.debias import (
@@ -40,6 +41,7 @@ from agents.debias import (
 )
 from agents.domain import FILMS, Domain
 from agents.importance import NOTHING_APPEALED_IMPORTANCE, watch_importance
+from agents.page import POSITION_BIAS, slot_utilities
 from agents.profile import ItemProfile
 from agents.prompts import PROMPTS, domain_words, page_messages, render
 from simulator.types import LLM, Interaction, LLMRequest, LLMResponse, Reaction
@@ -48,9 +50,6 @@ if TYPE_CHECKING:
     from agents.user import UserAgent
 
 RATINGS = ("1", "2", "3", "4", "5")
-POSITION_BIAS = 0.3
-"""Utility lost per doubling of the slot: the utility model's default
-(``UtilityParams.position_bias``)."""
 FATIGUE = 0.8
 ORDERS = 2
 """Orders each page is asked in: the page as shown and its half-way cyclic shift."""
@@ -147,8 +146,10 @@ class PickAction:
             answers = [_divided(a, self.pick_prior, labels) for a in answers]
         probs = average_over_orders(answers, shifted_orders(n, self.orders), labels, fixed=("0",))
         if self.pick_prior is not None:
-            slot = {x: math.exp(-self.position_bias * math.log2(int(x))) for x in labels}
-            probs = _items_rescaled(probs, {x: probs[x] * slot[x] for x in labels})
+            slot = np.exp(slot_utilities(n, self.position_bias))
+            probs = _items_rescaled(
+                probs, {x: probs[x] * w for x, w in zip(labels, slot, strict=True)}
+            )
         return LLMResponse(
             text=max(probs, key=probs.__getitem__),
             choice_probs=probs,
@@ -316,10 +317,9 @@ def _divided(
 def _items_rescaled(probs: Mapping[str, float], weights: Mapping[str, float]) -> dict[str, float]:
     """``weights`` for the item numbers, scaled to the items' total mass in ``probs``; "0"
     (nothing) keeps its probability."""
-    items = [x for x in weights]
-    mass = sum(probs.get(x, 0.0) for x in items)
+    mass = sum(probs.get(x, 0.0) for x in weights)
     total = sum(weights.values())
     out = dict(probs)
-    for x in items:
+    for x in weights:
         out[x] = mass * weights[x] / total if total > 0 else probs.get(x, 0.0)
     return out

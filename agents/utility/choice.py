@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import sparse
 
 from agents.neighbours import RatedNeighbours
+from agents.page import slot_utilities
 from agents.preferences import TasteCore, TasteFit, holdout_liked, time_matrix
 from agents.traits import History
 from agents.utility.features import Features, feature_arrays
@@ -267,7 +268,7 @@ class UtilityModel(Features):
 
     def position_bias(self, k: int) -> np.ndarray:
         """Utility added in slots 1..k (0, then falling by ``position_bias`` per doubling)."""
-        return -self.params.position_bias * np.log2(np.arange(1, k + 1, dtype=np.float64))
+        return slot_utilities(k, self.params.position_bias)
 
     def rating_latent(
         self, users: np.ndarray, preference: np.ndarray, items: np.ndarray, conformity: np.ndarray

@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.collaborative import Family
+from agents.page import POSITION_BIAS
 from agents.profile import Level
 
 N_RATINGS = 5
@@ -76,7 +77,7 @@ class UtilityParams(BaseModel):
     affinity: float = 1.0
     popularity: float = 0.0
     novelty: float = 0.0
-    position_bias: float = Field(0.3, ge=0.0)
+    position_bias: float = Field(POSITION_BIAS, ge=0.0)
     no_click: float = 0.0
     page_size_cost: float = 1.6
     fatigue: float = 0.4

@@ -362,9 +362,9 @@ class LLMSubject:
                 shown = [calibrated(p, prior) for p in shown]
             lists.append(shown)
         if self.calibrate:
-            flat = batch_calibrated([a for shown in lists if shown for a in shown], self.rank_mean)
-            answered = iter(flat)
-            lists = [shown and [next(answered) for _ in shown] for shown in lists]  # type: ignore[misc]
+            asked = [a for shown in lists if shown is not None for a in shown]
+            answered = iter(batch_calibrated(asked, self.rank_mean))
+            lists = [None if shown is None else [next(answered) for _ in shown] for shown in lists]
         out = []
         for (labels, orders), shown in zip(shapes, lists, strict=True):
             if shown is None:

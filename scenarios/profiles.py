@@ -10,7 +10,7 @@ import pandas as pd
 from agents.profile import ItemProfile, Level, Traits, UserProfile
 from agents.profile import item_profiles as profiles_of_items
 from agents.traits import measured_traits
-from simulator.dataset import Dataset
+from simulator.dataset import Dataset, rating_scale
 
 DEMOGRAPHIC_COLUMNS = ("age", "gender", "occupation")
 PERSONA_COLUMNS = ("traits", "status", "interests")
@@ -80,8 +80,9 @@ def favourite_genres(
         }
     inter = dataset.interactions
     inter = inter[inter["user_id"].isin(set(users["user_id"]))]
-    if inter["rating"].notna().any():
-        inter = inter[inter["rating"] >= 4]
+    scale = rating_scale(dataset)
+    if scale is not None:
+        inter = inter[inter["rating"] >= scale.liked]
     genres = dataset.items.set_index("item_id")["genres"]
     pairs = (
         inter[["user_id", "item_id"]].assign(genre=inter["item_id"].map(genres)).explode("genre")

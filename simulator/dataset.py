@@ -129,6 +129,12 @@ class RatingScale:
         """The lowest level counted as liked: three quarters up the scale (4 of 1-5 stars)."""
         return float(nearest_level(self.low + 0.75 * (self.high - self.low), self.levels))
 
+    @property
+    def disliked(self) -> float:
+        """The highest level counted as disliked: a quarter up the scale (2 of 1-5 stars,
+        1.5 of 0.5-5, 3 of 1-10)."""
+        return float(nearest_level(self.low + 0.25 * (self.high - self.low), self.levels))
+
     def describe(self) -> str:
         return f"{self.low:g} to {self.high:g} in steps of {self.step:g}"
 

@@ -304,9 +304,12 @@ class World(mesa.Model):
         titles = dict(zip(data.items["item_id"], data.items["title"], strict=True))
         inter = data.interactions[data.interactions["user_id"].isin(set(self.users.ids))]
         inter = inter.sort_values(["user_id", "timestamp"], kind="stable")
-        rated = inter["rating"].notna()
-        liked = inter[~rated | (inter["rating"] >= 4)].groupby("user_id")["item_id"].apply(list)
-        disliked = inter[rated & (inter["rating"] <= 2)].groupby("user_id")["item_id"].apply(list)
+        ratings, scale = inter["rating"], rating_scale(data)
+        # On the data's own scale (4 and 2 of 1-5 stars); unrated interactions count as liked.
+        liked_at, disliked_at = (scale.liked, scale.disliked) if scale else (np.inf, -np.inf)
+        liked = inter[ratings.isna() | (ratings >= liked_at)].groupby("user_id")["item_id"]
+        liked = liked.apply(list)
+        disliked = inter[ratings <= disliked_at].groupby("user_id")["item_id"].apply(list)
         # A shard summarises everyone too: chat prompts show partners from any shard.
         users = [u for u in self.users if u.user_id in liked.index]
         requests = [

@@ -21,11 +21,18 @@ from agents.utility.choice import (
     rating_probabilities,
 )
 from agents.utility.features import FeatureArrays, Features, item_text, standardise
-from agents.utility.params import LIKED, N_RATINGS, QUALITY_PRIOR, USER_PRIOR, UtilityParams
+from agents.utility.params import (
+    LIKED_SHARE,
+    N_RATINGS,
+    QUALITY_PRIOR,
+    USER_PRIOR,
+    UtilityParams,
+    liked_rating,
+)
 from agents.utility.policy import UtilityPolicy
 
 __all__ = [
-    "LIKED",
+    "LIKED_SHARE",
     "N_RATINGS",
     "QUALITY_PRIOR",
     "USER_PRIOR",
@@ -38,6 +45,7 @@ __all__ = [
     "choice_probabilities",
     "continue_probability",
     "item_text",
+    "liked_rating",
     "rating_probabilities",
     "standardise",
 ]

@@ -25,7 +25,7 @@ from scipy import sparse
 from agents.preferences import catalogue_moments, cosine_moments
 from agents.profile import ItemProfile, UserProfile
 from agents.traits import History
-from agents.utility.params import LIKED, QUALITY_PRIOR, USER_PRIOR
+from agents.utility.params import QUALITY_PRIOR, USER_PRIOR, liked_rating
 from memory.embedders import Embedder
 
 
@@ -66,8 +66,9 @@ def feature_arrays(dataset: History, embedder: Embedder) -> FeatureArrays:
         dataset: A ``simulator.dataset.Dataset`` (or anything with its frames).
         embedder: Embeds item and genre text into L2-normalised rows.
 
-    A user's taste is the mean embedding of their liked history (rating ≥ ``LIKED``, or
-    every interaction when the feedback is implicit); a user with history but nothing
+    A user's taste is the mean embedding of their liked history (rated at or above
+    ``liked_rating``, three quarters up the data's rating range, or every interaction when
+    the feedback is implicit); a user with history but nothing
     liked gets the embedding of their most frequent genres. Users without history are
     left out: ``Features.user_rows`` adds them on first sight.
     """
@@ -98,7 +99,7 @@ def feature_arrays(dataset: History, embedder: Embedder) -> FeatureArrays:
 
     user_ids = dataset.users["user_id"].astype(str).tolist()
     user_codes = pd.Index(user_ids).get_indexer(inter["user_id"].astype(str))
-    liked = (ratings >= LIKED) if explicit else np.ones(len(inter), dtype=bool)
+    liked = (ratings >= liked_rating(ratings)) if explicit else np.ones(len(inter), dtype=bool)
     keep = liked & (user_codes >= 0)
     history = sparse.csr_matrix(
         (np.ones(int(keep.sum())), (user_codes[keep], inter["row"].to_numpy()[keep])),

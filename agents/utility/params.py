@@ -17,13 +17,26 @@ from agents.profile import Level
 
 N_RATINGS = 5
 """Levels of the default rating scale, whole stars 1..5."""
-LIKED = 4.0
-"""Ratings at or above this make up a user's taste vector."""
+LIKED_SHARE = 0.75
+"""How far up a dataset's rating range "liked" starts: 4 of 1-5 stars (and of 0.5-5), 7.75 ->
+8 of 1-10. Ratings at or above it make up a user's taste vector."""
 QUALITY_PRIOR = 5.0
 """Pseudo-ratings at the catalogue mean that shrink a rarely rated item's mean rating."""
 USER_PRIOR = 5.0
 """Pseudo-ratings at the catalogue's mean and spread that shrink a light rater's bias and
 spread towards everyone's."""
+
+
+def liked_rating(ratings: np.ndarray) -> float | None:
+    """The lowest rating counted as liked: ``LIKED_SHARE`` up the range the ratings span, at
+    the nearest rating given (ties go up), as ``simulator.dataset.RatingScale.liked`` puts
+    it on a dataset's levels. None without finite ratings (implicit feedback)."""
+    values = np.asarray(ratings, dtype=float)
+    values = np.unique(values[np.isfinite(values)])
+    if not len(values):
+        return None
+    target = values[0] + LIKED_SHARE * (values[-1] - values[0])
+    return float(values[np.argmin(np.abs(values - target) - 1e-9 * (values > target))])
 
 
 class UtilityParams(BaseModel):

@@ -13,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from agents.profile import UserProfile
+from agents.utility import liked_rating
 from scenarios.datasets import generate_synthetic
 from simulator.calibration import CalibrationResult, calibrate
 from simulator.cli import app
@@ -472,3 +474,102 @@ def test_half_stars_of_ml_latest_small(shared_data, tmp_path):
     real = build_cases(data, config).rating["rating"]
     assert report.rating["mean_real"].iloc[0] == pytest.approx(real.mean())
     assert (real * 2 % 2 == 1).any()  # half stars are held out and binned as such
+
+
+# -- liked and disliked on the data's own scale -------------------------------------------
+
+
+def test_liked_and_disliked_levels_of_common_scales():
+    assert [RatingScale(1, 5, 1).liked, RatingScale(1, 5, 1).disliked] == [4.0, 2.0]
+    assert [RatingScale(0.5, 5, 0.5).liked, RatingScale(0.5, 5, 0.5).disliked] == [4.0, 1.5]
+    assert [RatingScale(1, 10, 1).liked, RatingScale(1, 10, 1).disliked] == [8.0, 3.0]
+    assert RatingScale(0, 10, 1).liked == 8.0  # 7.5 is as near 7 as 8: ties go up
+    assert liked_rating(np.array([np.nan, np.nan])) is None
+    assert liked_rating(np.array([1.0, 2.0, 3.0, 4.0, 5.0, np.nan])) == 4.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(STEPS), st.integers(-20, 20), st.integers(1, 40), st.data())
+def test_the_utility_model_likes_from_where_the_scale_does(step, start, span, data):
+    """Ratings that use every level of a scale: the utility model's liked rating is the
+    scale's, and it is the level nearest three quarters up (ties up), found by a scan."""
+    low = start * 0.5
+    levels = np.round(low + step * np.arange(span + 1), 10)
+    extra = data.draw(st.lists(st.sampled_from(levels.tolist()), max_size=20))
+    ratings = np.r_[levels, extra]
+    target = low + 0.75 * (levels[-1] - low)
+    nearest = min(levels, key=lambda v: (abs(v - target) - 1e-9 * (v > target), v))
+    assert liked_rating(ratings) == pytest.approx(nearest)
+    assert RatingScale(low, float(levels[-1]), step).liked == pytest.approx(nearest)
+
+
+def _ten_point(tmp_path: Path) -> Path:
+    """A small CSV dataset rated 1-10: user a rated the dramas 9 and 10, the comedies 5 and
+    6 (middling: "liked" under a 1-5 reading) and the westerns 2 and 3."""
+    genres = ["Drama", "Drama", "Comedy", "Comedy", "Western", "Western"]
+    (tmp_path / "items.csv").write_text(
+        "item_id,title,genres\n" + "".join(f"i{k},{g} film {k},{g}\n" for k, g in enumerate(genres))
+    )
+    rows = [("a", f"i{k}", r, k) for k, r in enumerate([9, 10, 5, 6, 2, 3])]
+    rows += [(f"u{n}", f"i{k}", 1 + (n + k) % 10, k) for n in range(12) for k in range(6)]
+    (tmp_path / "interactions.csv").write_text(
+        "user_id,item_id,rating,timestamp\n" + "".join(f"{u},{i},{r},{t}\n" for u, i, r, t in rows)
+    )
+    return tmp_path
+
+
+def test_a_ten_point_user_likes_what_they_rated_eight_or_more(tmp_path):
+    from agents.utility import UtilityModel
+    from memory.embedders import HashingEmbedder
+    from scenarios.datasets import load_dataset
+    from scenarios.profiles import favourite_genres
+
+    data = load_dataset("csv", _ten_point(tmp_path))
+    assert rating_scale(data) == RatingScale(1.0, 10.0, 1.0)
+    a = data.users[data.users["user_id"] == "a"]
+    assert favourite_genres(a, data) == {"a": ("Drama",)}
+    embedder = HashingEmbedder()
+    model = UtilityModel.from_dataset(data, embedder=embedder)
+    vectors = embedder.embed(["Drama film 0 Drama", "Drama film 1 Drama"]).mean(axis=0)
+    row = model.user_rows([UserProfile(user_id="a")])[0]
+    expected = vectors / np.linalg.norm(vectors)
+    assert np.allclose(model.user_vectors[row], expected, atol=1e-6)
+
+
+def test_taste_summaries_read_liked_and_disliked_on_the_data_s_scale(tmp_path):
+    from scenarios.loader import load_scenario
+    from simulator.compose import open_world
+    from simulator.llm import ScriptedLLM
+
+    class Recorder(ScriptedLLM):
+        def __init__(self):
+            super().__init__()
+            self.taste = []
+
+        def generate(self, requests):
+            self.taste += [r for r in requests if r.tag == "taste"]
+            return super().generate(requests)
+
+    config = load_scenario(
+        "quickstart",
+        **{
+            "dataset.kind": "csv",
+            "dataset.path": str(_ten_point(tmp_path)),
+            "dataset.options": {},
+            "population.size": 13,
+            "steps": 1,
+            "taste_summary": True,
+            "memory.backend": "in-memory",
+            "llm.backend": "scripted",
+        },
+    )
+    llm = Recorder()
+    with open_world(config, llm=llm, seed=0):
+        pass
+    asked = [r.messages[-1].content for r in llm.taste]
+    # 9 and 10 are liked, 5 and 6 neither (liked on a 1-5 reading), 2 and 3 disliked.
+    mine = (
+        'Liked: <items>"Drama film 0"; "Drama film 1"</items>\n'
+        'Disliked: <items>"Western film 4"; "Western film 5"</items>\n'
+    )
+    assert sum(text.startswith(mine) for text in asked) == 1, asked

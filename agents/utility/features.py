@@ -68,9 +68,9 @@ def feature_arrays(dataset: History, embedder: Embedder) -> FeatureArrays:
 
     A user's taste is the mean embedding of their liked history (rated at or above
     ``liked_rating``, three quarters up the data's rating range, or every interaction when
-    the feedback is implicit); a user with history but nothing
-    liked gets the embedding of their most frequent genres. Users without history are
-    left out: ``Features.user_rows`` adds them on first sight.
+    the feedback is implicit); a user with history but nothing liked gets the embedding of
+    their most frequent genres. Users without history are left out: ``Features.user_rows``
+    adds them on first sight.
     """
     items = dataset.items
     item_ids = items["item_id"].astype(str).tolist()

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from agents.profile import ItemProfile, UserProfile
 from memory.records import MemoryKind, MemoryRecord
+from simulator.ratings import FIVE_STARS, RatingScale
 from simulator.sanitise import LIMITS, safe
 from simulator.types import ChatMessage, Interaction, LLMRequest, LLMResponse, Reaction
 
@@ -48,9 +49,13 @@ class Contradiction:
 class ItemAgent(mesa.Agent):
     """An item with exposure counters, an audience memory and a self-description."""
 
-    def __init__(self, model: mesa.Model, profile: ItemProfile) -> None:
+    def __init__(
+        self, model: mesa.Model, profile: ItemProfile, scale: RatingScale = FIVE_STARS
+    ) -> None:
         super().__init__(model)
         self.profile = profile
+        self.scale = scale
+        """The scale logged ratings are on: "liked" and "disliked" are read on it."""
         self.exposures = 0
         self.watches = 0
         self.chosen_by: Counter[str] = Counter()
@@ -83,8 +88,9 @@ class ItemAgent(mesa.Agent):
         contradiction = None
         if audience:
             fan = any(g in audience for g in taste)
-            liked = watched and (interaction.rating is None or interaction.rating >= 4)
-            disliked = not watched or (interaction.rating is not None and interaction.rating <= 2)
+            rating = interaction.rating
+            liked = watched and (rating is None or rating >= self.scale.liked)
+            disliked = not watched or (rating is not None and rating <= self.scale.disliked)
             if fan and disliked:
                 expected = f"a fan of {', '.join(sorted(audience))} should have liked it"
                 contradiction = Contradiction(
@@ -108,7 +114,8 @@ class ItemAgent(mesa.Agent):
 
     def correction_request(self, c: Contradiction) -> LLMRequest:
         action = "watched" if c.interaction.action is Reaction.WATCH else "skipped"
-        rated = "" if c.interaction.rating is None else f" and rated it {c.interaction.rating:g}/5"
+        rating = c.interaction.rating
+        rated = "" if rating is None else f" and rated it {rating:g}/{self.scale.high:g}"
         memory = safe(self.profile.note, LIMITS["note"]) or "(no memory yet)"
         likes = ", ".join(safe(g, LIMITS["genre"]) for g in c.user.favourite_genres[:3])
         task = (

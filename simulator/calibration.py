@@ -44,8 +44,9 @@ from agents.utility import (
     choice_probabilities,
 )
 from memory.embedders import Embedder
-from simulator.dataset import Dataset, RatingScale, nearest_level, rating_scale, stars_to_levels
+from simulator.dataset import Dataset, rating_scale
 from simulator.errors import RecworldError
+from simulator.ratings import RatingScale, nearest_level, stars_to_levels
 from simulator.stats import draw_unseen, total_variation
 
 DEFAULT_TARGET_CTR = 0.2

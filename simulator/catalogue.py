@@ -16,6 +16,7 @@ from agents.item import Contradiction, ItemAgent
 from agents.profile import ItemProfile
 from memory.embedders import Embedder
 from memory.records import MemoryRecord
+from simulator.ratings import FIVE_STARS, RatingScale
 from simulator.types import LLMResponse
 
 
@@ -26,13 +27,19 @@ class Catalogue(Mapping[str, ItemAgent]):
         model: The world the item agents live in.
         profiles: The catalogue's items as agents present them.
         embedder: Embeds item texts for the search index.
+        scale: The scale the run logs ratings on, which items read choices on.
     """
 
     def __init__(
-        self, model: mesa.Model, profiles: Sequence[ItemProfile], embedder: Embedder
+        self,
+        model: mesa.Model,
+        profiles: Sequence[ItemProfile],
+        embedder: Embedder,
+        scale: RatingScale = FIVE_STARS,
     ) -> None:
         self._model = model
-        self._agents = {p.item_id: ItemAgent(model, p) for p in profiles}
+        self._scale = scale
+        self._agents = {p.item_id: ItemAgent(model, p, scale) for p in profiles}
         self.search = CatalogueSearch(profiles, embedder)
         self.descriptions: Mapping[str, ItemProfile] = _Descriptions(self._agents)
         """Each item's current profile, read live from its agent."""
@@ -53,7 +60,7 @@ class Catalogue(Mapping[str, ItemAgent]):
     def add(self, profiles: Sequence[ItemProfile]) -> None:
         """New items (a cold-start arrival) join the agents and the search index."""
         for profile in profiles:
-            self._agents[profile.item_id] = ItemAgent(self._model, profile)
+            self._agents[profile.item_id] = ItemAgent(self._model, profile, self._scale)
         self.search.update(profiles)
 
     def correct(

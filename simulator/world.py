@@ -41,6 +41,7 @@ from simulator.llm.runtime import LLMRuntime
 from simulator.population import Population
 from simulator.progress import ProgressHook
 from simulator.progress import phase as progress_phase
+from simulator.ratings import FIVE_STARS
 from simulator.recommenders.base import Recommender
 from simulator.recommenders.llm_rerank import RecommenderContext
 from simulator.runlog import RunLog
@@ -236,6 +237,9 @@ class World(mesa.Model):
         self.uses_llm = parts.uses_llm
         self.memory = parts.memory
         self.dataset = parts.dataset
+        self.log_scale = rating_scale(self.dataset) or FIVE_STARS
+        """The scale the log's ratings are on: the dataset's own (the policies put their
+        answers on it), or whole stars for data without ratings."""
         self.arms = dict(parts.arms)
         self.arm_of = dict(parts.arm_of)
         self.social = parts.social
@@ -254,7 +258,7 @@ class World(mesa.Model):
             for k, block in enumerate(blocks(len(ids), shards.count)):
                 self._shard_of.update(dict.fromkeys(ids[block.start : block.stop], k))
         with progress_phase(progress, f"indexing {len(parts.items):,} items for search"):
-            self.items = Catalogue(self, parts.items, self.memory.store.embedder)
+            self.items = Catalogue(self, parts.items, self.memory.store.embedder, self.log_scale)
         self.domain = domain_of(self.dataset.name, self.dataset.meta)
         self._searcher = SearchAction(self.items.search, domain=self.domain)
         self._events: list[Event] = []
@@ -663,7 +667,9 @@ class World(mesa.Model):
     ) -> list[Event]:
         action = InterviewAction(domain=self.domain)
         visits = [
-            VisitSummary.from_interactions(by_user[u.user_id], self.items.descriptions)
+            VisitSummary.from_interactions(
+                by_user[u.user_id], self.items.descriptions, self.log_scale.high
+            )
             for u in visitors
         ]
         choice = self.parts.decisions == "choice"

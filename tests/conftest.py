@@ -101,3 +101,22 @@ def _start_chroma_server(path: Path, port: int | None = None):
 def start_chroma_server():
     """``start_chroma_server(path, port=None) -> (process, port)``."""
     return _start_chroma_server
+
+
+@pytest.fixture
+def ten_point(tmp_path: Path) -> Path:
+    """A CSV dataset rated 1-10: twelve users rate the first six of 30 films, and user a
+    rated the dramas 9 and 10, the comedies 5 and 6 (middling: "liked" on a 1-5 reading)
+    and the westerns 2 and 3."""
+    folder = tmp_path / "ten-point"
+    folder.mkdir()
+    genres = ["Drama", "Drama", "Comedy", "Comedy", "Western", "Western"] * 5
+    (folder / "items.csv").write_text(
+        "item_id,title,genres\n" + "".join(f"i{k},{g} film {k},{g}\n" for k, g in enumerate(genres))
+    )
+    rows = [("a", f"i{k}", r, k) for k, r in enumerate([9, 10, 5, 6, 2, 3])]
+    rows += [(f"u{n}", f"i{k}", 1 + (n + k) % 10, k) for n in range(12) for k in range(6)]
+    (folder / "interactions.csv").write_text(
+        "user_id,item_id,rating,timestamp\n" + "".join(f"{u},{i},{r},{t}\n" for u, i, r, t in rows)
+    )
+    return folder

@@ -1,4 +1,7 @@
-"""Browse a page: watch some items, rate them, say how it felt, go on or leave."""
+"""Browse a page: watch some items, rate them, say how it felt, go on or leave.
+
+Ratings are answered in 1-5 stars, remembered so, and logged on the dataset's own scale.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from agents.domain import FILMS, Domain
 from agents.importance import watch_importance
 from agents.prompts import PROMPTS, page_messages
 from memory.records import MemoryKind, MemoryRecord
+from simulator.ratings import RatingScale, logged
 from simulator.types import Interaction, LLMRequest, LLMResponse, Reaction
 
 if TYPE_CHECKING:
@@ -49,12 +53,15 @@ class BrowseAction:
 
     Args:
         domain: The dataset's words ("films", "watch") for the prompt and memories.
+        scale: The dataset's rating scale, which logged ratings are put on; None logs
+            the stars (data without ratings).
     """
 
     name = "browse"
 
-    def __init__(self, *, domain: Domain = FILMS) -> None:
+    def __init__(self, *, domain: Domain = FILMS, scale: RatingScale | None = None) -> None:
         self.domain = domain
+        self.scale = scale
 
     def request(self, agent: UserAgent, observation: PageObservation) -> LLMRequest:
         messages = page_messages(PROMPTS["browse"], agent.profile, observation, domain=self.domain)
@@ -94,7 +101,7 @@ class BrowseAction:
                         if pick
                         else Reaction.SKIP
                     ),
-                    rating=float(pick.rating) if pick else None,
+                    rating=logged(pick.rating, self.scale) if pick else None,
                     reason=pick.reason if pick else "",
                     feeling=feeling,
                 )

@@ -47,23 +47,26 @@ class VisitSummary:
         pages: Pages seen.
         watched: ``(item, rating)`` per watched item, in order; rating ``None`` if unrated.
         skipped: Items shown and not watched.
+        top: The highest rating of the scale the ratings are on (5 for stars).
     """
 
     step: int
     pages: int
     watched: tuple[tuple[ItemProfile, float | None], ...] = ()
     skipped: int = 0
+    top: float = 5.0
 
     @classmethod
     def from_interactions(
-        cls, rows: Sequence[Interaction], items: Mapping[str, ItemProfile]
+        cls, rows: Sequence[Interaction], items: Mapping[str, ItemProfile], top: float = 5.0
     ) -> VisitSummary:
-        """Summarise one user's exposure rows of one visit (the world already has them)."""
+        """Summarise one user's exposure rows of one visit (the world already has them),
+        rated on a scale whose highest rating is ``top``."""
         if not rows:
             raise ValueError("a visit summary needs the visit's rows; the user saw no page")
         watched = tuple((items[r.item_id], r.rating) for r in rows if r.action is Reaction.WATCH)
         skipped = sum(r.action is Reaction.SKIP for r in rows)
-        return cls(rows[0].step, len({r.page for r in rows}), watched, skipped)
+        return cls(rows[0].step, len({r.page for r in rows}), watched, skipped, top)
 
     def describe(self, domain: Domain = FILMS) -> str:
         """The visit in a few lines, in the domain's words; titles are fenced as data."""
@@ -75,7 +78,7 @@ class VisitSummary:
         ]
         if self.watched:
             notes = [
-                f"you rated it {rating:g}/5" if rating is not None else "not rated"
+                f"you rated it {rating:g}/{self.top:g}" if rating is not None else "not rated"
                 for _, rating in self.watched
             ]
             lines.append(

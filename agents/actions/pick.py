@@ -17,7 +17,8 @@ and the items' shares are weighted by the slot as the utility model weighs them
 less. A content-free distribution for the rating question (``rate_prior``) is divided out
 of every rating answer, and a monotone map (``rating_map``) then moves the answers onto the
 data's share of each star; the world asks for all three once, at start, with
-``calibrate_ratings``.
+``calibrate_ratings``. The star is what the user remembers; the log gets its level on the
+dataset's own scale (``scale``), where 1 and 5 stars are the scale's ends.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from agents.importance import NOTHING_APPEALED_IMPORTANCE, watch_importance
 from agents.page import POSITION_BIAS, slot_utilities
 from agents.profile import ItemProfile
 from agents.prompts import PROMPTS, domain_words, page_messages, render
+from simulator.ratings import RatingScale, logged
 from simulator.types import LLM, Interaction, LLMRequest, LLMResponse, Reaction
 
 if TYPE_CHECKING:
@@ -80,6 +82,8 @@ class PickAction:
             slot weights of ``position_bias`` apply. None leaves picks as the model gave
             them.
         position_bias: Utility lost per doubling of the slot, once ``pick_prior`` is set.
+        scale: The dataset's rating scale, which logged ratings are put on; None logs
+            the stars (data without ratings).
     """
 
     name = "browse"
@@ -93,6 +97,7 @@ class PickAction:
         rating_map: list[list[float]] | None = None,
         pick_prior: Mapping[str, float] | None = None,
         position_bias: float = POSITION_BIAS,
+        scale: RatingScale | None = None,
     ) -> None:
         if orders < 1:
             raise ValueError(f"orders must be at least 1, got {orders}")
@@ -102,6 +107,7 @@ class PickAction:
         self.rating_map = rating_map
         self.pick_prior = dict(pick_prior) if pick_prior is not None else None
         self.position_bias = position_bias
+        self.scale = scale
 
     def requests(self, agent: UserAgent, observation: PageObservation) -> list[LLMRequest]:
         """The page under each of its orders; ``combine`` averages the answers."""
@@ -268,7 +274,7 @@ class PickAction:
             observation,
             watched.position,
             Reaction.WATCH,
-            rating=float(rating),
+            rating=logged(rating, self.scale),
             reason=watched.reason,
         )
         title = observation.items[watched.position - 1].title

@@ -17,6 +17,7 @@ from agents.actions.base import PageObservation, PageOutcome
 from agents.importance import NOTHING_APPEALED_IMPORTANCE, watch_importance
 from agents.user import UserAgent
 from agents.utility.choice import PageDecisions, UtilityModel
+from simulator.ratings import RatingScale
 from simulator.types import Interaction, Reaction
 
 
@@ -28,6 +29,9 @@ class UtilityPolicy:
         seed: Only used where an observation carries fewer than two draws; the numbers
             then come from a generator seeded by (seed, user, step, page), so results stay
             deterministic.
+        scale: The dataset's rating scale, which logged ratings are put on (the model
+            rates on its own ``rating_levels``: 1-5 until ``calibrate`` fits the data's);
+            None logs the model's levels.
 
     Randomness comes from ``observation.draws``: ``draws[0]`` picks the option (inverse
     CDF over no click, item 1..k), ``draws[1]`` the rating, and ``draws[2]`` (or, when
@@ -37,9 +41,12 @@ class UtilityPolicy:
 
     name = "utility"
 
-    def __init__(self, model: UtilityModel, *, seed: int = 0) -> None:
+    def __init__(
+        self, model: UtilityModel, *, seed: int = 0, scale: RatingScale | None = None
+    ) -> None:
         self.model = model
         self.seed = seed
+        self.scale = scale
         self._users: dict[str, tuple[int, float, float]] = {}
         self.last_options = np.zeros((0, 1))
         """The last call's n × (k + 1) option probabilities (no click first), per page."""
@@ -75,6 +82,11 @@ class UtilityPolicy:
         params = self.model.params
         top = params.rating_levels[-1]
         stars = params.stars(decisions.rating).tolist()
+        ratings = decisions.rating
+        if self.scale is not None:
+            low, high = params.rating_levels[0], top
+            ratings = np.where(ratings > 0, self.scale.placed(ratings, low, high), 0.0)
+            top = self.scale.high
         return [
             _outcome(agent, obs, int(c), float(u), float(p), float(r), st, top, bool(g))
             for agent, obs, c, u, p, r, st, g in zip(
@@ -84,7 +96,7 @@ class UtilityPolicy:
                 decisions.choice.tolist(),
                 decisions.utility.tolist(),
                 decisions.probability.tolist(),
-                decisions.rating.tolist(),
+                ratings.tolist(),
                 stars,
                 go_on.tolist(),
                 strict=True,

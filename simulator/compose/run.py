@@ -34,7 +34,7 @@ from simulator.compose.components import (
 )
 from simulator.compose.shards import SharedParts, build_shards
 from simulator.config import ArrivalSpec, RunConfig
-from simulator.dataset import Dataset
+from simulator.dataset import Dataset, rating_scale
 from simulator.errors import RecworldError
 from simulator.llm.runtime import LLMRuntime
 from simulator.progress import ProgressHook, phase
@@ -335,16 +335,17 @@ def build_policy(
     the utility model's taste core is a phase ``progress`` hears of; a shard passes the
     driver's fitted ``model`` instead."""
     domain = domain_of(dataset.name, dataset.meta)
+    scale = rating_scale(dataset)  # every policy logs its ratings on the data's own levels
     if config.llm.decision_mode == "choice":
-        browse: Action = PickAction(domain=domain)
+        browse: Action = PickAction(domain=domain, scale=scale)
     else:
-        browse = BrowseAction(domain=domain)
+        browse = BrowseAction(domain=domain, scale=scale)
     if config.policy == "llm":
         return LLMPolicy(llm, browse)
     if model is None:
         with phase(progress, "fitting the taste core"):
             model = UtilityModel.from_dataset(dataset, utility_params(config))
-    utility = UtilityPolicy(model, seed=seed)
+    utility = UtilityPolicy(model, seed=seed, scale=scale)
     if config.policy == "utility":
         return utility
     return HybridPolicy(

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simulator.dataset import STARS, Dataset, RatingScale, nearest_level, rating_scale
+from simulator.dataset import Dataset, rating_scale
+from simulator.ratings import STARS, RatingScale, nearest_level
 
 PERSONA_PREFIX = "persona:"
 GENRE_CHECKS = 4

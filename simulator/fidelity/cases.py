@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from simulator.dataset import Dataset, RatingScale, rating_scale
+from simulator.dataset import Dataset, rating_scale
 from simulator.errors import RecworldError
+from simulator.ratings import RatingScale
 
 NEGATIVE_KINDS = ("uniform", "popularity")
 RANKING_CANDIDATES = 10

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from simulator.dataset import Dataset, nearest_level
+from simulator.dataset import Dataset
+from simulator.ratings import nearest_level
 from simulator.recommenders import make_recommender
 
 FLOORS = ("random", "most-popular", "item-knn")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from simulator.dataset import nearest_level
+from simulator.ratings import nearest_level
 from simulator.stats import total_variation
 
 __all__ = [

@@ -56,13 +56,9 @@ from agents.utility import (
     choice_probabilities,
 )
 from memory.embedders import HashingEmbedder
-from simulator.dataset import (
-    Dataset,
-    between_scales,
-    rating_scale,
-    stars_to_levels,
-)
+from simulator.dataset import Dataset, rating_scale
 from simulator.llm.runtime import LLMRuntime
+from simulator.ratings import between_scales, stars_to_levels
 from simulator.types import LLMRequest
 
 RATINGS = ("1", "2", "3", "4", "5")

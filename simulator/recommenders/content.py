@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from simulator.dataset import Dataset
+from simulator.dataset import Dataset, rating_scale
+from simulator.ratings import FIVE_STARS
 from simulator.recommenders.base import RecommenderConfig
 from simulator.recommenders.knn import MatrixRecommender
 
@@ -23,12 +24,13 @@ class ContentConfig(RecommenderConfig):
         embeddings of the items they liked.
     embedder: ``hashing`` (no model, instant) or ``minilm`` (sentence embeddings).
     like_threshold: Ratings at or above this count as liked; unrated interactions
-        (implicit feedback) always do.
+        (implicit feedback) always do. None: three quarters up the fitted data's rating
+        scale (``RatingScale.liked``: 4 of 1-5 stars, 8 of 1-10).
     """
 
     profile: Literal["centroid"] = "centroid"
     embedder: Literal["hashing", "minilm"] = "hashing"
-    like_threshold: float = 4.0
+    like_threshold: float | None = None
 
 
 def item_texts(items: pd.DataFrame) -> list[str]:
@@ -56,6 +58,7 @@ class ContentRecommender(MatrixRecommender):
         super().__init__(config, seed=seed)
         self._embeddings = np.zeros((0, 0), dtype=np.float32)
         self._liked = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._like_at = FIVE_STARS.liked  # set from the data by ``fit``
 
     def fit(self, data: Dataset) -> None:
         from memory.embedders import make_embedder
@@ -64,6 +67,9 @@ class ContentRecommender(MatrixRecommender):
         embedder = make_embedder(self.config.embedder, "float32")
         self._embeddings = np.asarray(embedder.embed(item_texts(data.items)), dtype=np.float32)
         self._liked = sp.csr_matrix((0, len(data.item_ids)), dtype=np.float32)
+        # A run logs simulated ratings on the data's scale, stars for data without one.
+        given = self.config.like_threshold
+        self._like_at = given if given is not None else (rating_scale(data) or FIVE_STARS).liked
         super().fit(data)
 
     def _train(self) -> None:
@@ -75,7 +81,7 @@ class ContentRecommender(MatrixRecommender):
 
     def _learn(self, interactions: pd.DataFrame, touched: np.ndarray) -> None:
         rating = interactions["rating"]
-        liked = interactions[rating.isna() | (rating >= self.config.like_threshold)]
+        liked = interactions[rating.isna() | (rating >= self._like_at)]
         cols = liked["item_id"].map(self._item_index)
         known = cols.notna().to_numpy()
         rows = np.fromiter(
@@ -109,10 +115,13 @@ class ContentRecommender(MatrixRecommender):
             "embeddings": self._embeddings,
             "liked_indptr": self._liked.indptr,
             "liked_indices": self._liked.indices,
+            "like_at": np.array([self._like_at]),
         }
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self._embeddings = arrays["embeddings"]
+        # Checkpoints written before the threshold followed the data's scale lack it: 4.
+        self._like_at = float(arrays["like_at"][0]) if "like_at" in arrays else FIVE_STARS.liked
         indices = arrays["liked_indices"]
         self._liked = sp.csr_matrix(
             (np.ones(len(indices), np.float32), indices, arrays["liked_indptr"]),

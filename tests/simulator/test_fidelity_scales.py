@@ -18,20 +18,14 @@ from agents.utility import liked_rating
 from scenarios.datasets import generate_synthetic
 from simulator.calibration import CalibrationResult, calibrate
 from simulator.cli import app
-from simulator.dataset import (
-    STEPS,
-    Dataset,
-    RatingScale,
-    nearest_level,
-    rating_scale,
-    stars_to_levels,
-)
+from simulator.dataset import Dataset, rating_scale
 from simulator.errors import RecworldError
 from simulator.fidelity import run_fidelity
 from simulator.fidelity.case_files import CaseFileError, read_cases, write_cases
 from simulator.fidelity.cases import CaseConfig, build_cases
 from simulator.fidelity.floors import RecommenderFloor
 from simulator.fidelity.subjects import UtilitySubject
+from simulator.ratings import STEPS, RatingScale, nearest_level, stars_to_levels
 from simulator.stats import total_variation
 
 SMALL = CaseConfig(users=10, positives=2, rated=4, multiples=(1, 3), min_history=5, seed=3)
@@ -503,28 +497,13 @@ def test_the_utility_model_likes_from_where_the_scale_does(step, start, span, da
     assert RatingScale(low, float(levels[-1]), step).liked == pytest.approx(nearest)
 
 
-def _ten_point(tmp_path: Path) -> Path:
-    """A small CSV dataset rated 1-10: user a rated the dramas 9 and 10, the comedies 5 and
-    6 (middling: "liked" under a 1-5 reading) and the westerns 2 and 3."""
-    genres = ["Drama", "Drama", "Comedy", "Comedy", "Western", "Western"]
-    (tmp_path / "items.csv").write_text(
-        "item_id,title,genres\n" + "".join(f"i{k},{g} film {k},{g}\n" for k, g in enumerate(genres))
-    )
-    rows = [("a", f"i{k}", r, k) for k, r in enumerate([9, 10, 5, 6, 2, 3])]
-    rows += [(f"u{n}", f"i{k}", 1 + (n + k) % 10, k) for n in range(12) for k in range(6)]
-    (tmp_path / "interactions.csv").write_text(
-        "user_id,item_id,rating,timestamp\n" + "".join(f"{u},{i},{r},{t}\n" for u, i, r, t in rows)
-    )
-    return tmp_path
-
-
-def test_a_ten_point_user_likes_what_they_rated_eight_or_more(tmp_path):
+def test_a_ten_point_user_likes_what_they_rated_eight_or_more(ten_point):
     from agents.utility import UtilityModel
     from memory.embedders import HashingEmbedder
     from scenarios.datasets import load_dataset
     from scenarios.profiles import favourite_genres
 
-    data = load_dataset("csv", _ten_point(tmp_path))
+    data = load_dataset("csv", ten_point)
     assert rating_scale(data) == RatingScale(1.0, 10.0, 1.0)
     a = data.users[data.users["user_id"] == "a"]
     assert favourite_genres(a, data) == {"a": ("Drama",)}
@@ -536,7 +515,7 @@ def test_a_ten_point_user_likes_what_they_rated_eight_or_more(tmp_path):
     assert np.allclose(model.user_vectors[row], expected, atol=1e-6)
 
 
-def test_taste_summaries_read_liked_and_disliked_on_the_data_s_scale(tmp_path):
+def test_taste_summaries_read_liked_and_disliked_on_the_data_s_scale(ten_point):
     from scenarios.loader import load_scenario
     from simulator.compose import open_world
     from simulator.llm import ScriptedLLM
@@ -554,7 +533,7 @@ def test_taste_summaries_read_liked_and_disliked_on_the_data_s_scale(tmp_path):
         "quickstart",
         **{
             "dataset.kind": "csv",
-            "dataset.path": str(_ten_point(tmp_path)),
+            "dataset.path": str(ten_point),
             "dataset.options": {},
             "population.size": 13,
             "steps": 1,

@@ -16,6 +16,9 @@ import pandas as pd
 STEPS = (1.0, 0.5, 0.25, 0.2, 0.1, 0.05, 0.01)
 """Rating steps tried, coarsest first: the scale's step is the coarsest one that every
 rating (and the top of the scale) lies on, counting from the bottom."""
+LIKED_SHARE = 0.75
+"""How far up a scale "liked" starts (4 of 1-5 stars, 8 of 1-10); "disliked" ends as far
+from the top (2 of 1-5, 3 of 1-10)."""
 STARS = 5
 """Points of the five-star answer that LLM prompts and the utility policy's ordered logit
 give; ``stars_to_levels`` puts it onto a dataset's own scale."""
@@ -41,13 +44,14 @@ class RatingScale:
     @property
     def liked(self) -> float:
         """The lowest level counted as liked: three quarters up the scale (4 of 1-5 stars)."""
-        return float(nearest_level(self.low + 0.75 * (self.high - self.low), self.levels))
+        return float(nearest_level(self.low + LIKED_SHARE * (self.high - self.low), self.levels))
 
     @property
     def disliked(self) -> float:
         """The highest level counted as disliked: a quarter up the scale (2 of 1-5 stars,
         1.5 of 0.5-5, 3 of 1-10)."""
-        return float(nearest_level(self.low + 0.25 * (self.high - self.low), self.levels))
+        share = 1.0 - LIKED_SHARE
+        return float(nearest_level(self.low + share * (self.high - self.low), self.levels))
 
     def placed(self, values: float | np.ndarray, low: float, high: float) -> np.ndarray:
         """Ratings on another scale from ``low`` to ``high``, each at the same place between

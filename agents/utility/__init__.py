@@ -22,7 +22,6 @@ from agents.utility.choice import (
 )
 from agents.utility.features import FeatureArrays, Features, item_text, standardise
 from agents.utility.params import (
-    LIKED_SHARE,
     N_RATINGS,
     QUALITY_PRIOR,
     USER_PRIOR,
@@ -32,7 +31,6 @@ from agents.utility.params import (
 from agents.utility.policy import UtilityPolicy
 
 __all__ = [
-    "LIKED_SHARE",
     "N_RATINGS",
     "QUALITY_PRIOR",
     "USER_PRIOR",

@@ -14,12 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from agents.collaborative import Family
 from agents.page import POSITION_BIAS
 from agents.profile import Level
+from simulator.ratings import LIKED_SHARE, nearest_level
 
 N_RATINGS = 5
 """Levels of the default rating scale, whole stars 1..5."""
-LIKED_SHARE = 0.75
-"""How far up a dataset's rating range "liked" starts: 4 of 1-5 stars (and of 0.5-5), 7.75 ->
-8 of 1-10. Ratings at or above it make up a user's taste vector."""
 QUALITY_PRIOR = 5.0
 """Pseudo-ratings at the catalogue mean that shrink a rarely rated item's mean rating."""
 USER_PRIOR = 5.0
@@ -28,15 +26,15 @@ spread towards everyone's."""
 
 
 def liked_rating(ratings: np.ndarray) -> float | None:
-    """The lowest rating counted as liked: ``LIKED_SHARE`` up the range the ratings span, at
-    the nearest rating given (ties go up), as ``simulator.dataset.RatingScale.liked`` puts
-    it on a dataset's levels. None without finite ratings (implicit feedback)."""
+    """The lowest rating counted as liked: ``LIKED_SHARE`` up the range the ratings span,
+    at the nearest rating given, as ``RatingScale.liked`` puts it on a dataset's levels
+    (the utility model sees a dataset's frames, not its scale). None without finite
+    ratings (implicit feedback)."""
     values = np.asarray(ratings, dtype=float)
     values = np.unique(values[np.isfinite(values)])
     if not len(values):
         return None
-    target = values[0] + LIKED_SHARE * (values[-1] - values[0])
-    return float(values[np.argmin(np.abs(values - target) - 1e-9 * (values > target))])
+    return float(nearest_level(values[0] + LIKED_SHARE * (values[-1] - values[0]), values))
 
 
 class UtilityParams(BaseModel):

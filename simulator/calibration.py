@@ -158,21 +158,36 @@ def calibrate(
     if not 0.0 < target_ctr < 1.0:
         raise ValueError(f"target_ctr must lie strictly between 0 and 1, got {target_ctr}")
     params = params or UtilityParams()
+    where = dataset.source or dataset.name
+    if dataset.interactions.empty:
+        raise RecworldError(f"{where}: no interactions to calibrate on")
+    scale = rating_scale(dataset)
+    if scale is not None and len(scale.levels) < 2:
+        raise RecworldError(
+            f"{where}: every rating is {scale.low:g}, so there is no rating model to fit; "
+            "load it without its rating column to calibrate clicks alone"
+        )
     model = UtilityModel.from_dataset(dataset, params, embedder=embedder)
     traits = traits_from_history(dataset).set_index("user_id")
-    scale = rating_scale(dataset)
     real = None if scale is None else _level_shares(dataset, scale)
     fit_info: dict[str, float] = {}
 
     if scale is not None and fit_rating_weights:
         weights, fit_info = _fit_rating_weights(model, traits, scale)
-        params = UtilityParams.model_validate({**params.model_dump(), **weights})
+        try:
+            params = UtilityParams.model_validate({**params.model_dump(), **weights})
+        except ValidationError:
+            raise RecworldError(
+                f"{where}: the rating model cannot tell apart the {len(scale.levels)} rating "
+                f"levels ({scale.describe()}): some have almost no ratings; round the ratings "
+                "to a coarser scale"
+            ) from None
         model = model.with_params(params)
 
     fit_rng, check_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     sample = _Sample.draw(model, dataset, traits, fit_rng, n_users, pages, slate_size, fit_pages)
     if sample.n == 0:
-        raise ValueError(f"dataset {dataset.name!r} has no user with history to calibrate on")
+        raise RecworldError(f"{where}: no user has a history to calibrate on")
 
     outside = _fit_outside(sample.utility, target_ctr)
     size_cost = (outside - params.no_click) / np.log(sample.items.shape[1])

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.errors import DatasetError
-from simulator.ratings import STEPS, RatingScale
+from simulator.ratings import RatingScale, scale_of
 
 USER_COLUMNS = ("user_id",)
 ITEM_COLUMNS = ("item_id", "title", "genres", "description")
@@ -108,23 +108,10 @@ def rating_scale(dataset: Dataset) -> RatingScale | None:
     The ends come from ``meta["rating_scale"]`` when the loader knows them, else from the
     non-null ratings; the step is the coarsest in ``STEPS`` every rating lies on.
     """
-    ratings = dataset.interactions["rating"].to_numpy(dtype=float)
-    ratings = ratings[np.isfinite(ratings)]
-    if not len(ratings):
-        return None
-    low, high = dataset.meta.get("rating_scale") or (float(ratings.min()), float(ratings.max()))
-    low, high = float(min(low, ratings.min())), float(max(high, ratings.max()))
-    if high <= low:
-        return RatingScale(low, low, 1.0)
-    offsets = np.unique(np.r_[ratings, high]) - low
-    for step in STEPS:
-        if np.allclose(offsets / step, np.rint(offsets / step), atol=1e-6):
-            return RatingScale(low, high, step)
-    raise DatasetError(
-        dataset.source or dataset.name,
-        f"ratings from {low:g} to {high:g} lie on no step of {list(STEPS)}; "
-        "round them to a rating scale first",
-    )
+    try:
+        return scale_of(dataset.interactions["rating"], dataset.meta.get("rating_scale"))
+    except ValueError as exc:
+        raise DatasetError(dataset.source or dataset.name, str(exc)) from None
 
 
 def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], source: str, what: str) -> None:

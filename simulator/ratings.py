@@ -86,6 +86,34 @@ FIVE_STARS = RatingScale(1.0, float(STARS), 1.0)
 """Whole stars 1-5: the scale of data without ratings of its own, and the default."""
 
 
+def scale_of(
+    ratings: np.ndarray | pd.Series, ends: tuple[float, float] | None = None
+) -> RatingScale | None:
+    """The scale ``ratings`` lie on, None without finite ones: from ``ends`` (a loader's
+    known scale) or the ratings' own range, in the coarsest of ``STEPS`` every rating lies
+    on, counting from the bottom.
+
+    Raises:
+        ValueError: The ratings lie on no step of ``STEPS``.
+    """
+    values = np.asarray(ratings, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    low, high = ends or (float(values.min()), float(values.max()))
+    low, high = float(min(low, values.min())), float(max(high, values.max()))
+    if high <= low:
+        return RatingScale(low, low, 1.0)
+    offsets = np.unique(np.r_[values, high]) - low
+    for step in STEPS:
+        if np.allclose(offsets / step, np.rint(offsets / step), atol=1e-6):
+            return RatingScale(low, high, step)
+    raise ValueError(
+        f"ratings from {low:g} to {high:g} lie on no step of {list(STEPS)}; "
+        "round them to a rating scale first"
+    )
+
+
 def logged(stars: float, scale: RatingScale | None) -> float:
     """A 1-5 star answer as a run's log records it: a level of the dataset's ``scale``, or
     the stars themselves for data without ratings (no scale)."""

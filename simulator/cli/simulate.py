@@ -287,9 +287,10 @@ def calibrate(
                 users=users, positives=positives, rated=rated, min_history=min_history, seed=seed
             )
             dataset, split = build_cases(dataset, config).train, config.split()
+        result = fit(dataset, target_ctr=target_ctr, seed=seed)
     except RecworldError as exc:
         _fail(exc)
-    result = fit(dataset, target_ctr=target_ctr, seed=seed).model_copy(update={"split": split})
+    result = result.model_copy(update={"split": split})
     result.save(out)
     table = Table(title=f"utility policy calibrated on {dataset.name}")
     table.add_column("measure")

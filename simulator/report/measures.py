@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.engagement import log_totals
+from simulator.ratings import RatingScale, nearest_level, scale_of
 from simulator.rundir import FinishedRun
 from simulator.stats import entropy_bits, gini, mean_ci, total_variation
 
@@ -174,23 +175,27 @@ class RatingShares:
     n: int
 
 
-def rating_scale(*samples: np.ndarray, scale: tuple[float, float] | None = None) -> np.ndarray:
-    """Integer rating values covering ``scale`` (a dataset's) and every sample."""
+def rating_scale(*samples: np.ndarray, scale: RatingScale | None = None) -> np.ndarray:
+    """The values ratings are binned on: the dataset's own levels (``scale``), else those
+    of the scale the samples lie on together, else whole numbers covering them."""
     finite = [s[np.isfinite(s)] for s in samples]
-    lows = [float(s.min()) for s in finite if len(s)]
-    highs = [float(s.max()) for s in finite if len(s)]
-    if scale is not None:
-        lows.append(scale[0])
-        highs.append(scale[1])
-    if not lows:
+    pooled = np.concatenate(finite) if finite else np.array([])
+    if scale is None:
+        try:
+            scale = scale_of(pooled)
+        except ValueError:  # no regular step: whole numbers
+            scale = RatingScale(float(np.floor(pooled.min())), float(np.ceil(pooled.max())), 1.0)
+    if scale is None:
         return np.arange(1.0, 6.0)
-    return np.arange(np.floor(min(lows)), np.ceil(max(highs)) + 1.0)
+    return scale.levels
 
 
 def rating_shares(ratings: np.ndarray, values: np.ndarray) -> RatingShares:
+    """The share of ``ratings`` at each of ``values``, each rating at its nearest value."""
+    ratings = np.asarray(ratings, dtype=float)
     ratings = ratings[np.isfinite(ratings)]
-    edges = np.append(values - 0.5, values[-1] + 0.5)
-    counts, _ = np.histogram(ratings, bins=edges)
+    index = np.searchsorted(values, nearest_level(ratings, values))
+    counts = np.bincount(index, minlength=len(values))
     total = counts.sum()
     shares = counts / total if total else np.zeros(len(values))
     return RatingShares(values, shares, len(ratings))

@@ -552,3 +552,33 @@ def test_taste_summaries_read_liked_and_disliked_on_the_data_s_scale(ten_point):
         'Disliked: <items>"Western film 4"; "Western film 5"</items>\n'
     )
     assert sum(text.startswith(mine) for text in asked) == 1, asked
+
+
+@pytest.mark.parametrize(
+    ("ratings", "message"),
+    [
+        (None, "no interactions to calibrate on"),
+        (lambda rng, n: np.full(n, 7.0), "every rating is 7"),
+        (lambda rng, n: rng.uniform(0.7, 10.3, n), "lie on no step"),
+        (lambda rng, n: np.round(0.113 + 1.37 * rng.integers(1, 900, n) / 100, 2), "coarser"),
+    ],
+    ids=["empty", "one-value", "no-step", "too-many-levels"],
+)
+def test_calibrate_refuses_data_it_cannot_fit_in_one_line(tmp_path, ratings, message):
+    items = "item_id,title,genres\n" + "".join(f"i{k},Film {k},Drama\n" for k in range(60))
+    (tmp_path / "items.csv").write_text(items)
+    rows = ""
+    if ratings is not None:
+        rng = np.random.default_rng(0)
+        values = ratings(rng, 80 * 15)
+        picks = rng.integers(0, 60, 80 * 15)
+        pairs = enumerate(zip(picks, values, strict=True))
+        rows = "".join(f"u{n // 15},i{i},{v},{n % 15}\n" for n, (i, v) in pairs)
+    (tmp_path / "interactions.csv").write_text("user_id,item_id,rating,timestamp\n" + rows)
+    result = CliRunner().invoke(
+        app, ["calibrate", str(tmp_path), "--kind", "csv", "--out", str(tmp_path / "c.json")]
+    )
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2, result.output
+    assert len(errors) == 1 and message in errors[0] and str(tmp_path) in errors[0]
+    assert "Traceback" not in result.output and not (tmp_path / "c.json").exists()

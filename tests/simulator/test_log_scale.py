@@ -187,3 +187,20 @@ def test_a_run_on_ten_point_data_logs_ten_point_ratings(ten_point, tmp_path):
     ratings = pd.to_numeric(rows.loc[rows["action"] == "watch", "rating"])
     assert len(ratings) and set(ratings) <= {1.0, 3.0, 6.0, 8.0, 10.0}
     assert (ratings > 5).any()
+
+
+def test_the_report_bins_ratings_on_the_data_s_levels():
+    from simulator.report import measures
+
+    halves = RatingScale(0.0, 10.0, 0.5)
+    values = measures.rating_scale(np.array([2.5, 7.5]), scale=halves)
+    assert values.tolist() == [k / 2 for k in range(21)]
+    shares = measures.rating_shares(np.array([2.5, 7.5, 7.5, np.nan]), values)
+    expected = np.zeros(21)
+    expected[[5, 15]] = [1 / 3, 2 / 3]
+    assert shares.n == 3 and np.allclose(shares.shares, expected)
+    # Without the dataset, the samples' own scale; without a regular step, whole numbers.
+    assert measures.rating_scale(np.array([2.5, 4.0, 5.0])).tolist() == [2.5, 3, 3.5, 4, 4.5, 5]
+    assert measures.rating_scale(np.array([1.372, 2.9])).tolist() == [1.0, 2.0, 3.0]
+    stars = measures.rating_shares(np.array([1, 2, 2, 5]), np.arange(1.0, 6.0)).shares
+    assert stars.tolist() == [0.25, 0.5, 0.0, 0.0, 0.25]

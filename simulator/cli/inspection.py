@@ -13,6 +13,7 @@ from rich.text import Text
 
 from simulator.cli.app import Columns, DataDir, console, data_app, load_data, memory_app
 from simulator.cli.app import fail as _fail
+from simulator.dataset import rating_scale
 from simulator.errors import RecworldError
 
 
@@ -36,8 +37,16 @@ def data_info(
     for key in ("users", "items", "interactions", "social_edges"):
         table.add_row(key, f"{stats[key]:,}")
     table.add_row("sparsity", f"{stats['sparsity']:.4%}")
+    rated = int(dataset.interactions["rating"].notna().sum())
+    table.add_row("rated interactions", f"{rated:,}")
     if stats["mean_rating"] is not None:
         table.add_row("mean rating", f"{stats['mean_rating']:.2f}")
+    try:
+        scale = rating_scale(dataset)
+    except RecworldError:  # shown, not fatal: the counts above still hold
+        table.add_row("rating scale", "none: the ratings lie on no regular step")
+    else:
+        table.add_row("rating scale", scale.describe() if scale else "none (implicit feedback)")
     for genre, count in stats["top_genres"]:
         table.add_row(f"genre: {genre}", f"{count:,}")
     console.print(table)

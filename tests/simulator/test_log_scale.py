@@ -204,3 +204,19 @@ def test_the_report_bins_ratings_on_the_data_s_levels():
     assert measures.rating_scale(np.array([1.372, 2.9])).tolist() == [1.0, 2.0, 3.0]
     stars = measures.rating_shares(np.array([1, 2, 2, 5]), np.arange(1.0, 6.0)).shares
     assert stars.tolist() == [0.25, 0.5, 0.0, 0.0, 0.25]
+
+
+def test_data_info_shows_the_scale_and_how_much_is_rated(ten_point):
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+
+    frame = pd.read_csv(ten_point / "interactions.csv")
+    frame.loc[::4, "rating"] = np.nan  # a quarter unrated
+    frame.to_csv(ten_point / "interactions.csv", index=False)
+    result = CliRunner().invoke(app, ["data", "info", str(ten_point), "--kind", "csv"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split("│")[1].strip(): line.split("│")[2].strip()
+             for line in result.output.splitlines() if line.count("│") == 3}  # fmt: skip
+    assert lines["rated interactions"] == str(int(frame["rating"].notna().sum()))
+    assert lines["rating scale"] == "1 to 10 in steps of 1"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-STEPS = (1.0, 0.5, 0.25, 0.2, 0.1, 0.05, 0.01)
+STEPS = (10.0, 5.0, 1.0, 0.5, 0.25, 0.2, 0.1, 0.05, 0.01)
 """Rating steps tried, coarsest first: the scale's step is the coarsest one that every
 rating (and the top of the scale) lies on, counting from the bottom."""
 LIKED_SHARE = 0.75

@@ -220,3 +220,13 @@ def test_data_info_shows_the_scale_and_how_much_is_rated(ten_point):
              for line in result.output.splitlines() if line.count("│") == 3}  # fmt: skip
     assert lines["rated interactions"] == str(int(frame["rating"].notna().sum()))
     assert lines["rating scale"] == "1 to 10 in steps of 1"
+
+
+def test_scales_in_tens_and_fives_are_found():
+    from simulator.ratings import scale_of
+
+    assert scale_of(np.arange(10.0, 101.0, 10.0)) == RatingScale(10.0, 100.0, 10.0)
+    assert scale_of(np.array([0.0, 5.0, 35.0, 100.0])) == RatingScale(0.0, 100.0, 5.0)
+    assert scale_of(np.array([0.0, 5.0, 37.0, 100.0])) == RatingScale(0.0, 100.0, 1.0)
+    assert scale_of(np.array([1.0, 3.0, 5.0]), (1.0, 5.0)).step == 1.0  # a 5 would miss 1-5
+    assert scale_of(np.array([np.nan])) is None

@@ -154,6 +154,12 @@ def calibrate(
 
     Returns:
         The fitted parameters with the real and simulated statistics.
+
+    Raises:
+        RecworldError: Data it cannot fit, in one line naming it: no interactions, no user
+            with history, ratings on no regular step, or rating levels too many to tell
+            apart. One rating for everything calibrates clicks alone, as implicit data.
+        ValueError: ``target_ctr`` outside (0, 1).
     """
     if not 0.0 < target_ctr < 1.0:
         raise ValueError(f"target_ctr must lie strictly between 0 and 1, got {target_ctr}")
@@ -161,12 +167,7 @@ def calibrate(
     where = dataset.source or dataset.name
     if dataset.interactions.empty:
         raise RecworldError(f"{where}: no interactions to calibrate on")
-    scale = rating_scale(dataset)
-    if scale is not None and len(scale.levels) < 2:
-        raise RecworldError(
-            f"{where}: every rating is {scale.low:g}, so there is no rating model to fit; "
-            "load it without its rating column to calibrate clicks alone"
-        )
+    scale = rating_scale(dataset)  # None for one rating for everything: clicks alone
     model = UtilityModel.from_dataset(dataset, params, embedder=embedder)
     traits = traits_from_history(dataset).set_index("user_id")
     real = None if scale is None else _level_shares(dataset, scale)

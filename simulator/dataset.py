@@ -106,7 +106,8 @@ def rating_scale(dataset: Dataset) -> RatingScale | None:
     """The dataset's rating levels, or None when its feedback is implicit (no ratings).
 
     The ends come from ``meta["rating_scale"]`` when the loader knows them, else from the
-    non-null ratings; the step is the coarsest in ``STEPS`` every rating lies on.
+    non-null ratings; the step is the coarsest in ``simulator.ratings.STEPS`` every rating
+    lies on. One value for everything is no scale (implicit feedback written as a rating).
     """
     try:
         return scale_of(dataset.interactions["rating"], dataset.meta.get("rating_scale"))

@@ -1,9 +1,10 @@
 """Rating scales: the levels a dataset rates on, and moving ratings between scales.
 
-LLM prompts ask for 1-5 stars and the utility policy's ordered logit has its own levels;
-a run's log, the fidelity suite and calibration read every rating on the dataset's own
-levels (``simulator.dataset.rating_scale`` finds them). No imports from the rest of the
-project, so agents can put their answers on a dataset's scale too.
+LLM prompts ask for 1-5 stars and the utility policy's ordered logit has its own levels
+(1-5 until ``calibrate`` fits the data's); a run's log, the report, the fidelity suite
+and calibration read every rating on the dataset's own levels, which ``scale_of`` finds.
+No imports from the rest of the project, so agents can put their answers on a dataset's
+scale too.
 """
 
 from __future__ import annotations
@@ -18,18 +19,19 @@ STEPS = (10.0, 5.0, 1.0, 0.5, 0.25, 0.2, 0.1, 0.05, 0.01)
 rating (and the top of the scale) lies on, counting from the bottom."""
 LIKED_SHARE = 0.75
 """How far up a scale "liked" starts (4 of 1-5 stars, 8 of 1-10); "disliked" ends as far
-from the top (2 of 1-5, 3 of 1-10)."""
+above the bottom as "liked" starts below the top (2 of 1-5, 3 of 1-10)."""
 STARS = 5
-"""Points of the five-star answer that LLM prompts and the utility policy's ordered logit
-give; ``stars_to_levels`` puts it onto a dataset's own scale."""
+"""Points of the five-star answer that LLM prompts give (and the utility policy's ordered
+logit before ``calibrate``); ``stars_to_levels`` puts it onto a dataset's own scale."""
 
 
 @dataclass(frozen=True)
 class RatingScale:
     """The rating levels a dataset uses: ``low``, ``low + step``, ... up to ``high``.
 
-    One definition, so fidelity, calibration and the floors bin ratings alike (whole stars
-    1-5 for MovieLens-100K, half stars 0.5-5 for ml-latest-small).
+    One definition, so the run's log, item agents, the report, fidelity, calibration and
+    the floors read ratings alike (whole stars 1-5 for MovieLens-100K, half stars 0.5-5
+    for ml-latest-small).
     """
 
     low: float
@@ -48,10 +50,9 @@ class RatingScale:
 
     @property
     def disliked(self) -> float:
-        """The highest level counted as disliked: a quarter up the scale (2 of 1-5 stars,
-        1.5 of 0.5-5, 3 of 1-10)."""
-        share = 1.0 - LIKED_SHARE
-        return float(nearest_level(self.low + share * (self.high - self.low), self.levels))
+        """The highest level counted as disliked: as far above the bottom as ``liked`` is
+        below the top (2 of 1-5 stars, 1.5 of 0.5-5, 3 of 1-10, 1 of 1-3)."""
+        return float(nearest_level(self.low + self.high - self.liked, self.levels))
 
     def placed(self, values: float | np.ndarray, low: float, high: float) -> np.ndarray:
         """Ratings on another scale from ``low`` to ``high``, each at the same place between
@@ -89,21 +90,20 @@ FIVE_STARS = RatingScale(1.0, float(STARS), 1.0)
 def scale_of(
     ratings: np.ndarray | pd.Series, ends: tuple[float, float] | None = None
 ) -> RatingScale | None:
-    """The scale ``ratings`` lie on, None without finite ones: from ``ends`` (a loader's
-    known scale) or the ratings' own range, in the coarsest of ``STEPS`` every rating lies
-    on, counting from the bottom.
+    """The scale ``ratings`` lie on, None without two different ones (no ratings, or one
+    value for everything: implicit feedback written as a rating): from ``ends`` (a
+    loader's known scale) or the ratings' own range, in the coarsest of ``STEPS`` every
+    rating lies on, counting from the bottom.
 
     Raises:
         ValueError: The ratings lie on no step of ``STEPS``.
     """
     values = np.asarray(ratings, dtype=float)
     values = values[np.isfinite(values)]
-    if not len(values):
+    if not len(values) or values.min() == values.max():
         return None
     low, high = ends or (float(values.min()), float(values.max()))
     low, high = float(min(low, values.min())), float(max(high, values.max()))
-    if high <= low:
-        return RatingScale(low, low, 1.0)
     offsets = np.unique(np.r_[values, high]) - low
     for step in STEPS:
         if np.allclose(offsets / step, np.rint(offsets / step), atol=1e-6):

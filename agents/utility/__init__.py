@@ -22,7 +22,6 @@ from agents.utility.choice import (
 )
 from agents.utility.features import FeatureArrays, Features, item_text, standardise
 from agents.utility.params import (
-    N_RATINGS,
     QUALITY_PRIOR,
     USER_PRIOR,
     UtilityParams,
@@ -31,7 +30,6 @@ from agents.utility.params import (
 from agents.utility.policy import UtilityPolicy
 
 __all__ = [
-    "N_RATINGS",
     "QUALITY_PRIOR",
     "USER_PRIOR",
     "FeatureArrays",

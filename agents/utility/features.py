@@ -99,7 +99,8 @@ def feature_arrays(dataset: History, embedder: Embedder) -> FeatureArrays:
 
     user_ids = dataset.users["user_id"].astype(str).tolist()
     user_codes = pd.Index(user_ids).get_indexer(inter["user_id"].astype(str))
-    liked = (ratings >= liked_rating(ratings)) if explicit else np.ones(len(inter), dtype=bool)
+    threshold = liked_rating(ratings)
+    liked = ratings >= threshold if threshold is not None else np.ones(len(inter), dtype=bool)
     keep = liked & (user_codes >= 0)
     history = sparse.csr_matrix(
         (np.ones(int(keep.sum())), (user_codes[keep], inter["row"].to_numpy()[keep])),

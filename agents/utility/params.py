@@ -14,10 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from agents.collaborative import Family
 from agents.page import POSITION_BIAS
 from agents.profile import Level
-from simulator.ratings import LIKED_SHARE, nearest_level
+from simulator.ratings import LIKED_SHARE, nearest_level, scale_of
 
-N_RATINGS = 5
-"""Levels of the default rating scale, whole stars 1..5."""
 QUALITY_PRIOR = 5.0
 """Pseudo-ratings at the catalogue mean that shrink a rarely rated item's mean rating."""
 USER_PRIOR = 5.0
@@ -26,15 +24,17 @@ spread towards everyone's."""
 
 
 def liked_rating(ratings: np.ndarray) -> float | None:
-    """The lowest rating counted as liked: ``LIKED_SHARE`` up the range the ratings span,
-    at the nearest rating given, as ``RatingScale.liked`` puts it on a dataset's levels
-    (the utility model sees a dataset's frames, not its scale). None without finite
-    ratings (implicit feedback)."""
+    """The lowest rating counted as liked: ``RatingScale.liked`` of the scale the ratings
+    lie on (the utility model sees a dataset's frames, not its loader's scale), else the
+    rating nearest ``LIKED_SHARE`` up their range. None without two different ratings
+    (implicit feedback)."""
     values = np.asarray(ratings, dtype=float)
-    values = np.unique(values[np.isfinite(values)])
-    if not len(values):
-        return None
-    return float(nearest_level(values[0] + LIKED_SHARE * (values[-1] - values[0]), values))
+    try:
+        scale = scale_of(values)
+    except ValueError:  # no regular step: the nearest rating given
+        values = np.unique(values[np.isfinite(values)])
+        return float(nearest_level(values[0] + LIKED_SHARE * (values[-1] - values[0]), values))
+    return scale.liked if scale is not None else None
 
 
 class UtilityParams(BaseModel):

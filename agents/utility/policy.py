@@ -85,7 +85,7 @@ class UtilityPolicy:
         ratings = decisions.rating
         if self.scale is not None:
             low, high = params.rating_levels[0], top
-            ratings = np.where(ratings > 0, self.scale.placed(ratings, low, high), 0.0)
+            ratings = np.where(decisions.choice > 0, self.scale.placed(ratings, low, high), 0.0)
             top = self.scale.high
         return [
             _outcome(agent, obs, int(c), float(u), float(p), float(r), st, top, bool(g))

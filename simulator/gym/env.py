@@ -26,9 +26,10 @@ middle and scaled to −1…1 (0 when unrated or for implicit data). ``info["use
 splits it by user.
 
 Feedback per slot of the action, in ``info`` after each step (``N`` × slate): ``shown``
-(the user reached the item's page), ``watched``, and ``rating`` (0 where none: every
-scale starts above 0, and NaN would break equality checks). A bandit learns from these;
-the unshown slots tell it nothing.
+(the user reached the item's page), ``watched``, ``rated`` and ``rating`` (on the
+dataset's own scale; 0 where ``rated`` is False, since NaN would break equality checks and
+a 0-10 scale has ratings of 0). A bandit learns from these; the unshown slots tell it
+nothing.
 
 ``terminated``: every user has left. ``truncated``: the scenario's steps are done.
 """
@@ -209,6 +210,7 @@ class RecworldEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         feedback = {
             "shown": np.zeros(action.shape, dtype=bool),
             "watched": np.zeros(action.shape, dtype=bool),
+            "rated": np.zeros(action.shape, dtype=bool),
             "rating": np.zeros(action.shape, dtype=np.float32),
         }
         for row in world.last_interactions:
@@ -219,6 +221,7 @@ class RecworldEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 continue
             feedback["watched"][at, col] = True
             if row.rating is not None and np.isfinite(row.rating):
+                feedback["rated"][at, col] = True
                 feedback["rating"][at, col] = row.rating
             rewards[at] += 1.0 + self.rating_weight * self._centred(row.rating)
             self._recent[at].append(self._item_index[row.item_id])

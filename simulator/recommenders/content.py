@@ -120,8 +120,11 @@ class ContentRecommender(MatrixRecommender):
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self._embeddings = arrays["embeddings"]
-        # Checkpoints written before the threshold followed the data's scale lack it: 4.
-        self._like_at = float(arrays["like_at"][0]) if "like_at" in arrays else FIVE_STARS.liked
+        if "like_at" in arrays:
+            self._like_at = float(arrays["like_at"][0])
+        else:  # a checkpoint from before the threshold followed the data's scale
+            given = self.config.like_threshold
+            self._like_at = given if given is not None else FIVE_STARS.liked
         indices = arrays["liked_indices"]
         self._liked = sp.csr_matrix(
             (np.ones(len(indices), np.float32), indices, arrays["liked_indptr"]),

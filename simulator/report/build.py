@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.dataset import Dataset, rating_scale
+from simulator.ratings import FIVE_STARS
 from simulator.report import measures, plots
 from simulator.report.findings import BALANCE, describe_trends, imbalance
 from simulator.report.page import Plot, render
@@ -241,7 +242,8 @@ def _ratings(run: FinishedRun, dataset: Dataset | None, arms: list[str], notes: 
     by_arm = {arm: by_arm[arm] for arm in arms if arm in by_arm}
     real = dataset.interactions["rating"].to_numpy(float) if dataset is not None else None
     real_rated = real[np.isfinite(real)] if real is not None else np.array([])
-    scale = rating_scale(dataset) if dataset is not None else None
+    # Data without ratings: a run logs its ratings in stars.
+    scale = (rating_scale(dataset) or FIVE_STARS) if dataset is not None else None
     values = measures.rating_scale(*by_arm.values(), real_rated, scale=scale)
     simulated = {arm: measures.rating_shares(r, values) for arm, r in by_arm.items()}
     real_shares = measures.rating_shares(real_rated, values) if len(real_rated) else None

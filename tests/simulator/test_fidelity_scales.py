@@ -76,8 +76,11 @@ def test_the_scale_holds_every_rating(step, start, offsets):
     frame = pd.DataFrame({"user_id": "u", "item_id": "i", "timestamp": 0, "rating": ratings})
     items = pd.DataFrame({"item_id": ["i"], "title": ["i"], "genres": [()], "description": [""]})
     scale = rating_scale(Dataset("d", pd.DataFrame({"user_id": ["u"]}), items, frame))
+    if len(set(offsets)) == 1:  # one value for everything is no scale: implicit feedback
+        assert scale is None
+        return
     assert scale.low == pytest.approx(ratings.min()) and scale.high == pytest.approx(ratings.max())
-    assert scale.step >= step - 1e-12 or len(set(offsets)) == 1  # one value: no step
+    assert scale.step >= step - 1e-12
     assert np.allclose(nearest_level(ratings, scale.levels), ratings)
 
 
@@ -478,6 +481,13 @@ def test_liked_and_disliked_levels_of_common_scales():
     assert [RatingScale(0.5, 5, 0.5).liked, RatingScale(0.5, 5, 0.5).disliked] == [4.0, 1.5]
     assert [RatingScale(1, 10, 1).liked, RatingScale(1, 10, 1).disliked] == [8.0, 3.0]
     assert RatingScale(0, 10, 1).liked == 8.0  # 7.5 is as near 7 as 8: ties go up
+    # "Disliked" mirrors "liked": as far above the bottom as liked starts below the top.
+    assert [RatingScale(0, 10, 1).disliked, RatingScale(1, 3, 1).disliked] == [2.0, 1.0]
+    assert [RatingScale(1, 7, 1).liked, RatingScale(1, 7, 1).disliked] == [6.0, 2.0]
+    # The utility model's liked rating is the scale's even where levels are missing.
+    assert liked_rating(np.array([1.0, 2.0, 3.0, 5.0])) == 4.0
+    assert liked_rating(np.array([1.0, 3.0, 6.0, 10.0])) == 8.0
+    assert liked_rating(np.array([7.0, 7.0])) is None  # one value for all: implicit
     assert liked_rating(np.array([np.nan, np.nan])) is None
     assert liked_rating(np.array([1.0, 2.0, 3.0, 4.0, 5.0, np.nan])) == 4.0
 
@@ -554,15 +564,29 @@ def test_taste_summaries_read_liked_and_disliked_on_the_data_s_scale(ten_point):
     assert sum(text.startswith(mine) for text in asked) == 1, asked
 
 
+def test_one_rating_for_everything_calibrates_clicks_alone(tmp_path):
+    items = "item_id,title,genres\n" + "".join(f"i{k},Film {k},Drama\n" for k in range(60))
+    (tmp_path / "items.csv").write_text(items)
+    rng = np.random.default_rng(0)
+    rows = "".join(f"u{n // 15},i{rng.integers(60)},1,{n % 15}\n" for n in range(80 * 15))
+    (tmp_path / "interactions.csv").write_text("user_id,item_id,rating,timestamp\n" + rows)
+    out = tmp_path / "c.json"
+    result = CliRunner().invoke(
+        app, ["calibrate", str(tmp_path), "--kind", "csv", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    saved = CalibrationResult.load(out)
+    assert saved.rating_levels is None and saved.tv_distance is None
+
+
 @pytest.mark.parametrize(
     ("ratings", "message"),
     [
         (None, "no interactions to calibrate on"),
-        (lambda rng, n: np.full(n, 7.0), "every rating is 7"),
         (lambda rng, n: rng.uniform(0.7, 10.3, n), "lie on no step"),
         (lambda rng, n: np.round(0.113 + 1.37 * rng.integers(1, 900, n) / 100, 2), "coarser"),
     ],
-    ids=["empty", "one-value", "no-step", "too-many-levels"],
+    ids=["empty", "no-step", "too-many-levels"],
 )
 def test_calibrate_refuses_data_it_cannot_fit_in_one_line(tmp_path, ratings, message):
     items = "item_id,title,genres\n" + "".join(f"i{k},Film {k},Drama\n" for k in range(60))

@@ -103,8 +103,10 @@ def test_an_agent_playing_most_popular_reproduces_the_most_popular_run():
             row = env.user_ids.index(r.user_id)
             col = (r.page - 1) * config.settings.slate_size + r.position - 1
             assert action[row, col] == index[r.item_id] and info["watched"][row, col]
+            assert info["rated"][row, col] == (r.rating is not None)
             if r.rating is not None:
                 assert info["rating"][row, col] == r.rating
+        assert info["rated"].sum() == sum(r.rating is not None for r in watches)
         done = terminated or truncated
     assert truncated and not terminated
     assert env.world.steps == config.settings.steps

@@ -166,11 +166,13 @@ def test_the_content_recommender_likes_from_the_data_s_scale(ten_point, tmp_path
     assert back.recommend(["a"], 5) == rec.recommend(["a"], 5)
 
 
-def test_a_run_on_ten_point_data_logs_ten_point_ratings(ten_point, tmp_path):
+@pytest.mark.parametrize("policy", ["llm", "utility", "hybrid"])
+def test_a_run_on_ten_point_data_logs_ten_point_ratings(ten_point, tmp_path, policy):
     folder = ten_point
     config = load_scenario(
         "quickstart",
         **{
+            "policy": policy,
             "dataset.kind": "csv",
             "dataset.path": str(folder),
             "dataset.options": {},
@@ -228,5 +230,38 @@ def test_scales_in_tens_and_fives_are_found():
     assert scale_of(np.arange(10.0, 101.0, 10.0)) == RatingScale(10.0, 100.0, 10.0)
     assert scale_of(np.array([0.0, 5.0, 35.0, 100.0])) == RatingScale(0.0, 100.0, 5.0)
     assert scale_of(np.array([0.0, 5.0, 37.0, 100.0])) == RatingScale(0.0, 100.0, 1.0)
-    assert scale_of(np.array([1.0, 3.0, 5.0]), (1.0, 5.0)).step == 1.0  # a 5 would miss 1-5
+    assert scale_of(np.array([0.0, 5.0, 10.0]), (0.0, 10.0)) == RatingScale(0.0, 10.0, 5.0)
+    assert scale_of(np.array([7.0, 7.0])) is None  # one value for everything: no scale
     assert scale_of(np.array([np.nan])) is None
+
+
+def test_negative_levels_are_logged_not_taken_for_no_click(ten_point):
+    data = load_dataset("csv", ten_point)
+    model = UtilityModel.from_dataset(data)
+    levels = (-2.0, -1.0, 0.0, 1.0, 2.0)  # as calibrated on a -2..2 scale
+    model = model.with_params(model.params.model_copy(update={"rating_levels": levels}))
+    agents = [UserAgent(mesa.Model(seed=0), UserProfile(user_id=f"u{n}")) for n in range(12)]
+    pages = [_page_of(data, n) for n in range(40) for _ in range(1)][:12]
+    scale = RatingScale(-2.0, 2.0, 1.0)
+    plain = UtilityPolicy(model, seed=0).decide(agents, pages)
+    onto = UtilityPolicy(model, seed=0, scale=scale).decide(agents, pages)
+    logged_ratings = [
+        (a.rating, b.rating)
+        for x, y in zip(plain, onto, strict=True)
+        for a, b in zip(x.interactions, y.interactions, strict=True)
+        if a.action is Reaction.WATCH
+    ]
+    assert logged_ratings and all(a == b for a, b in logged_ratings)  # same scale: as is
+    assert any(a < 0 for a, _ in logged_ratings)
+
+
+def test_an_old_content_checkpoint_keeps_a_configured_threshold(ten_point, tmp_path):
+    from simulator.recommenders.content import ContentConfig
+
+    rec = ContentRecommender(ContentConfig(like_threshold=5.5))
+    rec.fit(load_dataset("csv", ten_point))
+    rec.save(tmp_path / "content")
+    with np.load(tmp_path / "content" / "state.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "state_like_at"}
+    np.savez(tmp_path / "content" / "state.npz", **arrays)  # as written before the key
+    assert ContentRecommender().load(tmp_path / "content")._like_at == 5.5

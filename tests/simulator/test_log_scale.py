@@ -103,20 +103,27 @@ def test_the_uncalibrated_utility_model_logs_on_the_data_s_levels(ten_point):
     data = load_dataset("csv", ten_point)
     model = UtilityModel.from_dataset(data)
     assert model.params.rating_levels == (1.0, 2.0, 3.0, 4.0, 5.0)
+    pairs, onto = _ratings_with_and_without(model, data, TEN)
+    assert pairs, "no watches to compare"
+    assert all(b == star_level(TEN, int(a)) for a, b in pairs)
+    texts = [m.text for o in onto for m in o.memories if "watched" in m.text]
+    assert texts and all(t.endswith("/10") for t in texts)
+
+
+def _ratings_with_and_without(model: UtilityModel, data, scale: RatingScale):
+    """(rating as the model gives it, rating logged with ``scale``) per watch of twelve
+    users' pages, and the outcomes with the scale."""
     agents = [UserAgent(mesa.Model(seed=0), UserProfile(user_id=f"u{n}")) for n in range(12)]
     pages = [_page_of(data, n) for n in range(12)]
     own = UtilityPolicy(model, seed=0).decide(agents, pages)
-    onto = UtilityPolicy(model, seed=0, scale=TEN).decide(agents, pages)
+    onto = UtilityPolicy(model, seed=0, scale=scale).decide(agents, pages)
     pairs = [
         (a.rating, b.rating)
         for x, y in zip(own, onto, strict=True)
         for a, b in zip(x.interactions, y.interactions, strict=True)
         if a.action is Reaction.WATCH
     ]
-    assert pairs, "no watches to compare"
-    assert all(b == star_level(TEN, int(a)) for a, b in pairs)
-    texts = [m.text for o in onto for m in o.memories if "watched" in m.text]
-    assert texts and all(t.endswith("/10") for t in texts)
+    return pairs, onto
 
 
 def _page_of(data, n: int) -> PageObservation:
@@ -240,17 +247,7 @@ def test_negative_levels_are_logged_not_taken_for_no_click(ten_point):
     model = UtilityModel.from_dataset(data)
     levels = (-2.0, -1.0, 0.0, 1.0, 2.0)  # as calibrated on a -2..2 scale
     model = model.with_params(model.params.model_copy(update={"rating_levels": levels}))
-    agents = [UserAgent(mesa.Model(seed=0), UserProfile(user_id=f"u{n}")) for n in range(12)]
-    pages = [_page_of(data, n) for n in range(40) for _ in range(1)][:12]
-    scale = RatingScale(-2.0, 2.0, 1.0)
-    plain = UtilityPolicy(model, seed=0).decide(agents, pages)
-    onto = UtilityPolicy(model, seed=0, scale=scale).decide(agents, pages)
-    logged_ratings = [
-        (a.rating, b.rating)
-        for x, y in zip(plain, onto, strict=True)
-        for a, b in zip(x.interactions, y.interactions, strict=True)
-        if a.action is Reaction.WATCH
-    ]
+    logged_ratings, _ = _ratings_with_and_without(model, data, RatingScale(-2.0, 2.0, 1.0))
     assert logged_ratings and all(a == b for a, b in logged_ratings)  # same scale: as is
     assert any(a < 0 for a, _ in logged_ratings)
 

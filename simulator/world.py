@@ -237,7 +237,10 @@ class World(mesa.Model):
         self.uses_llm = parts.uses_llm
         self.memory = parts.memory
         self.dataset = parts.dataset
-        self.log_scale = rating_scale(self.dataset) or FIVE_STARS
+        self.rating_scale = rating_scale(self.dataset)
+        """The dataset's rating scale, None without ratings; found once (arrivals add items,
+        never ratings) for the log, taste summaries and the rating calibration."""
+        self.log_scale = self.rating_scale or FIVE_STARS
         """The scale the log's ratings are on: the dataset's own (the policies put their
         answers on it), or whole stars for data without ratings."""
         self.arms = dict(parts.arms)
@@ -308,7 +311,7 @@ class World(mesa.Model):
         titles = dict(zip(data.items["item_id"], data.items["title"], strict=True))
         inter = data.interactions[data.interactions["user_id"].isin(set(self.users.ids))]
         inter = inter.sort_values(["user_id", "timestamp"], kind="stable")
-        ratings, scale = inter["rating"], rating_scale(data)
+        ratings, scale = inter["rating"], self.rating_scale
         # On the data's own scale (4 and 2 of 1-5 stars); unrated interactions count as liked.
         liked_at, disliked_at = (scale.liked, scale.disliked) if scale else (np.inf, -np.inf)
         liked = inter[ratings.isna() | (ratings >= liked_at)].groupby("user_id")["item_id"]
@@ -335,7 +338,7 @@ class World(mesa.Model):
         content-free items, so its picks lose the model's habit for some slots
         (``agents.debias``, ``agents.actions.pick``)."""
         data = self.dataset
-        scale = rating_scale(data)
+        scale = self.rating_scale
         target = scale.star_shares(data.interactions["rating"]) if scale else None
         rated = data.interactions[data.interactions["rating"].notna()]
         rated = rated[rated["user_id"].isin(set(self.users.ids))]

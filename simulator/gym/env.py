@@ -51,7 +51,7 @@ from gymnasium import spaces
 from scenarios import load_scenario
 from simulator.compose import open_world
 from simulator.config import RunConfig
-from simulator.dataset import Dataset, rating_scale
+from simulator.dataset import Dataset
 from simulator.errors import ScenarioError
 from simulator.types import LLM, LLMRequest, LLMResponse, Reaction
 from simulator.world import World
@@ -279,7 +279,7 @@ class RecworldEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             self._history_length[at] = len(items)
         self._longest = max(float(self._history_length.max(initial=0.0)), 1.0)
         """The longest history as the episode starts: the scale of the history feature."""
-        scale = rating_scale(world.dataset)
+        scale = world.rating_scale
         self._scale = (scale.low, scale.high) if scale and scale.high > scale.low else None
         self._set_active()
 

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from multiprocessing import util as mp_util
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +246,21 @@ class _Inline:
         pass
 
 
+def _stop_writer(process: Any, requests: mp.Queue, stopping: Any) -> None:
+    """Stop a writer nobody closed (the run was stopped before it took charge of the
+    store): after the chunk in hand, or killed if it does not answer within 30 s."""
+    if not process.is_alive():
+        return
+    stopping.set()
+    with contextlib.suppress(Exception):
+        requests.put(("stop", (), False))
+    process.join(timeout=30)
+    if process.is_alive():
+        process.kill()
+        process.join(timeout=5)
+    requests.cancel_join_thread()
+
+
 class _Background:
     def __init__(self, spec: dict[str, Any]) -> None:
         ctx = mp.get_context("spawn")
@@ -258,6 +274,14 @@ class _Background:
         )
         self.process.daemon = True
         self.process.start()
+        # Before multiprocessing's own exit handler, which would SIGTERM the writer (it
+        # ignores that) and wait for it forever: an interrupted start-up never hangs.
+        mp_util.Finalize(
+            self,
+            _stop_writer,
+            args=(self.process, self.requests, self.stopping),
+            exitpriority=100,  # before the queues' own finalisers (10) close their feeders
+        )
         self._reply()
 
     def submit(self, op: str, *args: Any) -> None:

@@ -195,6 +195,38 @@ def test_chroma_store_survives_a_process_restart(tmp_path):
     reopened.close()
 
 
+LEFT_OPEN = """
+import sys
+from memory import HashingEmbedder, MemoryRecord
+from memory.chroma_store import ChromaStore
+
+store = ChromaStore(sys.argv[1], embedder=HashingEmbedder(64))  # background writer process
+store.add([MemoryRecord(id=f"ann-{i}", owner="ann", text=f"film {i}", created=i,
+                        last_access=i, importance=0.5) for i in range(5)])
+store.sync()
+# No close: a run stopped (Ctrl-C) before it took charge of closing its store.
+"""
+
+
+def test_a_store_nobody_closed_lets_the_process_exit_and_keeps_its_synced_writes(tmp_path):
+    """The writer ignores SIGINT and SIGTERM (the parent stops it in order), so
+    multiprocessing's exit handler, which SIGTERMs daemon children and then waits for
+    them, would wait forever; the store stops its writer before that."""
+    import subprocess
+    import sys
+
+    from memory.chroma_store import ChromaStore
+
+    path = tmp_path / "chroma"
+    done = subprocess.run(
+        [sys.executable, "-c", LEFT_OPEN, str(path)], timeout=60, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    reopened = ChromaStore(path, embedder=HashingEmbedder(64), background=False)
+    assert [r.id for r in reopened.records("ann")] == [f"ann-{i}" for i in range(5)]
+    reopened.close()
+
+
 def test_reopened_collection_gets_our_embedding_function_back(tmp_path):
     import chromadb
 

@@ -294,6 +294,10 @@ two alike (``yes_sh…``) to the same stub; the CSVs keep the column names."""
 
 
 def _print(report) -> None:
+    drawn = report.config.get("cases", "drawn") == "drawn"
+    lists = (
+        "1 held-out liked item + 9 unseen" if drawn else "each list's target among its candidates"
+    )
     tables = [
         (
             "taste discrimination (own answers: yes-share, F1; drawn as in a run: yes-share, "
@@ -312,7 +316,7 @@ def _print(report) -> None:
             ],
         ),
         (
-            "ranking fidelity (1 held-out liked item + 9 unseen)",
+            f"ranking fidelity ({lists})",
             report.ranking,
             ["subject", "negatives", "ndcg@1", "ndcg@5", "ndcg@10", "mean_rank"],
         ),

@@ -9,10 +9,11 @@ A folder holds up to three files, one JSON object per line:
 * ``rating.jsonl``: ``{"user_id", "item_id", "rating"}``, the rating on the training data's
   own scale.
 
-The dataset the suite is given with such a folder is the training data: its users must
-include every user named, its catalogue every item, and it must not hold the held-out
-interactions (positives, targets, rated pairs). A bad line is reported as the file, line
-and field.
+The dataset the suite is given with such a folder is the data the subjects fit on: its
+users must include every user named and its catalogue every item. The held-out
+interactions (positives, targets, rated pairs) are left out of it where it holds them, so
+the whole dataset a draw came from answers that draw again with the same numbers. A bad
+line is reported as the file, line and field.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from simulator.fidelity.cases import (
     RATING_COLUMNS,
     CaseConfig,
     Cases,
+    without_pairs,
 )
 
 FILES = ("discrimination.jsonl", "ranking.jsonl", "rating.jsonl")
@@ -84,9 +86,11 @@ def write_cases(cases: Cases, folder: str | Path) -> list[Path]:
 def read_cases(folder: str | Path, train: Dataset, config: CaseConfig | None = None) -> Cases:
     """Read the cases under ``folder``, to be answered by subjects fitted on ``train``.
 
+    ``train`` loses every interaction of a held-out (user, item) pair (``Cases.dropped``
+    counts them).
+
     Raises:
         CaseFileError: A missing folder, no case file, or a bad line (file, line, field).
-        RecworldError: ``train`` holds held-out interactions.
     """
     root = Path(folder)
     if not root.is_dir() or not any((root / name).is_file() for name in FILES):
@@ -95,7 +99,8 @@ def read_cases(folder: str | Path, train: Dataset, config: CaseConfig | None = N
     discrimination = reader.discrimination(root / FILES[0])
     ranking = reader.ranking(root / FILES[1])
     rating = reader.rating(root / FILES[2])
-    reader.check_unseen()
+    held = pd.DataFrame([(u, i) for u, i, _, _ in reader.held], columns=["user_id", "item_id"])
+    train, dropped = without_pairs(train, held)
     counts = train.interactions["item_id"].astype(str).value_counts()
     users = sorted(
         set(discrimination["user_id"]) | set(ranking["user_id"]) | set(rating["user_id"])
@@ -110,6 +115,7 @@ def read_cases(folder: str | Path, train: Dataset, config: CaseConfig | None = N
         config=config or CaseConfig(),
         scale=reader.scale,
         source=str(root),
+        dropped=dropped,
     )
 
 
@@ -197,18 +203,6 @@ class _Reader:
             self.held.append((user, item, path.name, line.number))
             rows.append((user, item, float(value)))
         return _frame(rows, RATING_COLUMNS)
-
-    def check_unseen(self) -> None:
-        """Refuse training data that already holds a held-out interaction."""
-        seen = pd.MultiIndex.from_frame(self.train.interactions[["user_id", "item_id"]].astype(str))
-        held = pd.MultiIndex.from_tuples([(u, i) for u, i, _, _ in self.held])
-        leaked = np.flatnonzero(held.isin(seen)) if len(self.held) else []
-        if len(leaked):
-            user, item, name, line = self.held[leaked[0]]
-            raise RecworldError(
-                f"the training data holds {len(leaked)} held-out interaction(s) (first: user "
-                f"{user}, item {item}, {name} line {line}); pass the data without them"
-            )
 
     def _lines(self, path: Path):
         if not path.is_file():

@@ -97,6 +97,7 @@ class Cases:
         popularity: Training interaction count per item id.
         scale: The training data's rating levels; None when it is implicit.
         source: "drawn", or the folder the cases were read from.
+        dropped: Held-out interactions the given data held, left out of ``train``.
     """
 
     train: Dataset
@@ -108,6 +109,7 @@ class Cases:
     config: CaseConfig = field(default_factory=CaseConfig)
     scale: RatingScale | None = None
     source: str = "drawn"
+    dropped: int = 0
 
     @property
     def cases(self) -> list[tuple[str, int]]:
@@ -123,6 +125,24 @@ class Cases:
     def discrimination_case(self, kind: str, multiple: int) -> pd.DataFrame:
         """The lists of ``kind`` negatives at ``multiple``."""
         return self.discrimination[self.case_mask(kind, multiple)]
+
+
+def without_pairs(dataset: Dataset, pairs: pd.DataFrame) -> tuple[Dataset, int]:
+    """``dataset`` without every interaction of the given (user_id, item_id) pairs, and how
+    many interactions that took out."""
+    held = pd.MultiIndex.from_frame(pairs[["user_id", "item_id"]].astype(str))
+    keys = pd.MultiIndex.from_frame(dataset.interactions[["user_id", "item_id"]].astype(str))
+    out = keys.isin(held)
+    train = Dataset(
+        dataset.name,
+        dataset.users,
+        dataset.items,
+        dataset.interactions[~out].reset_index(drop=True),
+        social=dataset.social,
+        source=dataset.source,
+        meta=dataset.meta,
+    )
+    return train, int(out.sum())
 
 
 def build_cases(dataset: Dataset, config: CaseConfig | None = None) -> Cases:
@@ -154,17 +174,7 @@ def build_cases(dataset: Dataset, config: CaseConfig | None = None) -> Cases:
         rated_rows.extend(sample.tolist())
         positives[str(user)] = inter.loc[chosen, "item_id"].tolist()
     held = inter.loc[sorted(positive_rows + rated_rows)]
-    held_keys = pd.MultiIndex.from_frame(held[["user_id", "item_id"]])
-    all_keys = pd.MultiIndex.from_frame(dataset.interactions[["user_id", "item_id"]].astype(str))
-    train = Dataset(
-        dataset.name,
-        dataset.users,
-        dataset.items,
-        dataset.interactions[~all_keys.isin(held_keys)].reset_index(drop=True),
-        social=dataset.social,
-        source=dataset.source,
-        meta=dataset.meta,
-    )
+    train, _ = without_pairs(dataset, held[["user_id", "item_id"]])
     item_ids = np.asarray([str(i) for i in dataset.item_ids], dtype=object)
     counts = (
         train.interactions["item_id"].astype(str).value_counts().reindex(item_ids, fill_value=0)

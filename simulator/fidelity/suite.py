@@ -185,10 +185,12 @@ def score_subject(
     started = time.perf_counter()
     stats_before = _llm_totals(subject)
     subject.fit(cases.train)
-    say(f"{subject.name}: taste discrimination")
-    parts["discrimination"] = _discrimination(subject, cases, tiebreak)
-    say(f"{subject.name}: ranking")
-    parts["ranking"] = _ranking(subject, cases, rank_tiebreak)
+    if len(cases.discrimination):
+        say(f"{subject.name}: taste discrimination")
+        parts["discrimination"] = _discrimination(subject, cases, tiebreak)
+    if len(cases.ranking):
+        say(f"{subject.name}: ranking")
+        parts["ranking"] = _ranking(subject, cases, rank_tiebreak)
     if levels is not None and len(cases.rating):
         say(f"{subject.name}: rating")
         parts["rating"], parts["rating_by_genre"] = _rating(subject, cases, levels, rating_draws)
@@ -200,8 +202,14 @@ def score_subject(
 
 
 def _notes(cases: Cases, behaviour: bool) -> list[str]:
-    """One line per task the cases leave out."""
+    """One line per task the cases leave out, and for held-out interactions the given data
+    held (left out of the training data)."""
     notes = []
+    if cases.dropped:
+        notes.append(
+            f"{cases.dropped} held-out interaction(s) were in the given data; the subjects "
+            "fit without them"
+        )
     if cases.scale is None:
         notes.append(
             "implicit data (no ratings): positives are held-out interactions; rating "
@@ -263,7 +271,9 @@ def _ranking(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.DataFra
         ((kind, rows["user_id"].iloc[0]), rows)
         for (kind, _), rows in r.groupby(["kind", "list"], sort=False)
     ]
-    answers = subject.rank([(user, rows["item_id"].tolist()) for (_, user), rows in groups])
+    answers = _rank_by_length(
+        subject, [(user, rows["item_id"].tolist()) for (_, user), rows in groups]
+    )
     ranks: dict[str, list[int]] = {}
     failed: dict[str, int] = {}
     for ((kind, _), rows), scores in zip(groups, answers, strict=True):
@@ -290,6 +300,18 @@ def _ranking(subject: Subject, cases: Cases, tiebreak: np.ndarray) -> pd.DataFra
             }
         )
     return pd.DataFrame(out)
+
+
+def _rank_by_length(subject: Subject, lists: list[tuple[str, list[str]]]) -> list[np.ndarray]:
+    """The subject's scores of every list, asked in batches of lists of one length (given
+    cases may mix lengths; a subject scores a batch as one matrix)."""
+    answers: list[np.ndarray] = [np.empty(0)] * len(lists)
+    lengths = np.array([len(items) for _, items in lists])
+    for length in np.unique(lengths):
+        at = np.flatnonzero(lengths == length)
+        for k, scores in zip(at, subject.rank([lists[k] for k in at]), strict=True):
+            answers[k] = scores
+    return answers
 
 
 def _rating(

@@ -19,7 +19,6 @@ from scenarios.datasets import generate_synthetic
 from simulator.calibration import CalibrationResult, calibrate
 from simulator.cli import app
 from simulator.dataset import Dataset, rating_scale
-from simulator.errors import RecworldError
 from simulator.fidelity import run_fidelity
 from simulator.fidelity.case_files import CaseFileError, read_cases, write_cases
 from simulator.fidelity.cases import CaseConfig, build_cases
@@ -240,13 +239,18 @@ def test_bad_case_files_name_the_file_line_and_field(synthetic, tmp_path):
             read_cases(folder, train)
 
 
-def test_cases_held_in_the_training_data_are_refused(synthetic, tmp_path):
+def test_cases_held_in_the_training_data_are_left_out_of_it(synthetic, tmp_path):
     user, liked, _, _ = _user_with_items(synthetic)
     (tmp_path / "rating.jsonl").write_text(
         json.dumps({"user_id": user, "item_id": liked, "rating": 4}) + "\n"
     )
-    with pytest.raises(RecworldError, match=r"holds 1 held-out.*rating.jsonl line 1"):
-        read_cases(tmp_path, synthetic)
+    inter = synthetic.interactions.astype({"user_id": str, "item_id": str})
+    pair = (inter["user_id"] == user) & (inter["item_id"] == liked)
+    cases = read_cases(tmp_path, synthetic)
+    kept = cases.train.interactions.astype({"user_id": str, "item_id": str})
+    assert cases.dropped == int(pair.sum()) >= 1
+    assert len(kept) == len(inter) - cases.dropped
+    assert not ((kept["user_id"] == user) & (kept["item_id"] == liked)).any()
 
 
 @settings(max_examples=15, deadline=None)
@@ -346,19 +350,23 @@ def test_cli_writes_cases_and_answers_them(synthetic, tmp_path):
     assert second.exit_code == 0, second.output
     a, b = (json.loads((tmp_path / x / "fidelity.json").read_text()) for x in "ab")
     assert a["discrimination"] == b["discrimination"] and a["rating"] == b["rating"]
-    leaky = CliRunner().invoke(
+    whole = CliRunner().invoke(  # the data the draw came from: held-out pairs left out
         app,
         [
             "fidelity",
             "--data",
             data,
+            *args,
             "--cases",
             str(tmp_path / "cases"),
             "--out",
             str(tmp_path / "d"),
         ],
     )
-    assert leaky.exit_code == 2 and "held-out" in leaky.output
+    assert whole.exit_code == 0, whole.output
+    d = json.loads((tmp_path / "d" / "fidelity.json").read_text())
+    assert d["discrimination"] == a["discrimination"] and d["rating"] == a["rating"]
+    assert any("held-out interaction(s) were in the given data" in n for n in d["notes"])
     bad = tmp_path / "cases" / "ranking.jsonl"
     bad.write_text('{"user_id": "u0"}\n')
     third = CliRunner().invoke(
@@ -606,3 +614,41 @@ def test_calibrate_refuses_data_it_cannot_fit_in_one_line(tmp_path, ratings, mes
     assert result.exit_code == 2, result.output
     assert len(errors) == 1 and message in errors[0] and str(tmp_path) in errors[0]
     assert "Traceback" not in result.output and not (tmp_path / "c.json").exists()
+
+
+@pytest.mark.parametrize("kept", ["discrimination", "ranking", "rating"])
+def test_each_case_file_alone_is_answered_by_the_agent(synthetic, tmp_path, kept):
+    write_cases(build_cases(synthetic, SMALL), tmp_path)
+    for name in ("discrimination", "ranking", "rating"):
+        if name != kept:
+            (tmp_path / f"{name}.jsonl").unlink()
+    report = run_fidelity(synthetic, [UtilitySubject()], SMALL, cases=tmp_path, behaviour=False)
+    for name in ("discrimination", "ranking", "rating"):
+        assert getattr(report, name).empty == (name != kept), name
+        skipped = [n for n in report.notes if n.startswith(f"no {name} cases")]
+        assert bool(skipped) == (name != kept), report.notes
+    assert "were in the given data" in report.notes[0]
+
+
+def test_ranking_lists_of_mixed_lengths_are_each_scored_as_alone(synthetic, tmp_path):
+    rows = synthetic.interactions
+    lists = []
+    for user in synthetic.user_ids[:6]:
+        seen = set(rows.loc[rows["user_id"] == user, "item_id"])
+        target = rows.loc[rows["user_id"] == user, "item_id"].iloc[0]
+        others = [i for i in synthetic.item_ids if i not in seen]
+        lists.append((user, [*others[: 1 + len(lists) % 3], target], target))
+    (tmp_path / "ranking.jsonl").write_text(
+        "".join(
+            json.dumps({"user_id": u, "candidates": c, "target": t}) + "\n" for u, c, t in lists
+        )
+    )
+    report = run_fidelity(synthetic, [UtilitySubject()], SMALL, cases=tmp_path, behaviour=False)
+    alone = UtilitySubject()
+    alone.fit(_without(synthetic, [(u, t) for u, _, t in lists]))
+    ranks = []
+    for user, candidates, target in lists:
+        scores = alone.rank([(user, candidates)])[0]
+        ranks.append(1 + int((scores > scores[candidates.index(target)]).sum()))
+    assert report.ranking["n"].iloc[0] == len(lists)
+    assert report.ranking["mean_rank"].iloc[0] == pytest.approx(np.mean(ranks))

@@ -22,7 +22,7 @@ from memory.scoring import ScoringWeights
 from memory.stream import StreamConfig
 from simulator.errors import RecworldError
 from simulator.llm.registry import BACKENDS, CHOICE_BACKENDS
-from simulator.recommenders.registry import check_recommender_name
+from simulator.recommenders.registry import check_recommender_name, is_import_path
 
 
 class _Strict(BaseModel):
@@ -338,13 +338,19 @@ class RunConfig(WorldSettings, _Identity):
         return text
 
     def with_one_recommender(self, name: str, seed: int) -> RunConfig:
-        """This run with one recommender (default parameters) for everyone, at ``seed``.
+        """This run with one recommender (default parameters) for everyone, at ``seed``:
+        a built-in's name, or your own class's import path.
 
         A/B ``arms`` and ``switches`` are cleared; everything else is kept.
         """
+        spec = (
+            RecommenderSpec(import_path=name, label=name)
+            if is_import_path(name)
+            else RecommenderSpec(name=name)
+        )
         return self.model_copy(
             update={
-                "recommender": RecommenderSpec(name=name),
+                "recommender": spec,
                 "arms": [],
                 "switches": [],
                 "seed": seed,

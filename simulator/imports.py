@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import sys
 from importlib.metadata import entry_points
 
 from simulator.errors import ScenarioError
@@ -46,6 +47,15 @@ def is_allowed(module: str) -> bool:
     )
 
 
+def _look_where_recworld_runs() -> None:
+    """Put the working folder last on ``sys.path``, as ``python -m`` would: the console
+    script ``recworld`` does not, and a user's own module next to their scenario should
+    import (only modules the user allowed are ever imported)."""
+    here = os.getcwd()
+    if "" not in sys.path and here not in sys.path:
+        sys.path.append(here)
+
+
 def import_class(path: str, field: str) -> type:
     """The class at ``path`` (``pkg.module.Class``), if the user allowed its module.
 
@@ -64,6 +74,7 @@ def import_class(path: str, field: str) -> type:
             f"{field}: {path!r} is code, and a scenario file runs only code you allow; "
             f"set {ALLOW_ENV}={top} (comma-separated module prefixes) to allow it"
         )
+    _look_where_recworld_runs()
     try:
         found = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError) as exc:

@@ -44,8 +44,15 @@ def check_recommender_name(name: str) -> str:
     return name
 
 
+def is_import_path(name: str) -> bool:
+    """Whether a recommender name is your own class's import path (``pkg.module.Class``)."""
+    return "." in name
+
+
 def check_recommender_names(names: Iterable[str]) -> list[str]:
-    """The names, stripped, each a built-in, none repeated, at least one.
+    """The names, stripped, each a built-in, an installed entry point or an allowed class's
+    import path (``pkg.module.Class``, checked against the protocol), none repeated, at
+    least one.
 
     Raises:
         ValueError: The first problem, in one line; callers prefix their option.
@@ -54,7 +61,10 @@ def check_recommender_names(names: Iterable[str]) -> list[str]:
     if not cleaned:
         raise ValueError(f"no recommender given; choose from {', '.join(sorted(RECOMMENDERS))}")
     for name in cleaned:
-        check_recommender_name(name)
+        if is_import_path(name):
+            _check_protocol(import_class(name, "recommender.class"), name)
+        else:
+            check_recommender_name(name)
     repeated = sorted({n for n in cleaned if cleaned.count(n) > 1})
     if repeated:
         raise ValueError(f"{', '.join(repeated)} given twice; name each once")

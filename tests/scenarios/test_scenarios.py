@@ -122,3 +122,28 @@ def test_cold_start_items_arrive_with_no_history(tmp_path):
     shown = rows[rows["item_id"].isin(new)]
     # The collaborative arm cannot show items without history; content and LLM arms can.
     assert len(shown) > 0 and set(shown["recommender"]) <= {"content", "llm"}
+
+
+def test_an_allowed_class_imports_from_the_folder_recworld_runs_in(tmp_path, monkeypatch):
+    """The console script does not put the working folder on sys.path; a user's module
+    beside their scenario must import all the same (README: "importable from where you
+    run recworld")."""
+    import sys
+
+    from simulator.imports import import_class
+
+    package = tmp_path / "herepkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "recs.py").write_text("class Mine:\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "herepkg", raising=False)
+    monkeypatch.delitem(sys.modules, "herepkg.recs", raising=False)
+    with pytest.raises(ScenarioError, match="RECWORLD_ALLOW_IMPORT=herepkg"):
+        import_class("herepkg.recs.Mine", "recommender.class")
+    assert "herepkg" not in sys.modules  # nothing imported before it is allowed
+    monkeypatch.setenv("RECWORLD_ALLOW_IMPORT", "herepkg")
+    assert import_class("herepkg.recs.Mine", "recommender.class").__name__ == "Mine"
+    sys.modules.pop("herepkg.recs", None)
+    sys.modules.pop("herepkg", None)

@@ -79,6 +79,28 @@ def test_check_recommender_catches_a_broken_one():
         check_recommender(lambda seed: SeenLeaker(seed=seed))
 
 
+def test_check_recommender_says_what_a_forgotten_state_breaks():
+    """A recommender that learns in ``_fit`` but keeps nothing in ``_state`` loses it on
+    load: the check reports that as a breach naming save/load, not a bare AttributeError."""
+    import numpy as np
+
+    from simulator.recommenders import ScoringRecommender
+
+    class Forgetful(ScoringRecommender):
+        name = "forgetful"
+
+        def _fit(self, interactions):
+            self._weights = np.arange(len(self.item_ids), dtype=float)
+
+        def _scores(self, users):
+            return np.tile(self._weights, (len(users), 1))
+
+    with pytest.raises(
+        AssertionError, match=r"test_save_and_load_round_trip: AttributeError.*_state\(\)"
+    ):
+        check_recommender(lambda seed: Forgetful(seed=seed))
+
+
 def test_registry_errors_name_the_field():
     with pytest.raises(ScenarioError, match=r"recommender\.name: unknown recommender 'nope'"):
         make_recommender("nope", seed=0)

@@ -57,3 +57,27 @@ def test_the_few_seeds_warning_uses_the_t_quantile():
         assert f"each ± is {t.ppf(0.975, n - 1):.1f} standard errors" in few_seeds_warning(n, 0.95)
     assert "1 degree of" in few_seeds_warning(2, 0.95)
     assert "3 degrees of" in few_seeds_warning(4, 0.95)
+
+
+def test_your_own_class_competes_by_its_import_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECWORLD_ALLOW_IMPORT", "byo_recommender")
+    out = tmp_path / "cmp"
+    mine = "byo_recommender.GenreMatch"
+    args = ["compare", "filter-bubble", "--recommenders", f"most-popular,{mine}", "--seeds", "1"]
+    args += ["--steps", "2", "--users", "15", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    runs = pd.read_csv(out / "runs.csv")
+    assert list(runs["recommender"]) == ["most-popular", mine]
+    seed = runs["seed"].iloc[1]
+    logged = pd.read_parquet(out / mine / f"seed-{seed}" / "interactions.parquet")
+    assert set(logged["recommender"]) == {mine} and len(logged)
+
+
+def test_a_class_path_not_allowed_is_exit_2_and_runs_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("RECWORLD_ALLOW_IMPORT", raising=False)
+    args = ["compare", "quickstart", "--recommenders", "most-popular,byo_recommender.GenreMatch"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "RECWORLD_ALLOW_IMPORT=byo_recommender" in result.output
+    assert not any(tmp_path.iterdir())

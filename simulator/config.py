@@ -325,6 +325,18 @@ class RunConfig(WorldSettings, _Identity):
         """The A/B arms' names in logs, in the scenario's order; empty for one recommender."""
         return [arm.display for arm in self.arms]
 
+    def unreached(self) -> list[str]:
+        """The scheduled events a run of ``steps`` steps never reaches (a switch or the
+        arrivals at a later step, say after ``--steps`` shortened a scenario), one line each."""
+        later = [(f"the switch to {s.recommender.display}", s.at_step) for s in self.switches]
+        if self.arrivals is not None:
+            later.append(("the arrivals", self.arrivals.at_step))
+        return [
+            f"{what} at step {step} never happens in a {self.steps}-step run"
+            for what, step in later
+            if step > self.steps
+        ]
+
     def describe_recommenders(self) -> str:
         """The recommender line of a report: the arms or the recommender, then any switches."""
         if self.arms:

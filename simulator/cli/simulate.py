@@ -93,6 +93,8 @@ def run(
             },
         )
         run_dir = out or Path(sc.output or "runs") / f"{sc.name}-{datetime.now():%Y%m%d-%H%M%S}"
+        for line in sc.unreached():
+            say("note:", line)
         if sc.llm.backend == "scripted" and sc.policy != "utility":
             say(
                 "LLM: scripted backend",

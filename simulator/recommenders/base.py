@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from simulator.dataset import Dataset
+from simulator.errors import RecworldError
 from simulator.progress import ProgressHook
 
 
@@ -101,6 +102,12 @@ class ScoringRecommender:
         for start in range(0, len(users), RECOMMEND_CHUNK):
             chunk = users[start : start + RECOMMEND_CHUNK]
             scores = np.array(self._scores(chunk), dtype=float)  # our own copy to mask
+            if scores.shape != (len(chunk), len(self.item_ids)):
+                raise RecworldError(
+                    f"{type(self).__name__}._scores returned an array of shape "
+                    f"{scores.shape}; it must be (users asked, catalogue items) = "
+                    f"({len(chunk)}, {len(self.item_ids)})"
+                )
             if allowed is not None:
                 scores[:, ~allowed] = -np.inf
             if exclude_seen:

@@ -344,3 +344,26 @@ def test_an_ab_run_summary_gives_each_arm_and_names_an_unasked_llm_as_such(tmp_p
         assert f"{arm}: exposures" in result.output
     assert "click-through (watches / exposures)" not in result.output, "no pooled A/B figure"
     assert "(not asked: no LLM call)" in result.output, "the utility policy asks no LLM"
+
+
+def test_a_run_too_short_for_its_scheduled_events_says_which_never_happen(tmp_path):
+    scenario = tmp_path / "late.yaml"
+    scenario.write_text(
+        "name: late\nsteps: 4\npolicy: utility\n"
+        "dataset: {kind: synthetic, options: {n_users: 40, n_items: 60, history_per_user: 8}}\n"
+        "memory: {backend: in-memory, embedder: hashing}\n"
+        "arrivals: {at_step: 3, items: 0.1}\n"
+        "switches:\n  - {at_step: 3, recommender: {name: mmr}}\n"
+    )
+    args = ["run", str(scenario), "--users", "10", "--out", str(tmp_path / "a")]
+    full = runner.invoke(app, args)
+    assert full.exit_code == 0, full.output
+    assert "never happens" not in full.output
+    short = runner.invoke(
+        app,
+        ["run", str(scenario), "--users", "10", "--steps", "2", "--out", str(tmp_path / "b")],
+    )
+    assert short.exit_code == 0, short.output
+    text = " ".join(short.output.split())
+    assert "the switch to mmr at step 3 never happens in a 2-step run" in text
+    assert "the arrivals at step 3 never happens in a 2-step run" in text

@@ -101,6 +101,28 @@ def test_check_recommender_says_what_a_forgotten_state_breaks():
         check_recommender(lambda seed: Forgetful(seed=seed))
 
 
+def test_scores_of_the_wrong_shape_are_refused_naming_the_class():
+    import numpy as np
+
+    from simulator.errors import RecworldError
+    from simulator.recommenders import ScoringRecommender
+
+    class Transposed(ScoringRecommender):
+        name = "transposed"
+
+        def _scores(self, users):
+            return np.zeros((len(self.item_ids), len(users)))
+
+    rec = Transposed(seed=0)
+    data = contract_dataset()
+    rec.fit(data)
+    users = data.user_ids[:3]
+    with pytest.raises(
+        RecworldError, match=rf"Transposed._scores .* \({len(users)}, {len(data.item_ids)}\)"
+    ):
+        rec.recommend(users, 2)
+
+
 def test_registry_errors_name_the_field():
     with pytest.raises(ScenarioError, match=r"recommender\.name: unknown recommender 'nope'"):
         make_recommender("nope", seed=0)

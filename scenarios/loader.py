@@ -56,7 +56,10 @@ def load_scenario(source: str | Path, **overrides: Any) -> RunConfig:
             "(`recworld scenarios` lists them) and edit its fields"
         )
     if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: a scenario is a mapping of fields, got {type(data).__name__}")
+        raise ScenarioError(
+            f"{path}: a scenario is a YAML mapping of fields (`name: ...`, `steps: ...`), "
+            f"got {type(data).__name__}; scenario files are YAML"
+        )
     data.setdefault("name", path.stem)
     if overrides.get("llm.backend"):
         # A backend named on the command line brings its own model and options.

@@ -154,6 +154,13 @@ class _Reader:
                     self.held.append((user, item, path.name, line.number))
             if all(labels) or not any(labels):
                 raise line.error("items", "a list needs at least one positive and one negative")
+            positives = sum(labels)
+            if len(labels) - positives != m * positives:
+                raise line.error(
+                    "m",
+                    f"m = {m} means {m} negative(s) per positive, but the list has "
+                    f"{positives} positive(s) and {len(labels) - positives} negative(s)",
+                )
         return _frame(rows, DISCRIMINATION_COLUMNS)
 
     def ranking(self, path: Path) -> pd.DataFrame:

@@ -208,6 +208,11 @@ def _bad_lines(user: str, liked: str, unseen: str) -> list[tuple[str, str, str]]
     return [
         ("discrimination.jsonl", "{not json", "discrimination.jsonl line 1: not JSON"),
         ("discrimination.jsonl", json.dumps({**row, "m": 0}), "line 1, field m"),
+        (
+            "discrimination.jsonl",
+            json.dumps({**row, "m": 3}),
+            "line 1, field m: m = 3 means 3 negative",
+        ),
         ("discrimination.jsonl", json.dumps({**row, "user_id": "nobody"}), "field user_id"),
         ("discrimination.jsonl", json.dumps({**row, "items": ok_items[:1]}), "field items"),
         (

@@ -95,6 +95,9 @@ def fidelity(
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Folder for fidelity.json and CSVs.")] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace results or cases already in --out or --write-cases.")
+    ] = False,
     ray: Annotated[
         str | None,
         typer.Option(
@@ -150,6 +153,8 @@ def fidelity(
         )
         dataset = load_data(data, kind, data_dir, columns)
         folder = out or Path("runs") / f"fidelity-{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
+        if not overwrite:
+            _refuse_earlier(folder, write_cases)
         created = [made for p in (folder, write_cases) if p is not None for made in _absent(p)]
         prepare_out(folder)
         if write_cases is not None:
@@ -185,6 +190,22 @@ def fidelity(
         say("note:", note)
     _print(report)
     console.print(f"written to {folder}/fidelity.json (and one CSV per table)")
+
+
+def _refuse_earlier(folder: Path, write_cases: Path | None) -> None:
+    """Refuse to write over earlier results or cases, as ``run`` and ``compare`` do."""
+    from simulator.fidelity.case_files import FILES
+
+    if (folder / "fidelity.json").exists():
+        raise RecworldError(
+            f"--out {folder}: already holds fidelity results (fidelity.json); pass "
+            "--overwrite to replace them, or choose another folder"
+        )
+    if write_cases is not None and any((write_cases / name).exists() for name in FILES):
+        raise RecworldError(
+            f"--write-cases {write_cases}: already holds case files; pass --overwrite to "
+            "replace them, or choose another folder"
+        )
 
 
 def _absent(path: Path) -> list[Path]:

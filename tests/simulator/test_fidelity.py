@@ -505,3 +505,22 @@ def test_cli_fidelity_that_fails_to_start_leaves_no_empty_output_folder(tmp_path
          "--out", str(kept)],
     )  # fmt: skip
     assert kept.is_dir()
+
+
+def test_cli_fidelity_keeps_earlier_results_and_cases_unless_told(tmp_path):
+    out, cases = tmp_path / "fid", tmp_path / "cases"
+    args = ["fidelity", "--data", "synthetic", "--users", "4", "--positives", "2", "--rated",
+            "2", "--multiples", "1", "--floors", "none", "--no-behaviour"]  # fmt: skip
+    first = CliRunner().invoke(app, [*args, "--out", str(out), "--write-cases", str(cases)])
+    assert first.exit_code == 0, first.output
+    before = (out / "fidelity.json").read_text()
+    again = CliRunner().invoke(app, [*args, "--seed", "1", "--out", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.output, again.output
+    assert (out / "fidelity.json").read_text() == before
+    cases_again = CliRunner().invoke(
+        app, [*args, "--out", str(tmp_path / "other"), "--write-cases", str(cases)]
+    )
+    assert cases_again.exit_code == 2 and "--write-cases" in cases_again.output
+    replaced = CliRunner().invoke(app, [*args, "--seed", "1", "--out", str(out), "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert (out / "fidelity.json").read_text() != before

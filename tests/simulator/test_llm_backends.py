@@ -222,7 +222,10 @@ def _world_on(server: FakeOpenAIServer, run_dir, steps: int = 4):
             "memory.backend": "in-memory",
             "llm.backend": "openai",
             "llm.model": f"{server.url}#{MODEL}",
-            "llm.options": {"max_retries": 0, "timeout": 5.0},
+            # A failing server answers 500 at once; the generous timeout only keeps a
+            # loaded CI machine from turning a slow answer into a failed decision, which
+            # would make a full run and its resumed twin differ.
+            "llm.options": {"max_retries": 0, "timeout": 60.0},
         },
     )
     return open_world(config, run_dir=run_dir, seed=0)

@@ -274,10 +274,11 @@ class _Background:
         )
         self.process.daemon = True
         self.process.start()
-        # Before multiprocessing's own exit handler, which would SIGTERM the writer (it
-        # ignores that) and wait for it forever: an interrupted start-up never hangs.
-        mp_util.Finalize(
-            self,
+        # At exit, before multiprocessing's own handler, which would SIGTERM the writer (it
+        # ignores that) and wait for it forever: an interrupted start-up never hangs. Tied
+        # to no object, so a garbage collection never blocks on it; ``close`` cancels it.
+        self._at_exit = mp_util.Finalize(
+            None,
             _stop_writer,
             args=(self.process, self.requests, self.stopping),
             exitpriority=100,  # before the queues' own finalisers (10) close their feeders
@@ -333,6 +334,7 @@ class _Background:
         if not self.process.is_alive():
             # Nobody reads the queue any more: do not wait at exit to flush it.
             self.requests.cancel_join_thread()
+            self._at_exit.cancel()
 
 
 class ChromaStore(InMemoryStore):

@@ -315,9 +315,13 @@ two alike (``yes_sh…``) to the same stub; the CSVs keep the column names."""
 
 
 def _print(report) -> None:
+    from simulator.fidelity.cases import RANKING_CANDIDATES
+
     drawn = report.config.get("cases", "drawn") == "drawn"
     lists = (
-        "1 held-out liked item + 9 unseen" if drawn else "each list's target among its candidates"
+        f"1 held-out liked item + {RANKING_CANDIDATES - 1} unseen"
+        if drawn
+        else "each list's target among its candidates"
     )
     tables = [
         (

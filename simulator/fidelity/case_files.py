@@ -99,7 +99,7 @@ def read_cases(folder: str | Path, train: Dataset, config: CaseConfig | None = N
     discrimination = reader.discrimination(root / FILES[0])
     ranking = reader.ranking(root / FILES[1])
     rating = reader.rating(root / FILES[2])
-    held = pd.DataFrame([(u, i) for u, i, _, _ in reader.held], columns=["user_id", "item_id"])
+    held = pd.DataFrame(reader.held, columns=["user_id", "item_id"])
     train, dropped = without_pairs(train, held)
     counts = train.interactions["item_id"].astype(str).value_counts()
     users = sorted(
@@ -123,11 +123,10 @@ class _Reader:
     """Parses the files line by line against the training data."""
 
     def __init__(self, train: Dataset) -> None:
-        self.train = train
         self.users = set(train.users["user_id"].astype(str))
         self.items = set(train.items["item_id"].astype(str))
         self.scale = rating_scale(train)
-        self.held: list[tuple[str, str, str, int]] = []  # user, item, file, line
+        self.held: list[tuple[str, str]] = []  # (user, item) of every held-out case
 
     def discrimination(self, path: Path) -> pd.DataFrame:
         rows = []
@@ -151,7 +150,7 @@ class _Reader:
                 labels.append(label)
                 rows.append((n, user, item, label, kind, m))
                 if label:
-                    self.held.append((user, item, path.name, line.number))
+                    self.held.append((user, item))
             if all(labels) or not any(labels):
                 raise line.error("items", "a list needs at least one positive and one negative")
             positives = sum(labels)
@@ -180,7 +179,7 @@ class _Reader:
             target = self._item(record, "target", line, "target")
             if target not in ids:
                 raise line.error("target", f"{target!r} is not among the candidates")
-            self.held.append((user, target, path.name, line.number))
+            self.held.append((user, target))
             rows.extend(
                 (n, user, item, item == target, kind, position)
                 for position, item in enumerate(ids, 1)
@@ -207,7 +206,7 @@ class _Reader:
                     "rating", f"{value!r} is not a level of the training data's scale "
                     f"({self.scale.describe()})"
                 )  # fmt: skip
-            self.held.append((user, item, path.name, line.number))
+            self.held.append((user, item))
             rows.append((user, item, float(value)))
         return _frame(rows, RATING_COLUMNS)
 
